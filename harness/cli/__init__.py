@@ -1,0 +1,70 @@
+"""The `harness` command: one module per subcommand, exit codes in one place.
+
+Exit codes: 0 passed, 1 a verdict failed (a finding about the server),
+2 bad input, 3 the harness itself failed, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+from rich.console import Console
+
+from harness.drill import DrillInterrupted
+from harness.errors import HarnessError, ImageBuildError, InvalidInput
+
+PASSED = 0
+VERDICT_FAILED = 1
+BAD_INPUT = 2
+HARNESS_ERROR = 3
+INTERRUPTED = 130
+
+stderr = Console(stderr=True, highlight=False)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log what harness does, step by step.")
+def cli(verbose: bool) -> None:
+    """Chaos drills for nginx: break a throwaway server, detect, diagnose, repair, measure."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
+    )
+
+
+def _fail(message: str) -> None:
+    stderr.print(f"[bold red]harness:[/bold red] {message}", soft_wrap=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from harness.cli import drill, image, listing, sweep  # noqa: F401  (registers the subcommands)
+
+    try:
+        code = cli.main(args=argv, prog_name="harness", standalone_mode=False)
+    except click.exceptions.Abort:
+        _fail("interrupted")
+        code = INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        code = BAD_INPUT
+    except DrillInterrupted as exc:
+        from harness.cli.drill import emit_result
+
+        emit_result(exc.result)
+        _fail("interrupted; the target was removed")
+        code = INTERRUPTED
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        code = INTERRUPTED
+    except InvalidInput as exc:
+        _fail(str(exc))
+        code = BAD_INPUT
+    except ImageBuildError as exc:
+        _fail(str(exc))
+        stderr.print(exc.details(), highlight=False, markup=False)
+        code = HARNESS_ERROR
+    except HarnessError as exc:
+        _fail(str(exc))
+        code = HARNESS_ERROR
+    sys.exit(code if isinstance(code, int) else PASSED)

@@ -1,0 +1,253 @@
+"""The drill: steady state, inject, detect, diagnose, repair, verify, always tear down.
+
+A finding about the server is a verdict in the Result; only trouble in the
+harness itself (engine gone, target vanished) ends a drill with verdict
+"error", and an interrupt raises DrillInterrupted carrying the partial result.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from harness.doctor import Diagnosis, examine
+from harness.errors import HarnessError, RemedyError
+from harness.probe import Monitor, Probe, Streak
+from harness.remedy import remedy_for
+from harness.scenario import Scenario
+from harness.session import Session
+from harness.signals import deferred_signals, sigterm_as_interrupt
+from harness.symptom import Symptom
+from harness.target import ExecResult, Target
+from harness.timeline import Event, EventKind, Recorder, Timeline
+
+Repair = Callable[[Target, Diagnosis], list[ExecResult]]
+
+
+class Verdict(StrEnum):
+    RECOVERED = "recovered"
+    NOT_STEADY = "not-steady"
+    NOT_DETECTED = "not-detected"
+    NOT_RECOVERED = "not-recovered"
+    ERROR = "error"
+    INTERRUPTED = "interrupted"
+
+
+def repair_by_remedy(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    """The default repair: whatever the diagnosis calls for, blind to the scenario."""
+    return remedy_for(diagnosis)(target, diagnosis)
+
+
+@dataclass(frozen=True)
+class DrillOptions:
+    streak: int = 3  # consecutive samples that confirm a state change
+    interval: float = 0.05
+    steady_timeout: float = 10.0
+    detect_timeout: float = 20.0
+    recover_timeout: float = 20.0
+
+
+@dataclass(frozen=True)
+class Result:
+    scenario: str
+    summary: str
+    declared_symptom: Symptom
+    declared_cause: str
+    verdict: Verdict
+    reason: str
+    symptom_seen: Symptom | None
+    diagnosis: Diagnosis | None
+    diagnosis_after: Diagnosis | None
+    repair_steps: tuple[ExecResult, ...]
+    timeline: Timeline
+    time_to_detect: float | None
+    time_to_recover: float | None
+    duration: float
+    image: str
+    target: str
+    run_id: str
+
+    @property
+    def symptom_matches(self) -> bool:
+        return self.symptom_seen == self.declared_symptom
+
+    @property
+    def diagnosis_correct(self) -> bool:
+        return self.diagnosis is not None and self.diagnosis.cause == self.declared_cause
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict is Verdict.RECOVERED and self.symptom_matches and self.diagnosis_correct
+
+    def problems(self) -> list[str]:
+        """Why a drill did not pass, one line each (empty when it passed)."""
+        found = []
+        if self.verdict is not Verdict.RECOVERED:
+            found.append(f"verdict {self.verdict.value}: {self.reason}")
+        if self.symptom_seen is not None and not self.symptom_matches:
+            found.append(f"symptom seen was {self.symptom_seen.value}, the scenario declares {self.declared_symptom.value}")
+        if self.diagnosis is not None and not self.diagnosis_correct:
+            found.append(f"diagnosis was {self.diagnosis.cause}, the scenario's cause is {self.declared_cause}")
+        return found
+
+
+class DrillInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a drill; the target is gone and `result` holds the timeline so far."""
+
+    def __init__(self, result: Result) -> None:
+        super().__init__(f"drill of {result.scenario} interrupted")
+        self.result = result
+
+
+class _Stop(Exception):
+    """Ends the phases early with a verdict."""
+
+    def __init__(self, verdict: Verdict, reason: str) -> None:
+        self.verdict = verdict
+        self.reason = reason
+
+
+class Drill:
+    def __init__(
+        self,
+        session: Session,
+        scenario: Scenario,
+        *,
+        options: DrillOptions | None = None,
+        repair: Repair = repair_by_remedy,
+        observer: Callable[[Event, float], None] | None = None,
+    ) -> None:
+        self.session = session
+        self.scenario = scenario
+        self.options = options or DrillOptions(interval=session.settings.probe_interval)
+        self.repair = repair
+        self.recorder = Recorder(observer)
+        self.symptom_seen: Symptom | None = None
+        self.diagnosis: Diagnosis | None = None
+        self.diagnosis_after: Diagnosis | None = None
+        self.steps: list[ExecResult] = []
+        self.target_name = ""
+        self.monitor: Monitor | None = None
+
+    def run(self) -> Result:
+        verdict, reason = Verdict.ERROR, "the drill did not finish"
+        image = ""
+        try:
+            with sigterm_as_interrupt():
+                image = self.session.image.tag
+                target = self.session.new_target(
+                    capabilities=self.scenario.capabilities, labels={"harness.scenario": self.scenario.name}
+                )
+                try:
+                    verdict, reason = self._with_target(target)
+                finally:
+                    with deferred_signals():
+                        if self.monitor is not None:
+                            self.monitor.stop()
+                        target.stop()
+                    self.recorder.record(EventKind.TORN_DOWN, self.target_name)
+        except KeyboardInterrupt as exc:
+            self.recorder.record(EventKind.INTERRUPTED, str(exc) or "interrupted")
+            raise DrillInterrupted(self._result(Verdict.INTERRUPTED, "interrupted before the drill finished", image)) from exc
+        except HarnessError as exc:
+            verdict, reason = Verdict.ERROR, str(exc)
+            self.recorder.record(EventKind.FAILED, reason)
+        return self._result(verdict, reason, image)
+
+    def _with_target(self, target: Target) -> tuple[Verdict, str]:
+        target.start()
+        self.target_name = target.name
+        self.recorder.record(EventKind.TARGET_STARTED, f"{target.name} serving on {target.url}")
+        self.monitor = Monitor(Probe(target.url, timeout=self.session.settings.probe_timeout), self.options.interval)
+        self.monitor.start()
+        try:
+            self._phases(target, self.monitor)
+        except _Stop as stop:
+            return stop.verdict, stop.reason
+        return Verdict.RECOVERED, "port 80 serves the expected page again and the doctor finds nginx healthy"
+
+    def _phases(self, target: Target, monitor: Monitor) -> None:
+        k, opts, rec = self.options.streak, self.options, self.recorder
+
+        steady = monitor.wait_for_streak(True, k, since=0.0, timeout=opts.steady_timeout)
+        if steady is None:
+            raise _Stop(Verdict.NOT_STEADY, f"no {k} good samples in a row within {opts.steady_timeout:g} s before injection")
+        rec.record(EventKind.STEADY, f"{k} good samples in a row")
+
+        target.require_managed()
+        injected = rec.record(EventKind.INJECTED, self.scenario.summary)
+        self.scenario.inject(target)
+
+        bad = monitor.wait_for_streak(False, k, since=injected.t, timeout=opts.detect_timeout)
+        if bad is None:
+            self.diagnosis = examine(target)
+            raise _Stop(
+                Verdict.NOT_DETECTED,
+                f"the probe saw no {k} failing samples in a row within {opts.detect_timeout:g} s of injection",
+            )
+        self.symptom_seen = Symptom.of(bad.outcome)
+        rec.record(EventKind.DETECTED, _describe_streak(bad), t=bad.first.t)
+
+        self.diagnosis = examine(target)
+        rec.record(EventKind.DIAGNOSED, f"{self.diagnosis.cause}: {self.diagnosis.summary}")
+
+        repair_started = time.monotonic()
+        try:
+            self.steps = self.repair(target, self.diagnosis)
+        except RemedyError as exc:
+            raise _Stop(Verdict.NOT_RECOVERED, str(exc)) from exc
+        rec.record(EventKind.REPAIRED, "; ".join(" ".join(s.argv) for s in self.steps) or "nothing to do")
+
+        good = monitor.wait_for_streak(True, k, since=repair_started, timeout=opts.recover_timeout)
+        if good is None:
+            last = monitor.samples[-1]
+            raise _Stop(
+                Verdict.NOT_RECOVERED,
+                f"port 80 did not serve the expected page within {opts.recover_timeout:g} s of the repair "
+                f"(last probe: {last.outcome.value}, {last.detail})",
+            )
+        rec.record(EventKind.RECOVERED, _describe_streak(good), t=good.first.t)
+        self.diagnosis_after = examine(target)
+        if not self.diagnosis_after.healthy:
+            raise _Stop(
+                Verdict.NOT_RECOVERED,
+                f"port 80 serves again but the doctor still finds {self.diagnosis_after.cause}: "
+                f"{self.diagnosis_after.summary}",
+            )
+
+    def _result(self, verdict: Verdict, reason: str, image: str) -> Result:
+        samples = self.monitor.samples if self.monitor is not None else []
+        timeline = self.recorder.freeze(samples)
+        injected = timeline.at(EventKind.INJECTED)
+        detected = timeline.at(EventKind.DETECTED)
+        recovered = timeline.at(EventKind.RECOVERED)
+        return Result(
+            scenario=self.scenario.name,
+            summary=self.scenario.summary,
+            declared_symptom=self.scenario.symptom,
+            declared_cause=self.scenario.cause,
+            verdict=verdict,
+            reason=reason,
+            symptom_seen=self.symptom_seen,
+            diagnosis=self.diagnosis,
+            diagnosis_after=self.diagnosis_after,
+            repair_steps=tuple(self.steps),
+            timeline=timeline,
+            time_to_detect=detected.t - injected.t if injected and detected else None,
+            time_to_recover=recovered.t - injected.t if injected and recovered else None,
+            duration=time.monotonic() - self.recorder.t0,
+            image=image,
+            target=self.target_name,
+            run_id=self.session.run_id,
+        )
+
+
+def _describe_streak(streak: Streak) -> str:
+    first = streak.first
+    return f"{first.outcome.value} ({first.detail}); confirmed by {len(streak.samples)} samples in a row"
+
+
+def run_drill(session: Session, scenario: Scenario, **kwargs: object) -> Result:
+    return Drill(session, scenario, **kwargs).run()  # type: ignore[arg-type]

@@ -1,0 +1,51 @@
+"""The connection to the Docker engine, and the Testcontainers settings that go with it."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import docker
+import requests
+from docker.errors import DockerException, ImageNotFound
+from testcontainers.core.config import testcontainers_config
+
+from harness.errors import EngineUnavailable
+
+log = logging.getLogger(__name__)
+
+START_HINT = "start one (e.g. `sudo service docker start`, or `sudo dockerd &`) or point DOCKER_HOST at one"
+
+
+def engine_address() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def connect(timeout: float = 60.0) -> docker.DockerClient:
+    """A client for the engine in DOCKER_HOST (or the local socket), checked to answer."""
+    try:
+        client = docker.from_env(timeout=int(timeout))
+        client.ping()
+    except (DockerException, requests.RequestException, OSError) as exc:
+        raise EngineUnavailable(f"no Docker engine answers at {engine_address()}; {START_HINT}") from exc
+    return client
+
+
+def configure_reaper(client: docker.DockerClient) -> bool:
+    """Disable Ryuk where its image is absent; return whether Ryuk stays on.
+
+    Without a registry Ryuk's image cannot be pulled and Testcontainers would
+    fail every start trying. harness does not rely on Ryuk anyway: its own
+    labels, context managers and orphan sweep clean up.
+    """
+    if os.environ.get("TESTCONTAINERS_RYUK_DISABLED"):
+        return not testcontainers_config.ryuk_disabled
+    try:
+        client.images.get(testcontainers_config.ryuk_image)
+    except ImageNotFound:
+        log.debug("Ryuk image %s absent: Ryuk disabled", testcontainers_config.ryuk_image)
+        testcontainers_config.ryuk_disabled = True
+        return False
+    except (DockerException, requests.RequestException) as exc:
+        raise EngineUnavailable(f"the Docker engine at {engine_address()} stopped answering: {exc}") from exc
+    return not testcontainers_config.ryuk_disabled

@@ -1,0 +1,214 @@
+"""Black-box probing of port 80, as monitoring sees it.
+
+A probe makes one fresh HTTP GET per sample and classifies what came back.
+"ok" means our nginx served our page: the page carries a marker and the
+response says it came from nginx, so anything else answering on port 80 is
+"not-our-server", never ok. A Monitor samples on a fixed cadence in the
+background and lets the drill wait for streaks of good or bad samples.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from enum import StrEnum
+
+import requests
+import urllib3
+
+PAGE_MARKER = "harness-target-page-v1"
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    HTTP_4XX = "http-4xx"
+    HTTP_5XX = "http-5xx"
+    NOT_OUR_SERVER = "not-our-server"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    t: float  # time.monotonic() when the request was sent
+    outcome: Outcome
+    status: int | None
+    latency: float
+    detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.OK
+
+
+def classify_response(status: int, server_header: str, body: str, marker: str = PAGE_MARKER) -> tuple[Outcome, str]:
+    if 500 <= status <= 599:
+        return Outcome.HTTP_5XX, f"HTTP {status}"
+    if 400 <= status <= 499:
+        return Outcome.HTTP_4XX, f"HTTP {status}"
+    if status == 200 and marker in body and server_header.lower().startswith("nginx"):
+        return Outcome.OK, "HTTP 200, expected page from nginx"
+    server = server_header or "no Server header"
+    if marker not in body:
+        return Outcome.NOT_OUR_SERVER, f"HTTP {status} without the expected page ({server})"
+    return Outcome.NOT_OUR_SERVER, f"HTTP {status} with the page but not from nginx ({server})"
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen = exc
+    while True:
+        nxt = seen.__context__ or seen.__cause__
+        if nxt is None or nxt is seen:
+            return seen
+        if isinstance(seen, urllib3.exceptions.MaxRetryError) and seen.reason is not None:
+            nxt = seen.reason
+        seen = nxt
+
+
+def classify_error(exc: BaseException) -> tuple[Outcome, str]:
+    """Map a failed request to a symptom.
+
+    Behind Docker's port proxy a port with no listener accepts and then closes,
+    so a reset or an empty reply means the same as a refused connection.
+    """
+    if isinstance(exc, requests.Timeout):
+        return Outcome.TIMEOUT, "no answer before the probe timeout"
+    if isinstance(exc, (requests.ConnectionError, OSError, http.client.HTTPException)):
+        root = _root_cause(exc)
+        if isinstance(root, ConnectionRefusedError):
+            return Outcome.REFUSED, "connection refused"
+        if isinstance(root, (ConnectionResetError, http.client.RemoteDisconnected, BrokenPipeError)):
+            return Outcome.REFUSED, "connection reset (nothing listening behind the published port)"
+        if isinstance(root, (TimeoutError, urllib3.exceptions.TimeoutError)):
+            return Outcome.TIMEOUT, "no answer before the probe timeout"
+        return Outcome.REFUSED, f"connection failed: {type(root).__name__}"
+    raise exc
+
+
+class Probe:
+    """One GET per sample; a fresh connection each time, as an external monitor makes."""
+
+    def __init__(self, url: str, timeout: float = 1.0, marker: str = PAGE_MARKER) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.marker = marker
+        self._session = requests.Session()
+        # Never route a probe through a proxy from the environment: test traffic
+        # must only go to the target's published port.
+        self._session.trust_env = False
+        self._session.headers["Connection"] = "close"
+        self._session.headers["User-Agent"] = "harness-probe"
+
+    def sample(self) -> Sample:
+        sent = time.monotonic()
+        try:
+            response = self._session.get(self.url, timeout=self.timeout, allow_redirects=False)
+            latency = time.monotonic() - sent
+            outcome, detail = classify_response(
+                response.status_code, response.headers.get("Server", ""), response.text, self.marker
+            )
+            return Sample(sent, outcome, response.status_code, latency, detail)
+        except (requests.RequestException, OSError, http.client.HTTPException) as exc:
+            outcome, detail = classify_error(exc)
+            return Sample(sent, outcome, None, time.monotonic() - sent, detail)
+
+    def close(self) -> None:
+        self._session.close()
+
+
+@dataclass(frozen=True)
+class Streak:
+    """K consecutive samples that agree (all ok, or all failing)."""
+
+    samples: tuple[Sample, ...]
+
+    @property
+    def first(self) -> Sample:
+        return self.samples[0]
+
+    @property
+    def outcome(self) -> Outcome:
+        """The most frequent outcome in the streak, e.g. the symptom a failing streak shows."""
+        return Counter(s.outcome for s in self.samples).most_common(1)[0][0]
+
+
+def find_streak(samples: list[Sample], healthy: bool, k: int, since: float) -> Streak | None:
+    run: list[Sample] = []
+    for sample in samples:
+        if sample.t < since:
+            continue
+        if sample.ok == healthy:
+            run.append(sample)
+            if len(run) == k:
+                return Streak(tuple(run))
+        else:
+            run = []
+    return None
+
+
+class Monitor:
+    """Samples a probe on a fixed cadence in a background thread, like real monitoring."""
+
+    def __init__(self, probe: Probe, interval: float = 0.05) -> None:
+        self.probe = probe
+        self.interval = interval
+        self._samples: list[Sample] = []
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Monitor:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="harness-monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            # A sample in flight ends within the probe timeout.
+            self._thread.join(timeout=self.probe.timeout + 1.0)
+        self.probe.close()
+
+    def _run(self) -> None:
+        due = time.monotonic()
+        while not self._stop.is_set():
+            sample = self.probe.sample()
+            with self._changed:
+                self._samples.append(sample)
+                self._changed.notify_all()
+            due += self.interval
+            delay = due - time.monotonic()
+            if delay < 0:
+                due = time.monotonic()  # a slow sample: skip the missed slots rather than burst
+                delay = 0
+            self._stop.wait(delay)
+
+    @property
+    def samples(self) -> list[Sample]:
+        with self._changed:
+            return list(self._samples)
+
+    def wait_for_streak(self, healthy: bool, k: int, since: float, timeout: float) -> Streak | None:
+        """The first K-long streak of healthy (or failing) samples sent at or after `since`.
+
+        None when the deadline passes first; the caller says what was awaited.
+        """
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                streak = find_streak(self._samples, healthy, k, since)
+                if streak is not None:
+                    return streak
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stop.is_set():
+                    return None
+                self._changed.wait(min(left, 0.5))

@@ -1,0 +1,155 @@
+"""Renderers for drill results: a terminal report and a JSON document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from harness.doctor import Diagnosis
+from harness.drill import Result, Verdict
+from harness.scenario import Catalogue
+
+JSON_SCHEMA_VERSION = 1
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f} s"
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def diagnosis_to_dict(diagnosis: Diagnosis | None) -> dict[str, Any] | None:
+    if diagnosis is None:
+        return None
+    return {"cause": diagnosis.cause, "summary": diagnosis.summary, "evidence": list(diagnosis.evidence)}
+
+
+def result_to_dict(result: Result) -> dict[str, Any]:
+    timeline = result.timeline
+    return {
+        "schema": JSON_SCHEMA_VERSION,
+        "scenario": result.scenario,
+        "summary": result.summary,
+        "verdict": result.verdict.value,
+        "passed": result.passed,
+        "reason": result.reason,
+        "problems": result.problems(),
+        "declared": {"symptom": result.declared_symptom.value, "cause": result.declared_cause},
+        "observed": {
+            "symptom": result.symptom_seen.value if result.symptom_seen else None,
+            "diagnosis": diagnosis_to_dict(result.diagnosis),
+            "diagnosis_correct": result.diagnosis_correct,
+            "diagnosis_after_repair": diagnosis_to_dict(result.diagnosis_after),
+        },
+        "times": {
+            "time_to_detect_s": _round(result.time_to_detect),
+            "time_to_recover_s": _round(result.time_to_recover),
+            "duration_s": _round(result.duration),
+        },
+        "repair_steps": [
+            {"argv": list(step.argv), "exit_code": step.exit_code, "duration_s": _round(step.duration)}
+            for step in result.repair_steps
+        ],
+        "timeline": {
+            "started_at": timeline.started_at.isoformat(),
+            "events": [
+                {"event": e.kind.value, "t_s": _round(timeline.offset(e.t)), "detail": e.detail} for e in timeline.events
+            ],
+            "samples": [
+                {
+                    "t_s": _round(timeline.offset(s.t)),
+                    "outcome": s.outcome.value,
+                    "status": s.status,
+                    "latency_ms": round(s.latency * 1000, 2),
+                }
+                for s in timeline.samples
+            ],
+        },
+        "target": {"image": result.image, "container": result.target},
+        "run_id": result.run_id,
+    }
+
+
+_VERDICT_STYLE = {Verdict.RECOVERED: "bold green", Verdict.INTERRUPTED: "bold yellow"}
+
+
+def render_result(result: Result, console: Console) -> None:
+    timeline = result.timeline
+    events = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+    events.add_column("t", justify="right", style="cyan", no_wrap=True)
+    events.add_column("event", no_wrap=True)
+    events.add_column("detail", overflow="fold")
+    for event in timeline.events:
+        events.add_row(f"+{timeline.offset(event.t):.3f}s", event.kind.value, event.detail)
+
+    probe = Text("probe: ")
+    for i, run in enumerate(timeline.outcome_runs()):
+        if i:
+            probe.append(" → ")
+        style = "green" if run.outcome.value == "ok" else "red"
+        probe.append(f"{run.outcome.value} ×{run.count}", style=style)
+        probe.append(f" ({timeline.offset(run.start):.2f}–{timeline.offset(run.end):.2f}s)", style="dim")
+
+    parts: list[Any] = [events, Text(""), probe]
+    if result.diagnosis is not None:
+        mark = "✓" if result.diagnosis_correct else "✗"
+        parts += [
+            Text(""),
+            Text.assemble(
+                ("diagnosis: ", "bold"),
+                (f"{result.diagnosis.cause} {mark}", "green" if result.diagnosis_correct else "red"),
+                f"  (the scenario's cause: {result.declared_cause})",
+            ),
+            Text(result.diagnosis.summary, style="italic"),
+            *(Text(f"  · {line}", style="dim") for line in result.diagnosis.evidence),
+        ]
+    seen = result.symptom_seen.value if result.symptom_seen else "none"
+    parts += [
+        Text(""),
+        Text(f"symptom seen: {seen} (declared: {result.declared_symptom.value})"),
+        Text.assemble(
+            ("time to detect:  ", "bold"),
+            _seconds(result.time_to_detect),
+            "\n",
+            ("time to recover: ", "bold"),
+            _seconds(result.time_to_recover),
+            "\n",
+            ("drill total:     ", "bold"),
+            _seconds(result.duration),
+        ),
+    ]
+    verdict = Text.assemble(
+        ("verdict: ", "bold"),
+        (result.verdict.value.upper(), _VERDICT_STYLE.get(result.verdict, "bold red")),
+        f" — {result.reason}",
+    )
+    parts += [Text(""), verdict, *(Text(f"  ✗ {p}", style="red") for p in result.problems() if "verdict" not in p)]
+    title = f"drill {result.scenario}: {result.summary}"
+    console.print(Panel(Group(*parts), title=title, title_align="left", subtitle=f"{result.target} · {result.image}"))
+
+
+def catalogue_to_dict(catalogue: Catalogue) -> dict[str, Any]:
+    return {
+        "scenarios": [
+            {"name": name, "symptom": cls.symptom.value, "cause": cls.cause, "summary": cls.summary}
+            for name, cls in sorted(catalogue.scenarios.items())
+        ],
+        "broken": [{"name": p.name, "distribution": p.distribution, "reason": p.reason} for p in catalogue.broken],
+    }
+
+
+def render_catalogue(catalogue: Catalogue, console: Console) -> None:
+    table = Table(title="scenarios", title_justify="left")
+    for column in ("scenario", "symptom", "cause", "what it does"):
+        table.add_column(column, overflow="fold")
+    for name, cls in sorted(catalogue.scenarios.items()):
+        table.add_row(name, cls.symptom.value, cls.cause, cls.summary)
+    console.print(table)
+    for problem in catalogue.broken:
+        console.print(f"[red]broken plugin[/red] {problem}")

@@ -1,0 +1,97 @@
+"""The Scenario interface and the registry that finds scenarios by entry point.
+
+A scenario is a class registered in the `harness.scenarios` entry-point group
+under its name. Built-in scenarios are registered exactly like third-party
+ones. A plugin that fails to load or breaks the interface is reported with its
+name and distribution, and the others still load.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import ClassVar
+
+from harness.errors import PluginError, UnknownScenario
+from harness.symptom import Symptom
+from harness.target import Target
+
+GROUP = "harness.scenarios"
+_KEBAB = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+
+
+class Scenario(ABC):
+    """One realistic way to break an nginx server, and the runbook fix for it."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    symptom: ClassVar[Symptom]
+    cause: ClassVar[str]
+    # Extra Linux capabilities the target needs for this fault (e.g. NET_ADMIN); none by default.
+    capabilities: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def inject(self, target: Target) -> None:
+        """Break the server for real; the probe must see the declared symptom."""
+
+    @abstractmethod
+    def repair(self, target: Target) -> None:
+        """The reference fix an operator's runbook would apply."""
+
+
+def validate(cls: object, entry_name: str) -> type[Scenario]:
+    """Check a loaded object honours the interface; the message names the bad field."""
+    if not (isinstance(cls, type) and issubclass(cls, Scenario)):
+        raise ValueError(f"{cls!r} is not a subclass of harness.scenario.Scenario")
+    for attribute in ("name", "summary", "symptom", "cause"):
+        if not hasattr(cls, attribute):
+            raise ValueError(f"it does not declare {attribute!r}")
+    if cls.name != entry_name:
+        raise ValueError(f"its name {cls.name!r} differs from its entry-point name {entry_name!r}")
+    if not isinstance(cls.symptom, Symptom):
+        raise ValueError(f"symptom {cls.symptom!r} is not one of: {', '.join(s.value for s in Symptom)}")
+    if not (isinstance(cls.cause, str) and _KEBAB.fullmatch(cls.cause)):
+        raise ValueError(f"cause {cls.cause!r} is not a kebab-case id such as 'site-not-enabled'")
+    if cls.__abstractmethods__:
+        raise ValueError(f"it does not implement {', '.join(sorted(cls.__abstractmethods__))}")
+    return cls
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    scenarios: dict[str, type[Scenario]]
+    broken: tuple[PluginError, ...]
+
+    def names(self) -> list[str]:
+        return sorted(self.scenarios)
+
+    def get(self, name: str) -> Scenario:
+        for problem in self.broken:
+            if problem.name == name:
+                raise problem
+        try:
+            return self.scenarios[name]()
+        except KeyError:
+            raise UnknownScenario(name, self.names()) from None
+
+
+def _distribution(entry: EntryPoint) -> str:
+    dist = entry.dist
+    return f"{dist.name} {dist.version}" if dist is not None else "an unknown distribution"
+
+
+def load_catalogue(entries: list[EntryPoint] | None = None) -> Catalogue:
+    found: dict[str, type[Scenario]] = {}
+    broken: list[PluginError] = []
+    for entry in entries if entries is not None else list(entry_points(group=GROUP)):
+        if entry.name in found:
+            broken.append(PluginError(entry.name, _distribution(entry), "another plugin already uses this name"))
+            continue
+        try:
+            found[entry.name] = validate(entry.load(), entry.name)
+        except Exception as exc:  # a plugin may raise anything at import; report it, keep the rest
+            reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            broken.append(PluginError(entry.name, _distribution(entry), reason))
+    return Catalogue(found, tuple(broken))

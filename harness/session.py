@@ -1,0 +1,92 @@
+"""One harness run against one engine: its id, its image, its targets, its cleanup.
+
+The CLI and the pytest plugin both work through a Session. Opening one sweeps
+orphans that dead harness processes left; closing one removes everything
+labelled with its run id, whatever happened in between.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import docker
+
+from harness import engine, ownership
+from harness.config import Settings
+from harness.image import TargetImage, ensure_image
+from harness.ownership import Removed
+from harness.scenario import Catalogue, load_catalogue
+from harness.signals import deferred_signals
+from harness.target import Target
+
+log = logging.getLogger(__name__)
+
+
+class Session:
+    def __init__(self, settings: Settings | None = None, progress: Callable[[str], None] = log.info) -> None:
+        self.settings = settings or Settings.from_env()
+        self.progress = progress
+        self.run_id = self.settings.run_id
+        self._client: docker.DockerClient | None = None
+        self._image: TargetImage | None = None
+        self._catalogue: Catalogue | None = None
+        self.swept: list[Removed] = []
+        self.closed = False
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = engine.connect()
+            engine.configure_reaper(self._client)
+            self.swept = ownership.sweep_orphans(self._client)
+            for item in self.swept:
+                self.progress(f"removed orphaned {item.kind} {item.name} (run {item.run}, its harness process is gone)")
+        return self._client
+
+    @property
+    def image(self) -> TargetImage:
+        if self._image is None:
+            self._image = ensure_image(self.client, self.settings, self.progress)
+        return self._image
+
+    @property
+    def catalogue(self) -> Catalogue:
+        if self._catalogue is None:
+            self._catalogue = load_catalogue()
+        return self._catalogue
+
+    def new_target(self, capabilities: tuple[str, ...] = (), labels: dict[str, str] | None = None) -> Target:
+        """An unstarted Target on this session's image; start it with `with`."""
+        return Target(
+            self.image.tag,
+            run_id=self.run_id,
+            labels=labels,
+            capabilities=capabilities,
+            probe_timeout=self.settings.probe_timeout,
+            ready_timeout=self.settings.ready_timeout,
+        )
+
+    def leftovers(self) -> list[str]:
+        """Names of containers of this run that still exist."""
+        found = self.client.containers.list(
+            all=True, filters={"label": [f"{ownership.MANAGED}=true", f"{ownership.RUN}={self.run_id}"]}
+        )
+        return [c.name for c in found]
+
+    def close(self) -> list[Removed]:
+        if self.closed:
+            return []
+        self.closed = True
+        if self._client is None:
+            return []
+        with deferred_signals():
+            removed = ownership.remove_run(self._client, self.run_id)
+            self._client.close()
+        return removed

@@ -1,0 +1,307 @@
+"""One throwaway nginx server in a container: start, exec, files, nginx control.
+
+Commands are argv lists run without a shell; anything built from input is
+passed as an argument, never spliced into a shell string. Every command runs
+under coreutils `timeout` inside the target, so no exec can hang the harness.
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+import logging
+import tarfile
+import time
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import docker
+import requests
+from docker.errors import APIError, DockerException, NotFound
+from testcontainers.core.container import DockerContainer
+
+from harness import ownership
+from harness.errors import CommandFailed, EngineUnavailable, NotOurTarget, TargetError, TargetGone, TargetNotReady
+from harness.probe import Outcome, Probe
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EXEC_TIMEOUT = 30.0
+HTTP_PORT = 80
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    argv: tuple[str, ...]
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    @property
+    def timed_out(self) -> bool:
+        return self.exit_code in (124, 137)
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def check(self) -> ExecResult:
+        if not self.ok:
+            raise CommandFailed(list(self.argv), self.exit_code, self.output)
+        return self
+
+
+class State(Enum):
+    NEW = "new"
+    RUNNING = "running"
+    CLOSED = "closed"
+
+
+class Nginx:
+    """nginx control the way an operator does it on the server: through its service."""
+
+    SITES_AVAILABLE = "/etc/nginx/sites-available"
+    SITES_ENABLED = "/etc/nginx/sites-enabled"
+
+    def __init__(self, target: Target) -> None:
+        self._target = target
+
+    def test_config(self, check: bool = False) -> ExecResult:
+        return self._target.exec(["nginx", "-t"], check=check)
+
+    def service(self, action: str, check: bool = False) -> ExecResult:
+        return self._target.exec(["service", "nginx", action], check=check)
+
+    def start(self, check: bool = False) -> ExecResult:
+        return self.service("start", check)
+
+    def stop(self, check: bool = False) -> ExecResult:
+        return self.service("stop", check)
+
+    def restart(self, check: bool = False) -> ExecResult:
+        return self.service("restart", check)
+
+    def reload(self, check: bool = False) -> ExecResult:
+        return self.service("reload", check)
+
+    def running(self) -> bool:
+        """What the service's own status says."""
+        return self.service("status").ok
+
+    def enable_site(self, name: str) -> ExecResult:
+        """Link sites-available/NAME into sites-enabled, as `ln -s` on a server would."""
+        if "/" in name or name in ("", ".", ".."):
+            raise ValueError(f"not a site name: {name!r}")
+        return self._target.exec(
+            ["ln", "-sfn", f"{self.SITES_AVAILABLE}/{name}", f"{self.SITES_ENABLED}/{name}"], check=True
+        )
+
+
+class Target:
+    """A started nginx target. Use as a context manager so it is always removed."""
+
+    def __init__(
+        self,
+        image: str,
+        *,
+        run_id: str,
+        labels: dict[str, str] | None = None,
+        capabilities: tuple[str, ...] = (),
+        probe_timeout: float = 1.0,
+        ready_timeout: float = 30.0,
+        bind_address: str = "127.0.0.1",
+    ) -> None:
+        self.image = image
+        self.run_id = run_id
+        self.capabilities = capabilities
+        self.probe_timeout = probe_timeout
+        self.ready_timeout = ready_timeout
+        self.labels = ownership.labels_for(run_id, **(labels or {}))
+        self.state = State.NEW
+        self.managed = True
+        self.nginx = Nginx(self)
+        self._container = DockerContainer(image, name=f"harness-{run_id}-{secrets.token_hex(3)}")
+        # Publish on loopback only: a deliberately broken server has no business on the LAN.
+        self._container.ports[f"{HTTP_PORT}/tcp"] = (bind_address, None)  # type: ignore[assignment]
+        self._container.with_kwargs(labels=self.labels, cap_add=list(capabilities) or None, hostname="harness-target")
+        self._host = "127.0.0.1" if bind_address in ("127.0.0.1", "0.0.0.0") else bind_address
+        self._port: int | None = None
+
+    # -- lifecycle -------------------------------------------------------
+    def __enter__(self) -> Target:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Target:
+        if self.state is not State.NEW:
+            raise TargetError(f"target is {self.state.value}; start a new Target instead of reusing one")
+        try:
+            self._container.start()
+            self.state = State.RUNNING
+            self._port = int(self._container.get_docker_client().port(self.id, HTTP_PORT))
+        except (DockerException, requests.RequestException, ConnectionError) as exc:
+            raise self._translate(exc, "starting the target") from exc
+        self.wait_until_serving(self.ready_timeout)
+        return self
+
+    def stop(self) -> None:
+        """Remove the container; safe to call twice and on a target that never started."""
+        if self.state is State.CLOSED:
+            return
+        self.state = State.CLOSED
+        wrapped = self._container._container
+        if wrapped is None:
+            return
+        try:
+            wrapped.remove(force=True, v=True)
+        except NotFound:
+            pass
+        except (DockerException, requests.RequestException) as exc:
+            log.warning("could not remove target %s: %s (harness sweep will)", wrapped.short_id, exc)
+
+    def wait_until_serving(self, timeout: float) -> None:
+        probe = Probe(self.url, timeout=self.probe_timeout)
+        deadline = time.monotonic() + timeout
+        last = None
+        try:
+            while time.monotonic() < deadline:
+                last = probe.sample()
+                if last.outcome is Outcome.OK:
+                    return
+                self._ensure_alive()
+                time.sleep(0.05)
+        finally:
+            probe.close()
+        error = TargetNotReady(
+            f"target {self.name} did not serve its page on {self.url} within {timeout:.0f} s "
+            f"(last probe: {last.outcome.value if last else 'none'}, {last.detail if last else ''})"
+        )
+        error.add_note("container log tail:\n" + self.logs(tail=30))
+        raise error
+
+    # -- identity ---------------------------------------------------------
+    @property
+    def _wrapped(self) -> Any:
+        if self.state is not State.RUNNING or self._container._container is None:
+            raise TargetError(f"target is {self.state.value}; it has no container to talk to")
+        return self._container._container
+
+    @property
+    def id(self) -> str:
+        return str(self._container.get_container_id())
+
+    @property
+    def name(self) -> str:
+        return str(self._wrapped.name)
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise TargetError("target has not started; it has no port yet")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def shell_command(self) -> str:
+        """What a person types for a root shell on this server."""
+        return f"docker exec -it {self.name} bash"
+
+    def require_managed(self) -> None:
+        if not self.managed or self.labels.get(ownership.MANAGED) != "true":
+            raise NotOurTarget(f"refusing to inject a fault into {self.name}: it was not started by harness")
+
+    # -- commands and files ---------------------------------------------
+    def exec(
+        self,
+        argv: list[str],
+        *,
+        timeout: float = DEFAULT_EXEC_TIMEOUT,
+        check: bool = False,
+        user: str = "root",
+        environment: dict[str, str] | None = None,
+    ) -> ExecResult:
+        if not argv or not all(isinstance(a, str) for a in argv):
+            raise TypeError("exec takes a non-empty list of strings")
+        wrapped = ["timeout", "--kill-after=2", f"{timeout:g}", *argv]
+        started = time.monotonic()
+        try:
+            code, (out, err) = self._wrapped.exec_run(wrapped, demux=True, user=user, environment=environment)
+        except (DockerException, requests.RequestException) as exc:
+            raise self._translate(exc, f"running {argv[0]}") from exc
+        result = ExecResult(
+            tuple(argv),
+            int(code),
+            (out or b"").decode(errors="replace"),
+            (err or b"").decode(errors="replace"),
+            time.monotonic() - started,
+        )
+        log.debug("exec %s -> %s in %.3fs", argv, result.exit_code, result.duration)
+        return result.check() if check else result
+
+    def read_file(self, path: str) -> str:
+        return self.exec(["cat", "--", path], check=True).stdout
+
+    def write_file(self, path: str, content: str | bytes, mode: int = 0o644) -> None:
+        """Write a file in one round trip (a tar upload), creating nothing but the file."""
+        if not path.startswith("/"):
+            raise ValueError(f"target paths are absolute: {path!r}")
+        data = content.encode() if isinstance(content, str) else content
+        folder, _, filename = path.rpartition("/")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            info = tarfile.TarInfo(filename)
+            info.size = len(data)
+            info.mode = mode
+            info.mtime = int(time.time())
+            archive.addfile(info, io.BytesIO(data))
+        try:
+            accepted = self._wrapped.put_archive(folder or "/", buffer.getvalue())
+        except (DockerException, requests.RequestException) as exc:
+            raise self._translate(exc, f"writing {path}") from exc
+        if not accepted:
+            raise TargetError(f"the engine refused to write {path} in {self.name}")
+
+    def logs(self, tail: int = 50) -> str:
+        try:
+            return bytes(self._wrapped.logs(tail=tail)).decode(errors="replace")
+        except (TargetError, DockerException, requests.RequestException) as exc:
+            return f"(no logs: {exc})"
+
+    # -- errors -------------------------------------------------------------
+    def _ensure_alive(self) -> None:
+        try:
+            self._wrapped.reload()
+        except (DockerException, requests.RequestException) as exc:
+            raise self._translate(exc, "checking the target") from exc
+        status = self._wrapped.status
+        if status != "running":
+            raise TargetGone(f"target {self.name} is {status}, not running; log tail:\n{self.logs(tail=20)}")
+
+    def _translate(self, exc: BaseException, doing: str) -> Exception:
+        if isinstance(exc, NotFound):
+            return TargetGone(f"the target container disappeared while {doing}")
+        if isinstance(exc, APIError) and exc.status_code == 409:
+            return TargetGone(f"the target container stopped while {doing}: {exc.explanation}")
+        if isinstance(exc, (requests.ConnectionError, ConnectionError)) or (
+            isinstance(exc, DockerException) and not isinstance(exc, APIError)
+        ):
+            return EngineUnavailable(f"the Docker engine stopped answering while {doing}: {exc}")
+        return TargetError(f"Docker refused {doing}: {exc}")

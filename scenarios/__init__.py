@@ -1,0 +1,1 @@
+"""Built-in scenario plugins, registered through the `harness.scenarios` entry-point group."""

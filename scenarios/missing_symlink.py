@@ -1,0 +1,28 @@
+"""The outage that started harness: the sites-enabled link to the default site is gone.
+
+A deploy removed /etc/nginx/sites-enabled/default and restarted nginx. nginx
+starts happily with no site at all, its config test passes and its service
+says "running", yet nothing listens on port 80.
+"""
+
+from __future__ import annotations
+
+from harness.scenario import Scenario
+from harness.symptom import Symptom
+from harness.target import Target
+
+
+class MissingSymlink(Scenario):
+    name = "missing-symlink"
+    summary = "sites-enabled/default link deleted, nginx restarted through its service"
+    symptom = Symptom.REFUSED
+    cause = "site-not-enabled"
+
+    def inject(self, target: Target) -> None:
+        target.exec(["rm", "-f", "/etc/nginx/sites-enabled/default"], check=True)
+        target.nginx.restart(check=True)
+
+    def repair(self, target: Target) -> None:
+        target.nginx.enable_site("default")
+        target.nginx.test_config(check=True)
+        target.nginx.restart(check=True)
