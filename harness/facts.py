@@ -14,10 +14,11 @@ from dataclasses import dataclass
 SECTION = "@@harness-section "
 
 # Each section is one check. `|| true` keeps going: a failing check is a fact, not an error.
+# ps drops this script's own lines: its text would otherwise show up in the process list.
 COLLECT_SCRIPT = r"""
 export LC_ALL=C
 s() { printf '\n@@harness-section %s\n' "$1"; }
-s ps;          ps -eo pid=,ppid=,stat=,comm=,args= || true
+s ps;          ps -eo pid=,ppid=,stat=,comm=,args= | grep -v -e '@@harness-section' || true
 s pidfile;     cat /run/nginx.pid 2>/dev/null || true
 s configtest;  nginx -t 2>&1; echo "exit=$?"
 s listen;      ss -ltnpH 2>/dev/null || true

@@ -1,0 +1,115 @@
+"""pytest plugin (entry point `pytest11`): fixtures and markers for drills.
+
+Fixtures:
+  harness_session   one Session per test process (xdist workers get their own);
+                    it builds or reuses the image and removes its run's leftovers.
+  harness_target    a fresh, started target, removed after the test.
+  harness_scenario  the Scenario named by the test's `scenario` marker.
+  harness_drill     call it with a scenario name; it runs a whole drill and returns the Result.
+
+Markers:
+  @pytest.mark.scenario("missing-symlink")   the test drives that scenario;
+                                             `--harness-scenario NAME` selects by it.
+  @pytest.mark.docker                        the test starts real targets (added
+                                             automatically to tests using the fixtures).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+
+import pytest
+
+from harness.drill import Drill, DrillOptions, Repair, Result, repair_by_remedy
+from harness.scenario import Scenario, load_catalogue
+from harness.session import Session
+from harness.target import Target
+
+_DOCKER_FIXTURES = {"harness_session", "harness_target", "harness_drill", "harness_scenario"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness", "nginx chaos drills (harness)")
+    group.addoption(
+        "--harness-scenario",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="Run only the tests marked with scenario NAME (repeatable); tests without the marker still run.",
+    )
+    group.addoption(
+        "--harness-interval", type=float, default=None, metavar="MS", help="Probe interval for drills, in ms."
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "scenario(name): the test drives harness scenario NAME; select with --harness-scenario NAME"
+    )
+    config.addinivalue_line("markers", "docker: the test starts real nginx targets and needs a Docker engine")
+
+
+def _scenario_of(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("scenario")
+    if marker is None:
+        return None
+    if len(marker.args) != 1 or not isinstance(marker.args[0], str):
+        raise pytest.UsageError(f"{item.nodeid}: use @pytest.mark.scenario('name') with exactly one scenario name")
+    return str(marker.args[0])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = set(config.getoption("harness_scenario"))
+    if wanted:
+        known = set(load_catalogue().names())
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise pytest.UsageError(
+                f"--harness-scenario: unknown scenario {', '.join(unknown)}; known scenarios: {', '.join(sorted(known))}"
+            )
+    keep, drop = [], []
+    for item in items:
+        if _DOCKER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.docker)
+        name = _scenario_of(item)
+        (drop if wanted and name is not None and name not in wanted else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def harness_session() -> Iterator[Session]:
+    with Session() as session:
+        yield session
+        leaked = session.leftovers()
+    if leaked:
+        raise AssertionError(f"harness left containers of run {session.run_id} behind: {', '.join(leaked)}")
+
+
+@pytest.fixture
+def harness_target(harness_session: Session) -> Iterator[Target]:
+    with harness_session.new_target() as target:
+        yield target
+
+
+@pytest.fixture
+def harness_scenario(request: pytest.FixtureRequest, harness_session: Session) -> Scenario:
+    name = _scenario_of(request.node)
+    if name is None:
+        raise pytest.UsageError(f"{request.node.nodeid} uses harness_scenario without @pytest.mark.scenario('name')")
+    return harness_session.catalogue.get(name)
+
+
+@pytest.fixture
+def harness_drill(request: pytest.FixtureRequest, harness_session: Session) -> Callable[..., Result]:
+    interval_ms = request.config.getoption("harness_interval")
+
+    def run(scenario: str | Scenario, repair: Repair = repair_by_remedy, **options: float) -> Result:
+        """Drill SCENARIO; `repair` replaces the remedy (e.g. a fix under test), options tune DrillOptions."""
+        chosen = harness_session.catalogue.get(scenario) if isinstance(scenario, str) else scenario
+        base = DrillOptions(interval=interval_ms / 1000 if interval_ms else harness_session.settings.probe_interval)
+        return Drill(harness_session, chosen, options=replace(base, **options), repair=repair).run()
+
+    return run

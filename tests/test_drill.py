@@ -1,0 +1,58 @@
+"""The original outage, end to end, on a real target (real Docker, real nginx)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from harness.doctor import HEALTHY, examine
+from harness.drill import Result, Verdict
+from harness.probe import Outcome, Probe
+from harness.scenario import Scenario
+from harness.symptom import Symptom
+from harness.target import Target
+from harness.timeline import EventKind
+
+
+@pytest.mark.scenario("missing-symlink")
+def test_missing_symlink_drill_recovers(harness_drill: Callable[..., Result], harness_scenario: Scenario) -> None:
+    result = harness_drill(harness_scenario)
+    timeline = result.timeline
+    injected = timeline.at(EventKind.INJECTED)
+    detected = timeline.at(EventKind.DETECTED)
+    recovered = timeline.at(EventKind.RECOVERED)
+    assert injected and detected and recovered, result.problems()
+
+    before = [s for s in timeline.samples if s.t < injected.t]
+    assert len(before) >= 3 and all(s.outcome is Outcome.OK for s in before[-3:]), "no steady state before injection"
+
+    assert result.symptom_seen is Symptom.REFUSED
+    broken = [s for s in timeline.samples if detected.t <= s.t < recovered.t]
+    assert broken and all(s.outcome is Outcome.REFUSED for s in broken[:3])
+
+    assert result.diagnosis is not None and result.diagnosis.cause == "site-not-enabled"
+
+    after = [s for s in timeline.samples if s.t >= recovered.t]
+    assert len(after) >= 3 and all(s.outcome is Outcome.OK for s in after)
+    assert result.diagnosis_after is not None and result.diagnosis_after.cause == HEALTHY
+
+    assert result.time_to_detect is not None and result.time_to_recover is not None
+    assert 0 < result.time_to_detect < result.time_to_recover < result.duration
+    assert result.verdict is Verdict.RECOVERED and result.passed
+
+
+@pytest.mark.scenario("missing-symlink")
+def test_reference_repair_restores_service(harness_target: Target, harness_scenario: Scenario) -> None:
+    harness_scenario.inject(harness_target)
+    assert Probe(harness_target.url).sample().outcome is Outcome.REFUSED
+    harness_scenario.repair(harness_target)
+    harness_target.wait_until_serving(10)
+    assert examine(harness_target).cause == HEALTHY
+
+
+def test_a_repair_that_does_nothing_is_not_recovered(harness_drill: Callable[..., Result]) -> None:
+    result = harness_drill("missing-symlink", repair=lambda target, diagnosis: [], recover_timeout=1.0)
+    assert result.verdict is Verdict.NOT_RECOVERED
+    assert not result.passed
+    assert result.time_to_recover is None

@@ -1,0 +1,159 @@
+"""The probe's classification, against real sockets on loopback (no Docker)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from harness.probe import PAGE_MARKER, Monitor, Outcome, Probe, Sample, classify_response, find_streak
+
+PAGE = f"<html><!-- {PAGE_MARKER} --></html>".encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    status = 200
+    body = PAGE
+    server_header = "nginx/1.22.1"
+
+    def version_string(self) -> str:
+        return self.server_header
+
+    def do_GET(self) -> None:
+        self.send_response(self.status)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def http_server() -> Iterator[Callable[..., str]]:
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(status: int = 200, body: bytes = PAGE, server: str = "nginx/1.22.1") -> str:
+        handler = type("H", (_Handler,), {"status": status, "body": body, "server_header": server})
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        servers.append(httpd)
+        return f"http://127.0.0.1:{httpd.server_address[1]}/"
+
+    yield start
+    for httpd in servers:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "server", "expected"),
+    [
+        (200, PAGE, "nginx/1.24.0", Outcome.OK),
+        (200, PAGE, "SimpleHTTP/0.6 Python/3.11", Outcome.NOT_OUR_SERVER),
+        (200, b"<html>Welcome to nginx!</html>", "nginx/1.24.0", Outcome.NOT_OUR_SERVER),
+        (404, b"not found", "nginx", Outcome.HTTP_4XX),
+        (403, b"forbidden", "nginx", Outcome.HTTP_4XX),
+        (502, b"bad gateway", "nginx", Outcome.HTTP_5XX),
+    ],
+)
+def test_http_answers_are_classified(http_server, status, body, server, expected) -> None:  # type: ignore[no-untyped-def]
+    sample = Probe(http_server(status, body, server), timeout=2).sample()
+    assert sample.outcome is expected, sample.detail
+    assert sample.status == status
+
+
+def test_closed_port_is_refused() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound but not listening: connections are refused
+        assert Probe(f"http://127.0.0.1:{port}/", timeout=2).sample().outcome is Outcome.REFUSED
+
+
+def _serve_raw(behaviour: str) -> tuple[str, socket.socket]:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def run() -> None:
+        held = []
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            if behaviour == "close":
+                conn.close()  # what Docker's port proxy does when nothing listens inside
+            else:
+                held.append(conn)  # a hung server: accept, never answer
+
+    threading.Thread(target=run, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/", listener
+
+
+def test_accept_then_close_counts_as_refused() -> None:
+    url, listener = _serve_raw("close")
+    try:
+        sample = Probe(url, timeout=2).sample()
+    finally:
+        listener.close()
+    assert sample.outcome is Outcome.REFUSED
+    assert "reset" in sample.detail or "refused" in sample.detail
+
+
+def test_silent_server_times_out_and_is_not_refused() -> None:
+    url, listener = _serve_raw("hold")
+    try:
+        sample = Probe(url, timeout=0.3).sample()
+    finally:
+        listener.close()
+    assert sample.outcome is Outcome.TIMEOUT
+    assert 0.25 < sample.latency < 2
+
+
+def test_marker_and_server_header_both_needed() -> None:
+    assert classify_response(200, "nginx", PAGE_MARKER)[0] is Outcome.OK
+    assert classify_response(200, "", PAGE_MARKER)[0] is Outcome.NOT_OUR_SERVER
+    assert classify_response(301, "nginx", "")[0] is Outcome.NOT_OUR_SERVER
+
+
+def _samples(pattern: str) -> list[Sample]:
+    codes = {"o": Outcome.OK, "r": Outcome.REFUSED, "t": Outcome.TIMEOUT}
+    return [Sample(float(i), codes[c], None, 0.0, "") for i, c in enumerate(pattern)]
+
+
+def test_streak_needs_k_in_a_row_after_since() -> None:
+    samples = _samples("oooorrorrrooo")
+    bad = find_streak(samples, healthy=False, k=3, since=0)
+    assert bad is not None and bad.first.t == 7.0
+    good = find_streak(samples, healthy=True, k=3, since=bad.first.t)
+    assert good is not None and good.first.t == 10.0
+    assert find_streak(samples, healthy=False, k=4, since=0) is None
+
+
+def test_streak_outcome_is_the_most_common_failure() -> None:
+    streak = find_streak(_samples("rtt"), healthy=False, k=3, since=0)
+    assert streak is not None and streak.outcome is Outcome.TIMEOUT
+
+
+class _ScriptedProbe(Probe):
+    def __init__(self, outcomes: list[Outcome]) -> None:
+        super().__init__("http://127.0.0.1:9/", timeout=0.1)
+        self.outcomes = outcomes
+
+    def sample(self) -> Sample:
+        import time
+
+        outcome = self.outcomes.pop(0) if self.outcomes else Outcome.OK
+        return Sample(time.monotonic(), outcome, None, 0.0, "scripted")
+
+
+def test_monitor_waits_for_a_streak_and_gives_up_at_its_deadline() -> None:
+    probe = _ScriptedProbe([Outcome.OK, Outcome.REFUSED, Outcome.REFUSED, Outcome.REFUSED])
+    with Monitor(probe, interval=0.01) as monitor:
+        bad = monitor.wait_for_streak(False, 3, since=0, timeout=2)
+        assert bad is not None and bad.outcome is Outcome.REFUSED
+        assert monitor.wait_for_streak(False, 50, since=bad.first.t + 1e-9, timeout=0.2) is None
