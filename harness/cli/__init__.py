@@ -42,21 +42,20 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         code = cli.main(args=argv, prog_name="harness", standalone_mode=False)
-    except click.exceptions.Abort:
-        _fail("interrupted")
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+        # click turns KeyboardInterrupt into Abort; the drill's partial result rides on the cause.
+        cause = exc.__cause__ if isinstance(exc, click.exceptions.Abort) else exc
+        if isinstance(cause, DrillInterrupted):
+            from harness.cli.drill import emit_result
+
+            emit_result(cause.result)
+            _fail("interrupted; the target was removed")
+        else:
+            _fail("interrupted")
         code = INTERRUPTED
     except click.ClickException as exc:
         exc.show()
         code = BAD_INPUT
-    except DrillInterrupted as exc:
-        from harness.cli.drill import emit_result
-
-        emit_result(exc.result)
-        _fail("interrupted; the target was removed")
-        code = INTERRUPTED
-    except KeyboardInterrupt:
-        _fail("interrupted")
-        code = INTERRUPTED
     except InvalidInput as exc:
         _fail(str(exc))
         code = BAD_INPUT

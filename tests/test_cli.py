@@ -1,0 +1,125 @@
+"""The `harness` command as users run it: output, exit codes, and nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import docker
+import pytest
+
+from harness import ownership
+from harness.cli import BAD_INPUT, HARNESS_ERROR, INTERRUPTED, PASSED
+from tests.helpers import containers_of_run, fresh_run_id, harness_env, run_harness
+
+
+def test_list_shows_symptom_and_cause() -> None:
+    done = run_harness("list", "--json")
+    assert done.returncode == PASSED, done.stderr
+    listed = {s["name"]: s for s in json.loads(done.stdout)["scenarios"]}
+    assert listed["missing-symlink"]["symptom"] == "refused"
+    assert listed["missing-symlink"]["cause"] == "site-not-enabled"
+
+
+def test_unknown_scenario_is_one_line_naming_the_known_ones() -> None:
+    done = run_harness("drill", "missing-symlnk")
+    assert done.returncode == BAD_INPUT
+    assert done.stderr.strip().splitlines() == [
+        "harness: unknown scenario 'missing-symlnk'; known scenarios: missing-symlink"
+    ]
+
+
+def test_bad_setting_is_bad_input() -> None:
+    done = run_harness("drill", "missing-symlink", HARNESS_PROBE_INTERVAL="soon")
+    assert done.returncode == BAD_INPUT
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "HARNESS_PROBE_INTERVAL='soon' is not a number" in done.stderr
+
+
+def test_no_engine_is_one_line_saying_how_to_start_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    socket_path = tmp_path / "docker.sock"
+    done = run_harness("drill", "missing-symlink", DOCKER_HOST=f"unix://{socket_path}")
+    assert done.returncode == HARNESS_ERROR
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert f"no Docker engine answers at unix://{socket_path}" in lines[0]
+    assert "start one" in lines[0]
+
+
+@pytest.mark.docker
+def test_drill_prints_a_recovered_result_and_leaves_nothing() -> None:
+    run_id = fresh_run_id("cli")
+    done = run_harness("drill", "missing-symlink", "--json", HARNESS_RUN_ID=run_id)
+    assert done.returncode == PASSED, done.stderr
+    result = json.loads(done.stdout)
+    assert result["verdict"] == "recovered" and result["passed"]
+    assert result["observed"]["symptom"] == "refused"
+    assert result["observed"]["diagnosis"]["cause"] == "site-not-enabled"
+    times = result["times"]
+    assert 0 < times["time_to_detect_s"] < times["time_to_recover_s"] < times["duration_s"]
+    assert [e["event"] for e in result["timeline"]["events"]] == [
+        "target-started", "steady", "injected", "detected", "diagnosed", "repaired", "recovered", "torn-down",
+    ]
+    assert containers_of_run(run_id) == []
+
+
+@pytest.mark.docker
+def test_terminal_report_names_both_times() -> None:
+    done = run_harness("drill", "missing-symlink", HARNESS_RUN_ID=fresh_run_id("cli"))
+    assert done.returncode == PASSED, done.stderr
+    assert "time to detect:" in done.stdout and "time to recover:" in done.stdout
+    assert "RECOVERED" in done.stdout
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("phase", ["steady", "injected", "diagnosed"])
+def test_interrupted_drill_removes_its_target(signum: int, phase: str) -> None:
+    run_id = fresh_run_id("int")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "drill", "missing-symlink", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=harness_env(HARNESS_RUN_ID=run_id),
+    )
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 120
+        for line in proc.stderr:
+            if f" {phase}:" in line:
+                break
+            assert time.monotonic() < deadline, f"drill never reached {phase}"
+        assert containers_of_run(run_id), "the target should exist mid-drill"
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == INTERRUPTED, err
+    assert json.loads(out)["verdict"] == "interrupted"
+    assert containers_of_run(run_id) == []
+
+
+@pytest.mark.docker
+def test_sweep_removes_orphans_and_spares_live_runs(harness_session) -> None:  # type: ignore[no-untyped-def]
+    client = docker.from_env()
+    dead_owner = ownership.owner_token(pid=2**22 + 7)  # above pid_max: that owner cannot be alive
+    orphan_run, live_run = fresh_run_id("orphan"), fresh_run_id("live")
+    image = harness_session.image.tag
+    orphan = client.containers.create(
+        image, labels={ownership.MANAGED: "true", ownership.RUN: orphan_run, ownership.OWNER: dead_owner}
+    )
+    live = client.containers.create(image, labels=ownership.labels_for(live_run))
+    try:
+        done = run_harness("sweep")
+        assert done.returncode == PASSED, done.stderr
+        assert f"removed container {orphan.name} (run {orphan_run})" in done.stdout
+        assert containers_of_run(orphan_run) == []
+        assert containers_of_run(live_run) == [live.name]
+    finally:
+        live.remove(force=True)
+        client.close()
