@@ -51,7 +51,9 @@ def observations(facts: Facts) -> list[str]:
         lines.append("port 80: nothing listens")
     lines.append(f"sites-available: {', '.join(facts.available) or 'empty'}")
     enabled = [
-        f"{e.name} -> {e.link_target}{'' if e.target_exists else ' (dangling)'}" if e.kind == "link" else f"{e.name} ({e.kind})"
+        f"{e.name} -> {e.link_target}{'' if e.target_exists else ' (dangling)'}"
+        if e.kind == "link"
+        else f"{e.name} ({e.kind})"
         for e in facts.enabled
     ]
     lines.append(f"sites-enabled: {', '.join(enabled) or 'empty'}")

@@ -87,7 +87,9 @@ class Result:
         if self.verdict is not Verdict.RECOVERED:
             found.append(f"verdict {self.verdict.value}: {self.reason}")
         if self.symptom_seen is not None and not self.symptom_matches:
-            found.append(f"symptom seen was {self.symptom_seen.value}, the scenario declares {self.declared_symptom.value}")
+            found.append(
+                f"symptom seen was {self.symptom_seen.value}, the scenario declares {self.declared_symptom.value}"
+            )
         if self.diagnosis is not None and not self.diagnosis_correct:
             found.append(f"diagnosis was {self.diagnosis.cause}, the scenario's cause is {self.declared_cause}")
         return found
@@ -150,7 +152,9 @@ class Drill:
                     self.recorder.record(EventKind.TORN_DOWN, self.target_name)
         except KeyboardInterrupt as exc:
             self.recorder.record(EventKind.INTERRUPTED, str(exc) or "interrupted")
-            raise DrillInterrupted(self._result(Verdict.INTERRUPTED, "interrupted before the drill finished", image)) from exc
+            raise DrillInterrupted(
+                self._result(Verdict.INTERRUPTED, "interrupted before the drill finished", image)
+            ) from exc
         except HarnessError as exc:
             verdict, reason = Verdict.ERROR, str(exc)
             self.recorder.record(EventKind.FAILED, reason)
@@ -173,7 +177,9 @@ class Drill:
 
         steady = monitor.wait_for_streak(True, k, since=0.0, timeout=opts.steady_timeout)
         if steady is None:
-            raise _Stop(Verdict.NOT_STEADY, f"no {k} good samples in a row within {opts.steady_timeout:g} s before injection")
+            raise _Stop(
+                Verdict.NOT_STEADY, f"no {k} good samples in a row within {opts.steady_timeout:g} s before injection"
+            )
         rec.record(EventKind.STEADY, f"{k} good samples in a row")
 
         target.require_managed()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import os
 
-import docker
 import requests
 from docker.errors import DockerException, ImageNotFound
 from testcontainers.core.config import testcontainers_config
 
+import docker
 from harness.errors import EngineUnavailable
 
 log = logging.getLogger(__name__)

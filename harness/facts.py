@@ -141,7 +141,9 @@ def _processes(lines: list[str]) -> tuple[Process, ...]:
         fields = line.split(None, 4)
         if len(fields) < 4 or not fields[0].isdigit():
             continue
-        found.append(Process(int(fields[0]), int(fields[1]), fields[2], fields[3], fields[4] if len(fields) > 4 else ""))
+        found.append(
+            Process(int(fields[0]), int(fields[1]), fields[2], fields[3], fields[4] if len(fields) > 4 else "")
+        )
     return tuple(found)
 
 

@@ -22,10 +22,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound
+from docker.models.images import Image
 
+import docker
 from harness.config import Settings
 from harness.errors import EngineUnavailable, ImageBuildError, ImageError
 from harness.paths import default_docker_dir
@@ -88,7 +89,7 @@ def _engine_trouble(exc: Exception) -> EngineUnavailable:
     return EngineUnavailable(f"the Docker engine stopped answering while preparing the image: {exc}")
 
 
-def _find(client: docker.DockerClient, ref: str) -> docker.models.images.Image | None:
+def _find(client: docker.DockerClient, ref: str) -> Image | None:
     try:
         return client.images.get(ref)
     except ImageNotFound:

@@ -14,10 +14,12 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
 import requests
 from docker.errors import DockerException, NotFound
+from docker.models.containers import Container
+from docker.models.networks import Network
 
+import docker
 from harness.errors import EngineUnavailable
 
 log = logging.getLogger(__name__)
@@ -66,19 +68,24 @@ class Removed:
     run: str
 
 
-def _remove_matching(client: docker.DockerClient, filters: dict[str, object], keep_alive_owners: bool) -> list[Removed]:
+def _remove_matching(client: docker.DockerClient, labels: list[str], keep_alive_owners: bool) -> list[Removed]:
     removed: list[Removed] = []
+    filters: dict[str, str | list[str] | bool] = {"label": labels}
     try:
         containers = client.containers.list(all=True, filters=filters)
         networks = client.networks.list(filters=filters)
     except (DockerException, requests.RequestException) as exc:
         raise EngineUnavailable(f"the Docker engine stopped answering while cleaning up: {exc}") from exc
-    for item, kind in [*((c, "container") for c in containers), *((n, "network") for n in networks)]:
-        labels = item.attrs.get("Labels") or item.attrs.get("Config", {}).get("Labels") or {}
-        if keep_alive_owners and owner_alive(labels.get(OWNER, "")) is not False:
+    items: list[tuple[Container | Network, str]] = [
+        *((c, "container") for c in containers),
+        *((n, "network") for n in networks),
+    ]
+    for item, kind in items:
+        found = item.attrs.get("Labels") or item.attrs.get("Config", {}).get("Labels") or {}
+        if keep_alive_owners and owner_alive(found.get(OWNER, "")) is not False:
             continue
         try:
-            if kind == "container":
+            if isinstance(item, Container):
                 item.remove(force=True, v=True)
             else:
                 item.remove()
@@ -87,20 +94,20 @@ def _remove_matching(client: docker.DockerClient, filters: dict[str, object], ke
         except (DockerException, requests.RequestException) as exc:
             log.warning("could not remove %s %s: %s", kind, item.name, exc)
             continue
-        removed.append(Removed(kind, item.name, labels.get(RUN, "?")))
+        removed.append(Removed(kind, str(item.name), found.get(RUN, "?")))
     return removed
 
 
 def sweep_orphans(client: docker.DockerClient) -> list[Removed]:
     """Remove what harness processes on this host left behind when they died."""
-    return _remove_matching(client, {"label": f"{MANAGED}=true"}, keep_alive_owners=True)
+    return _remove_matching(client, [f"{MANAGED}=true"], keep_alive_owners=True)
 
 
 def remove_run(client: docker.DockerClient, run_id: str) -> list[Removed]:
     """Remove everything one run created, whoever owns it now."""
-    return _remove_matching(client, {"label": [f"{MANAGED}=true", f"{RUN}={run_id}"]}, keep_alive_owners=False)
+    return _remove_matching(client, [f"{MANAGED}=true", f"{RUN}={run_id}"], keep_alive_owners=False)
 
 
 def remove_all(client: docker.DockerClient) -> list[Removed]:
     """Remove every harness container and network on the engine (`harness sweep --all`)."""
-    return _remove_matching(client, {"label": f"{MANAGED}=true"}, keep_alive_owners=False)
+    return _remove_matching(client, [f"{MANAGED}=true"], keep_alive_owners=False)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -65,10 +66,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         known = set(load_catalogue().names())
         unknown = sorted(wanted - known)
         if unknown:
-            raise pytest.UsageError(
-                f"--harness-scenario: unknown scenario {', '.join(unknown)}; known scenarios: {', '.join(sorted(known))}"
-            )
-    keep, drop = [], []
+            bad, listing = ", ".join(unknown), ", ".join(sorted(known))
+            raise pytest.UsageError(f"--harness-scenario: unknown scenario {bad}; known scenarios: {listing}")
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         if _DOCKER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.docker)
@@ -106,7 +107,7 @@ def harness_scenario(request: pytest.FixtureRequest, harness_session: Session) -
 def harness_drill(request: pytest.FixtureRequest, harness_session: Session) -> Callable[..., Result]:
     interval_ms = request.config.getoption("harness_interval")
 
-    def run(scenario: str | Scenario, repair: Repair = repair_by_remedy, **options: float) -> Result:
+    def run(scenario: str | Scenario, repair: Repair = repair_by_remedy, **options: Any) -> Result:
         """Drill SCENARIO; `repair` replaces the remedy (e.g. a fix under test), options tune DrillOptions."""
         chosen = harness_session.catalogue.get(scenario) if isinstance(scenario, str) else scenario
         base = DrillOptions(interval=interval_ms / 1000 if interval_ms else harness_session.settings.probe_interval)

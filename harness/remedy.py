@@ -36,7 +36,9 @@ def _nothing(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
 
 def _required(result: ExecResult, problem: str) -> ExecResult:
     if not result.ok:
-        raise RemedyError(f"{problem}: {' '.join(result.argv)} exited {result.exit_code}: {result.output.strip()[-300:]}")
+        raise RemedyError(
+            f"{problem}: {' '.join(result.argv)} exited {result.exit_code}: {result.output.strip()[-300:]}"
+        )
     return result
 
 

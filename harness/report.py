@@ -59,7 +59,8 @@ def result_to_dict(result: Result) -> dict[str, Any]:
         "timeline": {
             "started_at": timeline.started_at.isoformat(),
             "events": [
-                {"event": e.kind.value, "t_s": _round(timeline.offset(e.t)), "detail": e.detail} for e in timeline.events
+                {"event": e.kind.value, "t_s": _round(timeline.offset(e.t)), "detail": e.detail}
+                for e in timeline.events
             ],
             "samples": [
                 {

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable
 
 import docker
-
 from harness import engine, ownership
 from harness.config import Settings
 from harness.image import TargetImage, ensure_image
@@ -78,7 +77,7 @@ class Session:
         found = self.client.containers.list(
             all=True, filters={"label": [f"{ownership.MANAGED}=true", f"{ownership.RUN}={self.run_id}"]}
         )
-        return [c.name for c in found]
+        return [str(c.name) for c in found]
 
     def close(self) -> list[Removed]:
         if self.closed:

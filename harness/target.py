@@ -8,15 +8,14 @@ under coreutils `timeout` inside the target, so no exec can hang the harness.
 from __future__ import annotations
 
 import io
-import secrets
 import logging
+import secrets
 import tarfile
 import time
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-import docker
 import requests
 from docker.errors import APIError, DockerException, NotFound
 from testcontainers.core.container import DockerContainer

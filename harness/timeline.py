@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from itertools import groupby
 
@@ -69,7 +69,7 @@ class Recorder:
 
     observer: Callable[[Event, float], None] | None = None
     t0: float = field(default_factory=time.monotonic)
-    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     events: list[Event] = field(default_factory=list)
 
     def record(self, kind: EventKind, detail: str = "", t: float | None = None) -> Event:

@@ -8,7 +8,6 @@ import sys
 import uuid
 
 import docker
-
 from harness import ownership
 
 

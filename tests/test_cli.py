@@ -8,9 +8,9 @@ import subprocess
 import sys
 import time
 
-import docker
 import pytest
 
+import docker
 from harness import ownership
 from harness.cli import BAD_INPUT, HARNESS_ERROR, INTERRUPTED, PASSED
 from tests.helpers import containers_of_run, fresh_run_id, harness_env, run_harness
@@ -61,7 +61,14 @@ def test_drill_prints_a_recovered_result_and_leaves_nothing() -> None:
     times = result["times"]
     assert 0 < times["time_to_detect_s"] < times["time_to_recover_s"] < times["duration_s"]
     assert [e["event"] for e in result["timeline"]["events"]] == [
-        "target-started", "steady", "injected", "detected", "diagnosed", "repaired", "recovered", "torn-down",
+        "target-started",
+        "steady",
+        "injected",
+        "detected",
+        "diagnosed",
+        "repaired",
+        "recovered",
+        "torn-down",
     ]
     assert containers_of_run(run_id) == []
 

@@ -93,7 +93,7 @@ def test_broken_plugins_are_reported_and_do_not_hide_the_others(plugin_module: t
     assert "does not implement repair" in reasons["no-repair"]
     assert "ModuleNotFoundError" in reasons["missing"]
     assert "differs from its entry-point name 'misnamed'" in reasons["misnamed"]
-    with pytest.raises(PluginError, match="scenario plugin 'no-repair' from .* is broken"):
+    with pytest.raises(PluginError, match=r"scenario plugin 'no-repair' from .* is broken"):
         catalogue.get("no-repair")
 
 

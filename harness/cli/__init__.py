@@ -29,8 +29,15 @@ stderr = Console(stderr=True, highlight=False)
 def cli(verbose: bool) -> None:
     """Chaos drills for nginx: break a throwaway server, detect, diagnose, repair, measure."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(message)s",
+        stream=sys.stderr,
     )
+
+
+def progress(line: str) -> None:
+    """Progress goes to stderr, unwrapped, so stdout stays clean for --json."""
+    stderr.print(f"[dim]{line}[/dim]", highlight=False, soft_wrap=True)
 
 
 def _fail(message: str) -> None:
@@ -46,9 +53,6 @@ def main(argv: list[str] | None = None) -> None:
         # click turns KeyboardInterrupt into Abort; the drill's partial result rides on the cause.
         cause = exc.__cause__ if isinstance(exc, click.exceptions.Abort) else exc
         if isinstance(cause, DrillInterrupted):
-            from harness.cli.drill import emit_result
-
-            emit_result(cause.result)
             _fail("interrupted; the target was removed")
         else:
             _fail("interrupted")

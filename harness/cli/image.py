@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from harness import engine
-from harness.cli import PASSED, cli, stderr
+from harness.cli import PASSED, cli, progress
 from harness.config import Settings
 from harness.image import ensure_image
 
@@ -15,8 +15,6 @@ from harness.image import ensure_image
 def image_command(rebuild: bool) -> int:
     """Make sure the target image exists (first use builds it) and say which base it uses."""
     client = engine.connect()
-    image = ensure_image(
-        client, Settings.from_env(), lambda line: stderr.print(f"[dim]{line}[/dim]", highlight=False), rebuild=rebuild
-    )
+    image = ensure_image(client, Settings.from_env(), progress, rebuild=rebuild)
     click.echo(image.describe())
     return PASSED

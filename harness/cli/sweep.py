@@ -9,8 +9,9 @@ from harness.cli import PASSED, cli
 
 
 @cli.command("sweep")
-@click.option("--all", "everything", is_flag=True,
-              help="Remove every harness container on the engine, also those of live runs.")
+@click.option(
+    "--all", "everything", is_flag=True, help="Remove every harness container on the engine, also those of live runs."
+)
 def sweep_command(everything: bool) -> int:
     """Remove orphans: harness containers whose owning process is gone."""
     client = engine.connect()
