@@ -16,7 +16,7 @@ Markers:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -25,6 +25,7 @@ import pytest
 from harness.drill import Drill, DrillOptions, Repair, Result, repair_by_remedy
 from harness.scenario import Scenario, load_catalogue
 from harness.session import Session
+from harness.signals import sigterm_as_interrupt
 from harness.target import Target
 
 _DOCKER_FIXTURES = {"harness_session", "harness_target", "harness_drill", "harness_scenario"}
@@ -49,6 +50,13 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "scenario(name): the test drives harness scenario NAME; select with --harness-scenario NAME"
     )
     config.addinivalue_line("markers", "docker: the test starts real nginx targets and needs a Docker engine")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    # A CI job stopped with SIGTERM then unwinds like Ctrl-C: fixtures tear their targets down.
+    with sigterm_as_interrupt():
+        return (yield)
 
 
 def _scenario_of(item: pytest.Item) -> str | None:

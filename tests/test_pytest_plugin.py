@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
 import pytest
+
+from tests.helpers import containers_of_run, fresh_run_id, harness_env
 
 SUITE = """
 import pytest
@@ -51,3 +60,44 @@ def test_tests_using_targets_are_marked_docker(pytester: pytest.Pytester) -> Non
     )
     result = pytester.runpytest("-m", "not docker", "-v")
     result.assert_outcomes(passed=1, deselected=1)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stopped_suite_still_removes_its_targets(tmp_path: Path, signum: int) -> None:
+    ready = tmp_path / "ready"
+    suite = tmp_path / "test_inner.py"
+    suite.write_text(
+        textwrap.dedent(
+            f"""
+            import pathlib, time
+
+            def test_holds_a_target(harness_target):
+                pathlib.Path({str(ready)!r}).write_text(harness_target.name)
+                time.sleep(120)
+            """
+        )
+    )
+    run_id = fresh_run_id("suite")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(suite)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=harness_env(HARNESS_RUN_ID=run_id),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, "the inner test never got its target"
+            time.sleep(0.1)
+        assert containers_of_run(run_id) == [ready.read_text()]
+        proc.send_signal(signum)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert containers_of_run(run_id) == []

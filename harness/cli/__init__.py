@@ -14,6 +14,7 @@ from rich.console import Console
 
 from harness.drill import DrillInterrupted
 from harness.errors import HarnessError, ImageBuildError, InvalidInput
+from harness.signals import sigterm_as_interrupt
 
 PASSED = 0
 VERDICT_FAILED = 1
@@ -48,7 +49,9 @@ def main(argv: list[str] | None = None) -> None:
     from harness.cli import drill, image, listing, sweep  # noqa: F401  (registers the subcommands)
 
     try:
-        code = cli.main(args=argv, prog_name="harness", standalone_mode=False)
+        # SIGTERM takes the Ctrl-C path, so a stopped job still removes its targets and temp files.
+        with sigterm_as_interrupt():
+            code = cli.main(args=argv, prog_name="harness", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt) as exc:
         # click turns KeyboardInterrupt into Abort; the drill's partial result rides on the cause.
         cause = exc.__cause__ if isinstance(exc, click.exceptions.Abort) else exc
