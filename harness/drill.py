@@ -132,8 +132,12 @@ class Drill:
         self.steps: list[ExecResult] = []
         self.target_name = ""
         self.monitor: Monitor | None = None
+        self._ran = False
 
     def run(self) -> Result:
+        if self._ran:
+            raise HarnessError("a Drill runs once; create a new Drill for another run")
+        self._ran = True
         verdict, reason = Verdict.ERROR, "the drill did not finish"
         image = ""
         try:

@@ -105,14 +105,27 @@ def ensure_image(
     folder = settings.docker_dir or default_docker_dir()
     tag = f"{REPOSITORY}:{context_digest(folder, settings.base_image)}"
     with _build_lock(settings.cache_dir):
-        found = None if rebuild else _find(client, tag)
-        if found is not None:
+        found = _find(client, tag)
+        if found is not None and not rebuild:
             labels = found.labels or {}
             return TargetImage(tag, labels.get(LABEL_BASE, "?"), labels.get(LABEL_BASE_NOTE, ""), cached=True)
         base, note = _resolve_base(client, settings, folder, progress)
         progress(f"building {tag} on {base}")
         _build(client, folder, tag, base, note, progress)
+        if found is not None:
+            _drop_replaced(client, found)
         return TargetImage(tag, base, note, cached=False)
+
+
+def _drop_replaced(client: docker.DockerClient, old: Image) -> None:
+    """A rebuild leaves the old image untagged; remove it unless a container still uses it."""
+    current = _find(client, old.tags[0]) if old.tags else None
+    if current is not None and current.id == old.id:
+        return
+    try:
+        client.images.remove(old.id)
+    except (DockerException, requests.RequestException) as exc:
+        log.debug("kept the replaced image %s: %s", old.short_id, exc)
 
 
 def _resolve_base(client: docker.DockerClient, settings: Settings, folder: Path, progress: Progress) -> tuple[str, str]:

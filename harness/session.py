@@ -13,6 +13,7 @@ from collections.abc import Callable
 import docker
 from harness import engine, ownership
 from harness.config import Settings
+from harness.errors import HarnessError
 from harness.image import TargetImage, ensure_image
 from harness.ownership import Removed
 from harness.scenario import Catalogue, load_catalogue
@@ -63,6 +64,8 @@ class Session:
 
     def new_target(self, capabilities: tuple[str, ...] = (), labels: dict[str, str] | None = None) -> Target:
         """An unstarted Target on this session's image; start it with `with`."""
+        if self.closed:
+            raise HarnessError(f"session {self.run_id} is closed; open a new Session")
         return Target(
             self.image.tag,
             run_id=self.run_id,
