@@ -123,7 +123,7 @@ def _drop_replaced(client: docker.DockerClient, old: Image) -> None:
     if current is not None and current.id == old.id:
         return
     try:
-        client.images.remove(old.id)
+        client.images.remove(str(old.id))
     except (DockerException, requests.RequestException) as exc:
         log.debug("kept the replaced image %s: %s", old.short_id, exc)
 
