@@ -203,7 +203,7 @@ class Drill:
         self.diagnosis = examine(target)
         rec.record(EventKind.DIAGNOSED, f"{self.diagnosis.cause}: {self.diagnosis.summary}")
 
-        repair_started = time.monotonic()
+        repair_started = rec.record(EventKind.REPAIR_STARTED, f"repairing {self.diagnosis.cause}").t
         try:
             self.steps = self.repair(target, self.diagnosis)
         except RemedyError as exc:

@@ -18,7 +18,8 @@ class EventKind(StrEnum):
     INJECTED = "injected"
     DETECTED = "detected"
     DIAGNOSED = "diagnosed"
-    REPAIRED = "repaired"
+    REPAIR_STARTED = "repair-started"
+    REPAIRED = "repaired"  # the repair's commands returned; service may have come back before that
     RECOVERED = "recovered"
     FAILED = "failed"
     INTERRUPTED = "interrupted"

@@ -60,16 +60,11 @@ def test_drill_prints_a_recovered_result_and_leaves_nothing() -> None:
     assert result["observed"]["diagnosis"]["cause"] == "site-not-enabled"
     times = result["times"]
     assert 0 < times["time_to_detect_s"] < times["time_to_recover_s"] < times["duration_s"]
-    assert [e["event"] for e in result["timeline"]["events"]] == [
-        "target-started",
-        "steady",
-        "injected",
-        "detected",
-        "diagnosed",
-        "repaired",
-        "recovered",
-        "torn-down",
-    ]
+    events = [e["event"] for e in result["timeline"]["events"]]
+    # Service may come back before the repair's last command returns: both orders are true timelines.
+    assert events[:6] == ["target-started", "steady", "injected", "detected", "diagnosed", "repair-started"]
+    assert sorted(events[6:8]) == ["recovered", "repaired"]
+    assert events[8:] == ["torn-down"]
     assert containers_of_run(run_id) == []
 
 
