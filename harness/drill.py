@@ -200,8 +200,10 @@ class Drill:
         self.symptom_seen = Symptom.of(bad.outcome)
         rec.record(EventKind.DETECTED, _describe_streak(bad), t=bad.first.t)
 
+        examined = time.monotonic()
         self.diagnosis = examine(target)
-        rec.record(EventKind.DIAGNOSED, f"{self.diagnosis.cause}: {self.diagnosis.summary}")
+        took = time.monotonic() - examined
+        rec.record(EventKind.DIAGNOSED, f"{self.diagnosis.cause} (examined in {took:.2f} s): {self.diagnosis.summary}")
 
         repair_started = rec.record(EventKind.REPAIR_STARTED, f"repairing {self.diagnosis.cause}").t
         try:
