@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 from harness.doctor import Diagnosis, examine
 from harness.errors import HarnessError, RemedyError
@@ -24,6 +25,7 @@ from harness.target import ExecResult, Target
 from harness.timeline import Event, EventKind, Recorder, Timeline
 
 Repair = Callable[[Target, Diagnosis], list[ExecResult]]
+T = TypeVar("T")
 
 
 class Verdict(StrEnum):
@@ -153,7 +155,7 @@ class Drill:
                         if self.monitor is not None:
                             self.monitor.stop()
                         target.stop()
-                    self.recorder.record(EventKind.TORN_DOWN, self.target_name)
+                        self.recorder.record(EventKind.TORN_DOWN, self.target_name)
         except KeyboardInterrupt as exc:
             self.recorder.record(EventKind.INTERRUPTED, str(exc) or "interrupted")
             raise DrillInterrupted(
@@ -188,7 +190,7 @@ class Drill:
 
         target.require_managed()
         injected = rec.record(EventKind.INJECTED, self.scenario.summary)
-        self.scenario.inject(target)
+        _plugin_call(self.scenario.name, "inject", self.scenario.inject, target)
 
         bad = monitor.wait_for_streak(False, k, since=injected.t, timeout=opts.detect_timeout)
         if bad is None:
@@ -207,7 +209,7 @@ class Drill:
 
         repair_started = rec.record(EventKind.REPAIR_STARTED, f"repairing {self.diagnosis.cause}").t
         try:
-            self.steps = self.repair(target, self.diagnosis)
+            self.steps = _plugin_call(self.scenario.name, "repair", self.repair, target, self.diagnosis)
         except RemedyError as exc:
             raise _Stop(Verdict.NOT_RECOVERED, str(exc)) from exc
         rec.record(EventKind.REPAIRED, "; ".join(" ".join(s.argv) for s in self.steps) or "nothing to do")
@@ -254,6 +256,16 @@ class Drill:
             target=self.target_name,
             run_id=self.session.run_id,
         )
+
+
+def _plugin_call(scenario: str, what: str, call: Callable[..., T], *args: object) -> T:
+    """Run code that is not harness's own; a crash in it is an error that names it, not a traceback."""
+    try:
+        return call(*args)
+    except HarnessError:
+        raise
+    except Exception as exc:
+        raise HarnessError(f"{what} for scenario {scenario!r} crashed: {type(exc).__name__}: {exc}") from exc
 
 
 def _describe_streak(streak: Streak) -> str:

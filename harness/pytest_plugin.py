@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from harness.drill import Drill, DrillOptions, Repair, Result, repair_by_remedy
+from harness.errors import HarnessError
 from harness.scenario import Scenario, load_catalogue
 from harness.session import Session
 from harness.signals import sigterm_as_interrupt
@@ -91,6 +92,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def harness_session() -> Iterator[Session]:
     with Session() as session:
+        try:
+            session.image  # noqa: B018 - connect and build now, so a missing engine is one clear line
+        except HarnessError as exc:
+            pytest.fail(f"harness: {exc}", pytrace=False)
         yield session
         leaked = session.leftovers()
     if leaked:

@@ -10,6 +10,7 @@ from harness.doctor import HEALTHY, examine
 from harness.drill import Result, Verdict
 from harness.probe import Outcome, Probe
 from harness.scenario import Scenario
+from harness.session import Session
 from harness.symptom import Symptom
 from harness.target import Target
 from harness.timeline import EventKind
@@ -56,3 +57,26 @@ def test_a_repair_that_does_nothing_is_not_recovered(harness_drill: Callable[...
     assert result.verdict is Verdict.NOT_RECOVERED
     assert not result.passed
     assert result.time_to_recover is None
+
+
+class _CrashingScenario(Scenario):
+    name = "crashing"
+    summary = "a plugin whose inject has a bug"
+    symptom = Symptom.REFUSED
+    cause = "never-reached"
+
+    def inject(self, target: Target) -> None:
+        raise ZeroDivisionError("plugin bug")
+
+    def repair(self, target: Target) -> None:
+        pass
+
+
+def test_a_crashing_plugin_is_an_error_verdict_and_the_target_is_removed(
+    harness_drill: Callable[..., Result], harness_session: Session
+) -> None:
+    result = harness_drill(_CrashingScenario())
+    assert result.verdict is Verdict.ERROR
+    assert result.reason == "inject for scenario 'crashing' crashed: ZeroDivisionError: plugin bug"
+    assert result.timeline.at(EventKind.TORN_DOWN) is not None
+    assert harness_session.leftovers() == []

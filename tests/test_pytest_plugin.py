@@ -101,3 +101,22 @@ def test_a_stopped_suite_still_removes_its_targets(tmp_path: Path, signum: int) 
             proc.kill()
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, output
     assert containers_of_run(run_id) == []
+
+
+def test_no_engine_fails_docker_tests_with_one_clear_line(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_uses_target(harness_target):
+            pass
+
+        def test_pure():
+            pass
+        """
+    )
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines([f"*harness: no Docker engine answers at unix://{tmp_path}/nothing.sock; start one*"])
+    assert "Traceback" not in result.stdout.str()
