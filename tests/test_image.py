@@ -56,3 +56,9 @@ def test_build_failure_names_the_step_and_shows_the_log_tail(build_dir: Path) ->
     assert "RUN echo 'deliberately failing step' && exit 7" in first
     assert "returned a non-zero code: 7" in first
     assert any("deliberately failing step" in line for line in rest), "the log tail should be shown"
+
+
+def test_the_target_page_carries_the_marker_the_probe_looks_for() -> None:
+    from harness.probe import PAGE_MARKER
+
+    assert PAGE_MARKER in (default_docker_dir() / "site" / "index.html").read_text()
