@@ -161,14 +161,16 @@ class Target:
             return
         self.state = State.CLOSED
         wrapped = self._container._container
-        if wrapped is None:
-            return
         try:
-            wrapped.remove(force=True, v=True)
+            if wrapped is not None:
+                wrapped.remove(force=True, v=True)
         except NotFound:
             pass
         except (DockerException, requests.RequestException) as exc:
-            log.warning("could not remove target %s: %s (harness sweep will)", wrapped.short_id, exc)
+            log.warning("could not remove target %s: %s (harness sweep will)", self._container._name, exc)
+        finally:
+            # Testcontainers gives each container its own client; close it or its sockets linger.
+            self._container.get_docker_client().client.close()
 
     def wait_until_serving(self, timeout: float) -> None:
         probe = Probe(self.url, timeout=self.probe_timeout)
