@@ -5,7 +5,7 @@ it from outside, name the cause from inside, repair it, and measure how long
 each step took.
 """
 
-from harness.drill import Drill, DrillInterrupted, DrillOptions, Result, Verdict, run_drill
+from harness.drill import Drill, DrillInterrupted, DrillOptions, Result, Verdict
 from harness.errors import HarnessError
 from harness.scenario import Scenario, load_catalogue
 from harness.session import Session
@@ -24,6 +24,5 @@ __all__ = [
     "Target",
     "Verdict",
     "load_catalogue",
-    "run_drill",
 ]
 __version__ = "0.1.0"

@@ -271,15 +271,3 @@ def _plugin_call(scenario: str, what: str, call: Callable[..., T], *args: object
 def _describe_streak(streak: Streak) -> str:
     first = streak.first
     return f"{first.outcome.value} ({first.detail}); confirmed by {len(streak.samples)} samples in a row"
-
-
-def run_drill(
-    session: Session,
-    scenario: Scenario,
-    *,
-    options: DrillOptions | None = None,
-    repair: Repair = repair_by_remedy,
-    observer: Callable[[Event, float], None] | None = None,
-) -> Result:
-    """One drill on a fresh target of `session`; see Drill."""
-    return Drill(session, scenario, options=options, repair=repair, observer=observer).run()

@@ -58,14 +58,15 @@ def classify_response(status: int, server_header: str, body: str, marker: str = 
 
 
 def _root_cause(exc: BaseException) -> BaseException:
-    seen = exc
+    current, visited = exc, {id(exc)}
     while True:
-        nxt = seen.__context__ or seen.__cause__
-        if nxt is None or nxt is seen:
-            return seen
-        if isinstance(seen, urllib3.exceptions.MaxRetryError) and seen.reason is not None:
-            nxt = seen.reason
-        seen = nxt
+        nxt = current.__context__ or current.__cause__
+        if isinstance(current, urllib3.exceptions.MaxRetryError) and current.reason is not None:
+            nxt = current.reason
+        if nxt is None or id(nxt) in visited:  # exception chains can loop
+            return current
+        visited.add(id(nxt))
+        current = nxt
 
 
 def classify_error(exc: BaseException) -> tuple[Outcome, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -73,7 +74,9 @@ def test_closed_port_is_refused() -> None:
         assert Probe(f"http://127.0.0.1:{port}/", timeout=2).sample().outcome is Outcome.REFUSED
 
 
-def _serve_raw(behaviour: str) -> tuple[str, socket.socket]:
+@contextmanager
+def _raw_server(behaviour: str) -> Iterator[str]:
+    """A listener that closes every connection at once ("close") or never answers ("hold")."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -91,25 +94,22 @@ def _serve_raw(behaviour: str) -> tuple[str, socket.socket]:
                 held.append(conn)  # a hung server: accept, never answer
 
     threading.Thread(target=run, daemon=True).start()
-    return f"http://127.0.0.1:{listener.getsockname()[1]}/", listener
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    finally:
+        listener.close()
 
 
 def test_accept_then_close_counts_as_refused() -> None:
-    url, listener = _serve_raw("close")
-    try:
+    with _raw_server("close") as url:
         sample = Probe(url, timeout=2).sample()
-    finally:
-        listener.close()
     assert sample.outcome is Outcome.REFUSED
     assert "reset" in sample.detail or "refused" in sample.detail
 
 
 def test_silent_server_times_out_and_is_not_refused() -> None:
-    url, listener = _serve_raw("hold")
-    try:
+    with _raw_server("hold") as url:
         sample = Probe(url, timeout=0.3).sample()
-    finally:
-        listener.close()
     assert sample.outcome is Outcome.TIMEOUT
     assert 0.25 < sample.latency < 2
 
