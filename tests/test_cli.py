@@ -91,12 +91,17 @@ def test_interrupted_drill_removes_its_target(signum: int, phase: str) -> None:
     try:
         assert proc.stderr is not None
         deadline = time.monotonic() + 120
+        started = ""
         for line in proc.stderr:
+            # Signal the moment the phase is reached: any work here (a Docker query, say) can let a
+            # fast drill finish first, and then there is nothing left to interrupt.
             if f" {phase}:" in line:
+                proc.send_signal(signum)
                 break
+            if " target-started: " in line:
+                started = line.split(" target-started: ", 1)[1].split()[0]
             assert time.monotonic() < deadline, f"drill never reached {phase}"
-        assert containers_of_run(run_id), "the target should exist mid-drill"
-        proc.send_signal(signum)
+        assert started.startswith(f"harness-{run_id}-"), "the drill should have started a target before this phase"
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
