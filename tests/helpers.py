@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import selectors
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Iterator
 
 import docker
 from harness import ownership
@@ -41,3 +44,26 @@ def containers_of_run(run_id: str) -> list[str]:
         return [c.name for c in found]
     finally:
         client.close()
+
+
+def stderr_lines(proc: subprocess.Popen[str], timeout: float) -> Iterator[str]:
+    """Yield a child's stderr lines as they come; fail after `timeout` s rather than hang the suite.
+
+    Reads the pipe's descriptor directly, so `proc.communicate()` still gets everything not yet read.
+    """
+    assert proc.stderr is not None
+    deadline = time.monotonic() + timeout
+    pending = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stderr, selectors.EVENT_READ)
+        while True:
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line.decode(errors="replace") + "\n"
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not selector.select(remaining):
+                raise AssertionError(f"no line from the child's stderr within {timeout:g} s")
+            chunk = os.read(proc.stderr.fileno(), 65536)
+            if not chunk:
+                return
+            pending += chunk
