@@ -47,9 +47,10 @@ def containers_of_run(run_id: str) -> list[str]:
 
 
 def stderr_lines(proc: subprocess.Popen[str], timeout: float) -> Iterator[str]:
-    """Yield a child's stderr lines as they come; fail after `timeout` s rather than hang the suite.
+    """Yield a child's stderr lines as they come; fail once `timeout` s have passed in all, rather than hang.
 
-    Reads the pipe's descriptor directly, so `proc.communicate()` still gets everything not yet read.
+    Reads the pipe's descriptor directly, bypassing the file object's buffer, so `proc.communicate()`
+    afterwards gets whatever was not read here. A partial line already read here is dropped.
     """
     assert proc.stderr is not None
     deadline = time.monotonic() + timeout
@@ -62,7 +63,7 @@ def stderr_lines(proc: subprocess.Popen[str], timeout: float) -> Iterator[str]:
                 yield line.decode(errors="replace") + "\n"
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not selector.select(remaining):
-                raise AssertionError(f"no line from the child's stderr within {timeout:g} s")
+                raise AssertionError(f"the child's stderr did not give the awaited line within {timeout:g} s")
             chunk = os.read(proc.stderr.fileno(), 65536)
             if not chunk:
                 return
