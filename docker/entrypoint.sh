@@ -1,17 +1,18 @@
 #!/bin/sh
-# Boot the server the way a real one boots: nginx starts through its service
-# script, and this shell stays up as the "init system" whatever happens to
-# nginx afterwards, so a drill can stop, kill or hang nginx without the
-# container going away.
+# Boot the server the way a real one boots: the app and nginx start through
+# their service scripts, and this shell stays up as the "init system"
+# whatever happens to them afterwards, so a drill can stop, kill or hang
+# nginx without the container going away.
 set -u
 
+service app start || echo "harness-entrypoint: the app failed to start at boot" >&2
 if ! service nginx start; then
     # Keep running: a server whose nginx fails at boot is still a server to
     # diagnose and repair.
     echo "harness-entrypoint: nginx failed to start at boot" >&2
 fi
 
-trap 'service nginx stop >/dev/null 2>&1; exit 0' TERM INT
+trap 'service nginx stop >/dev/null 2>&1; service app stop >/dev/null 2>&1; exit 0' TERM INT
 while :; do
     sleep 3600 &
     wait $!

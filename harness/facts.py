@@ -15,16 +15,51 @@ SECTION = "@@harness-section "
 
 # Each section is one check. `|| true` keeps going: a failing check is a fact, not an error.
 # ps drops this script's own lines: its text would otherwise show up in the process list.
+# nginx -t and nginx -T run once each; later sections reuse their output.
 COLLECT_SCRIPT = r"""
 export LC_ALL=C
 s() { printf '\n@@harness-section %s\n' "$1"; }
 s ps;          ps -eo pid=,ppid=,stat=,comm=,args= | grep -v -e '@@harness-section' || true
 s pidfile;     cat /run/nginx.pid 2>/dev/null || true
-s configtest;  nginx -t 2>&1; echo "exit=$?"
+t=$(nginx -t 2>&1); rc=$?
+s configtest;  printf '%s\nexit=%s\n' "$t" "$rc"
+s configfile;  f=$(printf '%s\n' "$t" | sed -n 's/.*\] .* in \(\/[^:]*\):[0-9]*$/\1/p' | head -n 1)
+               [ -n "$f" ] && printf '%s\t%s\n' "$f" "$(readlink -f "$f")"
+s missing;     printf '%s\n' "$t" | sed -n 's/.*open() "\([^"]*\)" failed (2: .*/\1/p' | sort -u |
+               while read -r f; do
+                 dir=$(dirname "$f"); [ -d "$dir" ] && e=present || e=missing
+                 printf '%s\t%s\t%s\n' "$f" "$dir" "$e"
+               done
+conf=$(nginx -T 2>/dev/null | sed -e 's/#.*//')
+d() { printf '%s\n' "$conf" | sed -n "s/^[[:space:]]*$1[[:space:]]\{1,\}\([^;]*\);.*/\1/p"; }
+s directives;  for k in user root index worker_connections worker_rlimit_nofile; do
+                 d "$k" | sort -u | sed "s/^/$k\t/"
+               done
+s docroot;     user=$(d user | head -n 1 | cut -d' ' -f1); index=$(d index | head -n 1)
+               d root | sort -u | while read -r r; do
+                 [ -d "$r" ] && k=dir || k=missing
+                 runuser -u "${user:-www-data}" -- test -r "$r" -a -x "$r" 2>/dev/null && a=readable || a=unreadable
+                 found=''; for i in ${index:-index.html}; do [ -f "$r/$i" ] && found="$found$i,"; done
+                 printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$k" "$a" "${found%,}" "${user:-www-data}"
+               done
 s listen;      ss -ltnpH 2>/dev/null || true
 s available;   find /etc/nginx/sites-available -mindepth 1 -maxdepth 1 -printf '%y\t%f\t%l\n' 2>/dev/null || true
 s enabled;     find /etc/nginx/sites-enabled -mindepth 1 -maxdepth 1 -printf '%y\t%Y\t%f\t%l\n' 2>/dev/null || true
 s service;     service nginx status >/dev/null 2>&1; echo "exit=$?"
+s limits;      m=$(cat /run/nginx.pid 2>/dev/null)
+               [ -n "$m" ] && sed -n 's/^Max open files *\([0-9a-z]*\).*/\1/p' "/proc/$m/limits" 2>/dev/null
+               grep -n '^[[:space:]]*ULIMIT=' /etc/default/nginx 2>/dev/null | sed 's/^/default-nginx:/' || true
+s firewall;    iptables -w 2 -S INPUT 2>&1; echo "exit=$?"
+s local;       if ps -o stat= -C nginx | grep -q '^T'; then echo 'skipped: nginx is stopped'; else
+                 for u in http://127.0.0.1/ http://127.0.0.1/app/ http://127.0.0.1:9000/; do
+                   printf '%s\t%s\n' "$u" "$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$u")"
+                 done
+               fi
+s app;         service app status >/dev/null 2>&1; echo "exit=$?"
+               printf 'current\t%s\n' "$(readlink /opt/app/current 2>/dev/null)"
+s deploys;     tail -n 5 /var/log/app/deploys.log 2>/dev/null || true
+s applog;      tail -n 20 /var/log/app/app.log 2>/dev/null || true
+s backups;     find /var/backups/nginx -type f -printf '%P\n' 2>/dev/null | sort || true
 s errorlog;    tail -n 20 /var/log/nginx/error.log 2>/dev/null || true
 s end
 """
@@ -52,6 +87,7 @@ class Listener:
     address: str
     port: int
     processes: tuple[str, ...]
+    pids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +96,24 @@ class EnabledSite:
     kind: str  # "link", "file" or "other"
     link_target: str  # where a link points, "" otherwise
     target_exists: bool
+
+
+@dataclass(frozen=True)
+class MissingPath:
+    """A file nginx -t could not open because it does not exist."""
+
+    path: str
+    directory: str
+    directory_exists: bool
+
+
+@dataclass(frozen=True)
+class DocRoot:
+    path: str
+    exists: bool
+    worker_can_read: bool  # the worker user can list and enter it
+    index_files: tuple[str, ...]  # the `index` names present in it
+    worker_user: str
 
 
 @dataclass(frozen=True)
@@ -73,6 +127,21 @@ class Facts:
     enabled: tuple[EnabledSite, ...]
     service_running: bool
     error_log: tuple[str, ...]
+    # The file nginx -t blames, as named and resolved through links.
+    config_file: tuple[str, str] | None = None
+    missing: tuple[MissingPath, ...] = ()
+    directives: tuple[tuple[str, str], ...] = ()
+    docroots: tuple[DocRoot, ...] = ()
+    open_files_limit: int | None = None  # the master's soft RLIMIT_NOFILE; None if unknown or unlimited
+    ulimit_settings: tuple[str, ...] = ()  # ULIMIT= lines of /etc/default/nginx
+    firewall_rules: tuple[str, ...] = ()  # iptables -S INPUT, "-A ..." lines
+    firewall_readable: bool = False
+    local_status: tuple[tuple[str, str], ...] = ()  # (url, HTTP code) fetched inside the target
+    app_running: bool = False
+    app_release: str = ""
+    deploys: tuple[str, ...] = ()
+    app_log: tuple[str, ...] = ()
+    backups: tuple[str, ...] = ()  # under /var/backups/nginx, oldest first
 
     @property
     def nginx_processes(self) -> tuple[Process, ...]:
@@ -82,11 +151,25 @@ class Facts:
     def nginx_master(self) -> Process | None:
         return next((p for p in self.nginx_processes if "master process" in p.args), None)
 
+    @property
+    def pidfile_pid(self) -> int | None:
+        return int(self.pidfile) if self.pidfile.isdigit() else None
+
+    @property
+    def stale_pidfile(self) -> bool:
+        """The pid file names a process that is gone: nginx died without cleaning up."""
+        pid = self.pidfile_pid
+        return pid is not None and pid not in {p.pid for p in self.nginx_processes}
+
     def listeners_on(self, port: int) -> tuple[Listener, ...]:
         return tuple(item for item in self.listeners if item.port == port)
 
     def nginx_listens_on(self, port: int) -> bool:
         return any("nginx" in item.processes for item in self.listeners_on(port))
+
+    def others_on(self, port: int) -> tuple[Listener, ...]:
+        """Listeners on PORT that are not nginx (a squatter)."""
+        return tuple(item for item in self.listeners_on(port) if item.processes and "nginx" not in item.processes)
 
     def unlinked_sites(self) -> tuple[str, ...]:
         """Sites in sites-available that nothing in sites-enabled points at."""
@@ -98,6 +181,43 @@ class Facts:
 
     def dangling_links(self) -> tuple[EnabledSite, ...]:
         return tuple(e for e in self.enabled if e.kind == "link" and not e.target_exists)
+
+    def copied_sites(self) -> tuple[EnabledSite, ...]:
+        """Regular files in sites-enabled: copies that no longer follow sites-available."""
+        return tuple(e for e in self.enabled if e.kind == "file")
+
+    def directive(self, name: str) -> tuple[str, ...]:
+        return tuple(value for key, value in self.directives if key == name)
+
+    @property
+    def worker_connections(self) -> int | None:
+        values = [int(v) for v in self.directive("worker_connections") if v.isdigit()]
+        return max(values) if values else None
+
+    def local(self, url: str) -> str | None:
+        """The HTTP code fetched from URL inside the target ("000": no answer); None if not checked."""
+        return dict(self.local_status).get(url)
+
+    def backups_of(self, path: str) -> tuple[str, ...]:
+        """Backups of PATH kept by the deploy tool, newest first (as paths under /var/backups/nginx)."""
+        suffix = path if path.startswith("/") else "/" + path
+        # Only the deploy tool's timestamped folders: rejected or stale copies kept by remedies are not backups.
+        return tuple(
+            f"{BACKUP_DIR}/{b}" for b in reversed(self.backups) if b.endswith(suffix) and b[:1].isdigit() and "/" in b
+        )
+
+    @property
+    def previous_release(self) -> str | None:
+        """The app release the last deploy replaced, from the deploy history."""
+        for line in reversed(self.deploys):
+            found = _DEPLOYED.search(line)
+            if found:
+                return None if found["previous"] == "none" else found["previous"]
+        return None
+
+
+BACKUP_DIR = "/var/backups/nginx"
+_DEPLOYED = re.compile(r"deployed (?P<release>\S+) \(previous (?P<previous>[^)\s]+)\)")
 
 
 def split_sections(text: str) -> dict[str, list[str]]:
@@ -118,7 +238,7 @@ def _exit_code(lines: list[str]) -> int:
     return -1
 
 
-_USERS = re.compile(r'\("([^"]+)",pid=')
+_USERS = re.compile(r'\("([^"]+)",pid=(\d+)')
 
 
 def _listeners(lines: list[str]) -> tuple[Listener, ...]:
@@ -131,7 +251,15 @@ def _listeners(lines: list[str]) -> tuple[Listener, ...]:
         address, _, port = local.rpartition(":")
         if not port.isdigit():
             continue
-        found.append(Listener(address, int(port), tuple(dict.fromkeys(_USERS.findall(line)))))
+        users = _USERS.findall(line)
+        found.append(
+            Listener(
+                address,
+                int(port),
+                tuple(dict.fromkeys(name for name, _ in users)),
+                tuple(dict.fromkeys(int(pid) for _, pid in users)),
+            )
+        )
     return tuple(found)
 
 
@@ -161,11 +289,36 @@ def _enabled(lines: list[str]) -> tuple[EnabledSite, ...]:
     return tuple(found)
 
 
+def _tabbed(lines: list[str], width: int) -> list[list[str]]:
+    rows = []
+    for line in lines:
+        parts = line.split("\t")
+        if len(parts) >= width:
+            rows.append(parts)
+    return rows
+
+
+def _docroots(lines: list[str]) -> tuple[DocRoot, ...]:
+    return tuple(
+        DocRoot(r[0], r[1] == "dir", r[2] == "readable", tuple(i for i in r[3].split(",") if i), r[4])
+        for r in _tabbed(lines, 5)
+    )
+
+
+def _limit(lines: list[str]) -> int | None:
+    first = next((line.strip() for line in lines if not line.startswith("default-nginx:")), "")
+    return int(first) if first.isdigit() else None
+
+
 def parse_facts(text: str) -> Facts:
     sections = split_sections(text)
     if "end" not in sections:
         raise ValueError("the fact-gathering script did not finish; its output was cut short")
     config = sections.get("configtest", [])
+    limits = sections.get("limits", [])
+    firewall = sections.get("firewall", [])
+    app = sections.get("app", [])
+    config_file = _tabbed(sections.get("configfile", []), 2)
     return Facts(
         processes=_processes(sections.get("ps", [])),
         pidfile=" ".join(sections.get("pidfile", [])).strip(),
@@ -176,4 +329,18 @@ def parse_facts(text: str) -> Facts:
         enabled=_enabled(sections.get("enabled", [])),
         service_running=_exit_code(sections.get("service", [])) == 0,
         error_log=tuple(sections.get("errorlog", [])),
+        config_file=(config_file[0][0], config_file[0][1]) if config_file else None,
+        missing=tuple(MissingPath(r[0], r[1], r[2] == "present") for r in _tabbed(sections.get("missing", []), 3)),
+        directives=tuple((r[0], r[1].strip()) for r in _tabbed(sections.get("directives", []), 2)),
+        docroots=_docroots(sections.get("docroot", [])),
+        open_files_limit=_limit(limits),
+        ulimit_settings=tuple(line.split(":", 2)[2] for line in limits if line.startswith("default-nginx:")),
+        firewall_rules=tuple(line for line in firewall if line.startswith("-A ")),
+        firewall_readable=_exit_code(firewall) == 0,
+        local_status=tuple((r[0], r[1]) for r in _tabbed(sections.get("local", []), 2)),
+        app_running=_exit_code(app) == 0,
+        app_release=next((line.split("\t", 1)[1] for line in app if line.startswith("current\t")), ""),
+        deploys=tuple(sections.get("deploys", [])),
+        app_log=tuple(sections.get("applog", [])),
+        backups=tuple(sections.get("backups", [])),
     )
