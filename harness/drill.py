@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from harness.doctor import Diagnosis, examine
 from harness.errors import HarnessError, RemedyError
+from harness.load import LoadReport, burst
 from harness.probe import Monitor, Probe, Streak
 from harness.remedy import remedy_for
 from harness.scenario import Scenario
@@ -42,6 +43,12 @@ def repair_by_remedy(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
     return remedy_for(diagnosis)(target, diagnosis)
 
 
+class DetectedBy(StrEnum):
+    PROBE = "probe"  # single requests failed, as monitoring sees it
+    LOAD = "load"  # single requests were fine; a burst of concurrent clients failed
+    DOCTOR = "doctor"  # every request was fine; only the examination from inside found the fault
+
+
 @dataclass(frozen=True)
 class DrillOptions:
     streak: int = 3  # consecutive samples that confirm a state change
@@ -49,6 +56,10 @@ class DrillOptions:
     steady_timeout: float = 10.0
     detect_timeout: float = 20.0
     recover_timeout: float = 20.0
+    # How long the probe must stay ok after the injection before detection escalates to load, then the doctor.
+    settle: float = 1.0
+    load_requests: int = 2000
+    load_concurrency: int = 100
 
 
 @dataclass(frozen=True)
@@ -60,9 +71,12 @@ class Result:
     verdict: Verdict
     reason: str
     symptom_seen: Symptom | None
+    detected_by: DetectedBy | None
+    baseline: Diagnosis | None  # the doctor's view of the unbroken target: anything but healthy is a false alarm
     diagnosis: Diagnosis | None
     diagnosis_after: Diagnosis | None
     repair_steps: tuple[ExecResult, ...]
+    load_reports: tuple[LoadReport, ...]
     timeline: Timeline
     time_to_detect: float | None
     time_to_recover: float | None
@@ -74,6 +88,10 @@ class Result:
     @property
     def symptom_matches(self) -> bool:
         return self.symptom_seen == self.declared_symptom
+
+    @property
+    def false_alarm(self) -> bool:
+        return self.baseline is not None and not self.baseline.healthy
 
     @property
     def diagnosis_correct(self) -> bool:
@@ -129,9 +147,12 @@ class Drill:
         self.repair = repair
         self.recorder = Recorder(observer)
         self.symptom_seen: Symptom | None = None
+        self.detected_by: DetectedBy | None = None
+        self.baseline: Diagnosis | None = None
         self.diagnosis: Diagnosis | None = None
         self.diagnosis_after: Diagnosis | None = None
         self.steps: list[ExecResult] = []
+        self.load_reports: list[LoadReport] = []
         self.target_name = ""
         self.monitor: Monitor | None = None
         self._ran = False
@@ -186,35 +207,37 @@ class Drill:
             raise _Stop(
                 Verdict.NOT_STEADY, f"no {k} good samples in a row within {opts.steady_timeout:g} s before injection"
             )
-        rec.record(EventKind.STEADY, f"{k} good samples in a row")
+        self.baseline = examine(target)
+        if not self.baseline.healthy:
+            raise _Stop(
+                Verdict.NOT_STEADY,
+                f"before any fault, the doctor finds {self.baseline.cause}: {self.baseline.summary} (a false alarm)",
+            )
+        rec.record(EventKind.STEADY, f"{k} good samples in a row; the doctor finds nginx healthy")
 
         target.require_managed()
         injected = rec.record(EventKind.INJECTED, self.scenario.summary)
         _plugin_call(self.scenario.name, "inject", self.scenario.inject, target)
+        self._detect(target, monitor, injected.t, time.monotonic())
 
-        bad = monitor.wait_for_streak(False, k, since=injected.t, timeout=opts.detect_timeout)
-        if bad is None:
+        if self.diagnosis is None:
+            examined = time.monotonic()
             self.diagnosis = examine(target)
-            raise _Stop(
-                Verdict.NOT_DETECTED,
-                f"the probe saw no {k} failing samples in a row within {opts.detect_timeout:g} s of injection",
+            took = time.monotonic() - examined
+            rec.record(
+                EventKind.DIAGNOSED, f"{self.diagnosis.cause} (examined in {took:.2f} s): {self.diagnosis.summary}"
             )
-        self.symptom_seen = Symptom.of(bad.outcome)
-        rec.record(EventKind.DETECTED, _describe_streak(bad), t=bad.first.t)
-
-        examined = time.monotonic()
-        self.diagnosis = examine(target)
-        took = time.monotonic() - examined
-        rec.record(EventKind.DIAGNOSED, f"{self.diagnosis.cause} (examined in {took:.2f} s): {self.diagnosis.summary}")
 
         repair_started = rec.record(EventKind.REPAIR_STARTED, f"repairing {self.diagnosis.cause}").t
         try:
             self.steps = _plugin_call(self.scenario.name, "repair", self.repair, target, self.diagnosis)
         except RemedyError as exc:
             raise _Stop(Verdict.NOT_RECOVERED, str(exc)) from exc
-        rec.record(EventKind.REPAIRED, "; ".join(" ".join(s.argv) for s in self.steps) or "nothing to do")
+        repaired = rec.record(EventKind.REPAIRED, "; ".join(" ".join(s.argv) for s in self.steps) or "nothing to do")
 
-        good = monitor.wait_for_streak(True, k, since=repair_started, timeout=opts.recover_timeout)
+        # The probe was ok throughout a fault it cannot see, so only samples after the repair prove anything.
+        since = repair_started if self.detected_by is DetectedBy.PROBE else repaired.t
+        good = monitor.wait_for_streak(True, k, since=since, timeout=opts.recover_timeout)
         if good is None:
             last = monitor.samples[-1]
             raise _Stop(
@@ -230,6 +253,51 @@ class Drill:
                 f"port 80 serves again but the doctor still finds {self.diagnosis_after.cause}: "
                 f"{self.diagnosis_after.summary}",
             )
+        if self.detected_by is DetectedBy.LOAD:
+            report = self._burst(target, "after the repair")
+            if report.degraded:
+                raise _Stop(Verdict.NOT_RECOVERED, f"port 80 still fails under load: {report.describe()}")
+
+    def _detect(self, target: Target, monitor: Monitor, injected: float, inject_done: float) -> None:
+        """Probe first; if single requests stay fine, a load burst; if that is served too, the doctor.
+
+        Samples sent while the injection ran do not decide anything on their
+        own (a restart inside the injection blinks port 80 even for faults
+        that do not refuse), but an outage that began there and lasted is
+        dated from its first failing sample.
+        """
+        k, opts, rec = self.options.streak, self.options, self.recorder
+        bad = monitor.wait_for_failure(k, since=inject_done, quiet=opts.settle, timeout=opts.detect_timeout)
+        if bad is not None:
+            self.symptom_seen, self.detected_by = Symptom.of(bad.outcome), DetectedBy.PROBE
+            first = monitor.failing_since(bad, floor=injected)
+            rec.record(EventKind.DETECTED, f"by the probe: {_describe_streak(bad)}", t=first.t)
+            return
+        started = time.monotonic()
+        report = self._burst(target, "single requests are still served")
+        if report.degraded:
+            self.symptom_seen, self.detected_by = Symptom.DEGRADED, DetectedBy.LOAD
+            rec.record(EventKind.DETECTED, f"by load: {report.describe()}", t=started)
+            return
+        examined = time.monotonic()
+        diagnosis = examine(target)
+        if diagnosis.healthy:
+            self.diagnosis = diagnosis
+            raise _Stop(
+                Verdict.NOT_DETECTED,
+                f"the probe stayed ok after the injection, a burst of {report.requests} requests was served, "
+                "and the doctor finds nginx healthy",
+            )
+        self.symptom_seen, self.detected_by, self.diagnosis = Symptom.LATENT, DetectedBy.DOCTOR, diagnosis
+        rec.record(EventKind.DETECTED, f"by the doctor (port 80 still serves): {diagnosis.cause}", t=examined)
+        rec.record(EventKind.DIAGNOSED, f"{diagnosis.cause}: {diagnosis.summary}")
+
+    def _burst(self, target: Target, why: str) -> LoadReport:
+        opts = self.options
+        report = burst(target.url, requests=opts.load_requests, concurrency=opts.load_concurrency)
+        self.load_reports.append(report)
+        self.recorder.record(EventKind.LOAD_TESTED, f"{why}: {report.describe()}")
+        return report
 
     def _result(self, verdict: Verdict, reason: str, image: str) -> Result:
         samples = self.monitor.samples if self.monitor is not None else []
@@ -245,9 +313,12 @@ class Drill:
             verdict=verdict,
             reason=reason,
             symptom_seen=self.symptom_seen,
+            detected_by=self.detected_by,
+            baseline=self.baseline,
             diagnosis=self.diagnosis,
             diagnosis_after=self.diagnosis_after,
             repair_steps=tuple(self.steps),
+            load_reports=tuple(self.load_reports),
             timeline=timeline,
             time_to_detect=detected.t - injected.t if injected and detected else None,
             time_to_recover=recovered.t - injected.t if injected and recovered else None,

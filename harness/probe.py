@@ -20,6 +20,19 @@ import requests
 import urllib3
 
 PAGE_MARKER = "harness-target-page-v1"
+APP_MARKER = '"service": "harness-app"'
+
+
+@dataclass(frozen=True)
+class Check:
+    """One URL a sample fetches, relative to the target's base URL, and what its body must contain."""
+
+    path: str
+    marker: str
+
+
+# The site's page, then the application nginx proxies: a 502 from the app is an outage too.
+DEFAULT_CHECKS = (Check("", PAGE_MARKER), Check("app/", APP_MARKER))
 
 
 class Outcome(StrEnum):
@@ -90,12 +103,14 @@ def classify_error(exc: BaseException) -> tuple[Outcome, str]:
 
 
 class Probe:
-    """One GET per sample; a fresh connection each time, as an external monitor makes."""
+    """One sample: a fresh connection per check, as an external monitor makes; the first failing check wins."""
 
-    def __init__(self, url: str, timeout: float = 1.0, marker: str = PAGE_MARKER) -> None:
+    def __init__(self, url: str, timeout: float = 1.0, checks: tuple[Check, ...] = DEFAULT_CHECKS) -> None:
+        if not checks:
+            raise ValueError("a probe needs at least one check")
         self.url = url
         self.timeout = timeout
-        self.marker = marker
+        self.checks = checks
         self._session = requests.Session()
         # Never route a probe through a proxy from the environment: test traffic
         # must only go to the target's published port.
@@ -105,16 +120,25 @@ class Probe:
 
     def sample(self) -> Sample:
         sent = time.monotonic()
+        result = None
+        for check in self.checks:
+            result = self._fetch(check, sent)
+            if not result.ok:
+                return result
+        assert result is not None
+        return result
+
+    def _fetch(self, check: Check, sent: float) -> Sample:
+        where = f"GET /{check.path}: " if check.path else ""
         try:
-            response = self._session.get(self.url, timeout=self.timeout, allow_redirects=False)
-            latency = time.monotonic() - sent
+            response = self._session.get(self.url + check.path, timeout=self.timeout, allow_redirects=False)
             outcome, detail = classify_response(
-                response.status_code, response.headers.get("Server", ""), response.text, self.marker
+                response.status_code, response.headers.get("Server", ""), response.text, check.marker
             )
-            return Sample(sent, outcome, response.status_code, latency, detail)
+            return Sample(sent, outcome, response.status_code, time.monotonic() - sent, where + detail)
         except (requests.RequestException, OSError, http.client.HTTPException) as exc:
             outcome, detail = classify_error(exc)
-            return Sample(sent, outcome, None, time.monotonic() - sent, detail)
+            return Sample(sent, outcome, None, time.monotonic() - sent, where + detail)
 
     def close(self) -> None:
         self._session.close()
@@ -148,6 +172,16 @@ def find_streak(samples: list[Sample], healthy: bool, k: int, since: float) -> S
         else:
             run = []
     return None
+
+
+def ok_for(samples: list[Sample], since: float) -> float:
+    """How long the newest samples sent at or after `since` have all been ok, in seconds (0 if the last failed)."""
+    start = None
+    for sample in reversed(samples):
+        if sample.t < since or not sample.ok:
+            break
+        start = sample.t
+    return 0.0 if start is None else samples[-1].t - start
 
 
 class Monitor:
@@ -197,6 +231,34 @@ class Monitor:
     def samples(self) -> list[Sample]:
         with self._changed:
             return list(self._samples)
+
+    def wait_for_failure(self, k: int, since: float, quiet: float, timeout: float) -> Streak | None:
+        """A K-long failing streak sent at or after `since`, or None once the probe has stayed ok.
+
+        "Stayed ok" means the newest samples have been ok for `quiet` seconds in
+        a row: the fault, if any, does not show to a single client. None also
+        when the deadline passes with neither (a flapping target).
+        """
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                streak = find_streak(self._samples, False, k, since)
+                if streak is not None:
+                    return streak
+                if ok_for(self._samples, since) >= quiet:
+                    return None
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stop.is_set():
+                    return None
+                self._changed.wait(min(left, 0.5))
+
+    def failing_since(self, streak: Streak, floor: float) -> Sample:
+        """The first sample of the unbroken failing run that STREAK belongs to, no earlier than FLOOR."""
+        samples = self.samples
+        index = next(i for i, s in enumerate(samples) if s is streak.first)
+        while index > 0 and not samples[index - 1].ok and samples[index - 1].t >= floor:
+            index -= 1
+        return samples[index]
 
     def wait_for_streak(self, healthy: bool, k: int, since: float, timeout: float) -> Streak | None:
         """The first K-long streak of healthy (or failing) samples sent at or after `since`.

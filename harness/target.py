@@ -89,6 +89,16 @@ class Nginx:
     def reload(self, check: bool = False) -> ExecResult:
         return self.service("reload", check)
 
+    def cold_restart(self) -> ExecResult:
+        """Stop, then start: what `systemctl restart` does on Ubuntu.
+
+        Debian's SysV `service nginx restart` tests the config first and
+        refuses; systemd does not, so a bad config takes nginx down there.
+        Returns the start's result (it fails when nginx cannot start).
+        """
+        self.stop()
+        return self.start()
+
     def running(self) -> bool:
         """What the service's own status says."""
         return self.service("status").ok

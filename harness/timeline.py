@@ -16,6 +16,7 @@ class EventKind(StrEnum):
     TARGET_STARTED = "target-started"
     STEADY = "steady"
     INJECTED = "injected"
+    LOAD_TESTED = "load-tested"
     DETECTED = "detected"
     DIAGNOSED = "diagnosed"
     REPAIR_STARTED = "repair-started"

@@ -10,9 +10,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from harness.probe import PAGE_MARKER, Monitor, Outcome, Probe, Sample, classify_response, find_streak
+from harness.probe import (
+    APP_MARKER,
+    PAGE_MARKER,
+    Check,
+    Monitor,
+    Outcome,
+    Probe,
+    Sample,
+    classify_response,
+    find_streak,
+)
 
 PAGE = f"<html><!-- {PAGE_MARKER} --></html>".encode()
+SITE_ONLY = (Check("", PAGE_MARKER),)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -62,7 +73,7 @@ def http_server() -> Iterator[Callable[..., str]]:
     ],
 )
 def test_http_answers_are_classified(http_server, status, body, server, expected) -> None:  # type: ignore[no-untyped-def]
-    sample = Probe(http_server(status, body, server), timeout=2).sample()
+    sample = Probe(http_server(status, body, server), timeout=2, checks=SITE_ONLY).sample()
     assert sample.outcome is expected, sample.detail
     assert sample.status == status
 
@@ -102,14 +113,14 @@ def _raw_server(behaviour: str) -> Iterator[str]:
 
 def test_accept_then_close_counts_as_refused() -> None:
     with _raw_server("close") as url:
-        sample = Probe(url, timeout=2).sample()
+        sample = Probe(url, timeout=2, checks=SITE_ONLY).sample()
     assert sample.outcome is Outcome.REFUSED
     assert "reset" in sample.detail or "refused" in sample.detail
 
 
 def test_silent_server_times_out_and_is_not_refused() -> None:
     with _raw_server("hold") as url:
-        sample = Probe(url, timeout=0.3).sample()
+        sample = Probe(url, timeout=0.3, checks=SITE_ONLY).sample()
     assert sample.outcome is Outcome.TIMEOUT
     assert 0.25 < sample.latency < 2
 
@@ -157,3 +168,32 @@ def test_monitor_waits_for_a_streak_and_gives_up_at_its_deadline() -> None:
         bad = monitor.wait_for_streak(False, 3, since=0, timeout=2)
         assert bad is not None and bad.outcome is Outcome.REFUSED
         assert monitor.wait_for_streak(False, 50, since=bad.first.t + 1e-9, timeout=0.2) is None
+
+
+class _SiteWithApp(_Handler):
+    app_status = 502
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/app/"):
+            body = b"{" + APP_MARKER.encode() + b"}" if self.app_status == 200 else b"bad gateway"
+            self.send_response(self.app_status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            super().do_GET()
+
+
+@pytest.mark.parametrize(("app_status", "expected"), [(200, Outcome.OK), (502, Outcome.HTTP_5XX)])
+def test_the_app_behind_nginx_is_checked_too(app_status: int, expected: Outcome) -> None:
+    handler = type("Handler", (_SiteWithApp,), {"app_status": app_status})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sample = Probe(f"http://127.0.0.1:{server.server_address[1]}/", timeout=2).sample()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert sample.outcome is expected, sample.detail
+    if expected is not Outcome.OK:
+        assert sample.detail == "GET /app/: HTTP 502"

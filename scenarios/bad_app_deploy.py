@@ -1,0 +1,28 @@
+"""Release v2 of the app behind /app/ crashes at startup: nginx answers 502.
+
+The site itself still serves; the application nginx proxies to does not.
+v2 reads a DATABASE_URL the deploy never set and dies before binding its
+port. The original postmortem's resolution: roll back to the previous release.
+"""
+
+from __future__ import annotations
+
+from harness.scenario import Scenario
+from harness.symptom import Symptom
+from harness.target import Target
+
+WAIT_FOR_APP = "until curl -sf -o /dev/null -m 1 http://127.0.0.1:9000/; do sleep 0.05; done"
+
+
+class BadAppDeploy(Scenario):
+    name = "bad-app-deploy"
+    summary = "deploy-app v2: the new release crashes on boot, /app/ answers 502"
+    symptom = Symptom.HTTP_5XX
+    cause = "app-release-crashing"
+
+    def inject(self, target: Target) -> None:
+        target.exec(["deploy-app", "v2"], check=True)
+
+    def repair(self, target: Target) -> None:
+        target.exec(["deploy-app", "v1"], check=True)
+        target.exec(["sh", "-c", WAIT_FOR_APP], timeout=10, check=True)

@@ -1,0 +1,30 @@
+"""The site file moved; its link in sites-enabled did not.
+
+A config-management tidy-up renamed sites-available/default to default.conf.
+sites-enabled/default still points at the old name, so `nginx -t` fails on
+an include that does not exist and nginx cannot start after the next restart.
+"""
+
+from __future__ import annotations
+
+from harness.scenario import Scenario
+from harness.symptom import Symptom
+from harness.target import Target
+
+AVAILABLE = "/etc/nginx/sites-available"
+
+
+class DanglingSymlink(Scenario):
+    name = "dangling-symlink"
+    summary = "sites-available/default renamed to default.conf; the sites-enabled link dangles; nginx restarted"
+    symptom = Symptom.REFUSED
+    cause = "dangling-site-link"
+
+    def inject(self, target: Target) -> None:
+        target.exec(["mv", f"{AVAILABLE}/default", f"{AVAILABLE}/default.conf"], check=True)
+        target.nginx.cold_restart()  # fails to start, which is the point
+
+    def repair(self, target: Target) -> None:
+        target.exec(["ln", "-sfn", f"{AVAILABLE}/default.conf", "/etc/nginx/sites-enabled/default"], check=True)
+        target.nginx.test_config(check=True)
+        target.nginx.start(check=True)

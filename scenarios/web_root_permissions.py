@@ -1,0 +1,26 @@
+"""The document root becomes unreadable to nginx's workers: 403 for everyone.
+
+A release was unpacked as root with umask 077. nginx's master runs as root and
+starts fine; its workers run as www-data and may not enter /var/www/html.
+"""
+
+from __future__ import annotations
+
+from harness.scenario import Scenario
+from harness.symptom import Symptom
+from harness.target import Target
+
+ROOT = "/var/www/html"
+
+
+class WebRootPermissions(Scenario):
+    name = "web-root-permissions"
+    summary = "the document root /var/www/html loses group and other permissions (umask 077 release)"
+    symptom = Symptom.HTTP_4XX
+    cause = "web-root-unreadable"
+
+    def inject(self, target: Target) -> None:
+        target.exec(["chmod", "-R", "go-rwx", ROOT], check=True)
+
+    def repair(self, target: Target) -> None:
+        target.exec(["chmod", "-R", "u=rwX,go=rX", ROOT], check=True)
