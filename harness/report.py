@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console, Group
@@ -27,7 +28,12 @@ def _round(value: float | None, digits: int = 4) -> float | None:
 def diagnosis_to_dict(diagnosis: Diagnosis | None) -> dict[str, Any] | None:
     if diagnosis is None:
         return None
-    return {"cause": diagnosis.cause, "summary": diagnosis.summary, "evidence": list(diagnosis.evidence)}
+    return {
+        "cause": diagnosis.cause,
+        "summary": diagnosis.summary,
+        "evidence": list(diagnosis.evidence),
+        "ruled_out": list(diagnosis.ruled_out),
+    }
 
 
 def result_to_dict(result: Result) -> dict[str, Any]:
@@ -43,6 +49,19 @@ def result_to_dict(result: Result) -> dict[str, Any]:
         "declared": {"symptom": result.declared_symptom.value, "cause": result.declared_cause},
         "observed": {
             "symptom": result.symptom_seen.value if result.symptom_seen else None,
+            "detected_by": result.detected_by.value if result.detected_by else None,
+            "baseline_diagnosis": diagnosis_to_dict(result.baseline),
+            "false_alarm": result.false_alarm,
+            "load": [
+                {
+                    "requests": load.requests,
+                    "concurrency": load.concurrency,
+                    "failed": load.failed,
+                    "failed_fraction": round(load.failed_fraction, 4),
+                    "duration_s": _round(load.duration),
+                }
+                for load in result.load_reports
+            ],
             "diagnosis": diagnosis_to_dict(result.diagnosis),
             "diagnosis_correct": result.diagnosis_correct,
             "diagnosis_after_repair": diagnosis_to_dict(result.diagnosis_after),
@@ -111,9 +130,10 @@ def render_result(result: Result, console: Console) -> None:
             *(Text(f"  · {line}", style="dim") for line in result.diagnosis.evidence),
         ]
     seen = result.symptom_seen.value if result.symptom_seen else "none"
+    how = f", detected by the {result.detected_by.value}" if result.detected_by else ""
     parts += [
         Text(""),
-        Text(f"symptom seen: {seen} (declared: {result.declared_symptom.value})"),
+        Text(f"symptom seen: {seen} (declared: {result.declared_symptom.value}){how}"),
         Text.assemble(
             ("time to detect:  ", "bold"),
             _seconds(result.time_to_detect),
@@ -147,10 +167,84 @@ def catalogue_to_dict(catalogue: Catalogue) -> dict[str, Any]:
 
 def render_catalogue(catalogue: Catalogue, console: Console) -> None:
     table = Table(title="scenarios", title_justify="left")
-    for column in ("scenario", "symptom", "cause", "what it does"):
-        table.add_column(column, overflow="fold")
+    for column in ("scenario", "symptom", "cause"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("what it does", overflow="fold")
     for name, cls in sorted(catalogue.scenarios.items()):
         table.add_row(name, cls.symptom.value, cls.cause, cls.summary)
     console.print(table)
     for problem in catalogue.broken:
         console.print(f"[red]broken plugin[/red] {problem}")
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """How the doctor did over a set of drills: right causes, and alarms on healthy targets."""
+
+    scenarios: int
+    correct: int
+    healthy_targets: int  # targets the doctor examined before any fault
+    false_alarms: int
+    recovered: int
+
+    @classmethod
+    def of(cls, results: list[Result]) -> Accuracy:
+        return cls(
+            scenarios=len(results),
+            correct=sum(r.diagnosis_correct for r in results),
+            healthy_targets=sum(r.baseline is not None for r in results),
+            false_alarms=sum(r.false_alarm for r in results),
+            recovered=sum(r.verdict is Verdict.RECOVERED for r in results),
+        )
+
+    def line(self) -> str:
+        return (
+            f"{self.correct}/{self.scenarios} diagnosed correctly, "
+            f"{self.false_alarms} false alarms on {self.healthy_targets} healthy targets, "
+            f"{self.recovered}/{self.scenarios} recovered"
+        )
+
+
+def results_to_dict(results: list[Result]) -> dict[str, Any]:
+    accuracy = Accuracy.of(results)
+    return {
+        "schema": JSON_SCHEMA_VERSION,
+        "accuracy": {
+            "scenarios": accuracy.scenarios,
+            "diagnosed_correctly": accuracy.correct,
+            "healthy_targets": accuracy.healthy_targets,
+            "false_alarms": accuracy.false_alarms,
+            "recovered": accuracy.recovered,
+            "summary": accuracy.line(),
+        },
+        "results": [result_to_dict(r) for r in results],
+    }
+
+
+def render_results(results: list[Result], console: Console) -> None:
+    table = Table(title="catalogue drill", title_justify="left")
+    table.add_column("scenario", no_wrap=True)
+    table.add_column("symptom seen", no_wrap=True)
+    table.add_column("diagnosis", no_wrap=True)
+    table.add_column("correct?", justify="center")
+    table.add_column("detect", justify="right", no_wrap=True)
+    table.add_column("recover", justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    for r in results:
+        seen = r.symptom_seen.value if r.symptom_seen else "—"
+        if r.symptom_seen is not None and not r.symptom_matches:
+            seen = f"[red]{seen} (declared {r.declared_symptom.value})[/red]"
+        table.add_row(
+            r.scenario,
+            seen,
+            r.diagnosis.cause if r.diagnosis else "—",
+            "[green]✓[/green]" if r.diagnosis_correct else "[red]✗[/red]",
+            _seconds(r.time_to_detect),
+            _seconds(r.time_to_recover),
+            f"[{_VERDICT_STYLE.get(r.verdict, 'bold red')}]{r.verdict.value}[/]",
+        )
+    console.print(table)
+    console.print(Accuracy.of(results).line(), style="bold", highlight=False)
+    for r in results:
+        for problem in r.problems():
+            console.print(f"[red]✗ {r.scenario}:[/red] {problem}", highlight=False)

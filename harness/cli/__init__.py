@@ -23,6 +23,13 @@ HARNESS_ERROR = 3
 INTERRUPTED = 130
 
 stderr = Console(stderr=True, highlight=False)
+# Wide enough for the catalogue table when stdout is a file or a CI log, where rich would assume 80.
+LOG_WIDTH = 140
+
+
+def stdout() -> Console:
+    console = Console()
+    return console if console.is_terminal else Console(width=LOG_WIDTH)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

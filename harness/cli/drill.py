@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import click
-from rich.console import Console
+from rich.status import Status
 
-from harness.cli import HARNESS_ERROR, PASSED, VERDICT_FAILED, cli, progress, stderr
+from harness.cli import HARNESS_ERROR, PASSED, VERDICT_FAILED, cli, progress, stderr, stdout
 from harness.drill import Drill, DrillInterrupted, DrillOptions, Result, Verdict
-from harness.report import render_result, result_to_dict
+from harness.report import render_result, render_results, result_to_dict, results_to_dict
+from harness.scenario import Scenario
 from harness.session import Session
 from harness.timeline import Event
 
@@ -18,7 +20,7 @@ def emit_result(result: Result, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result_to_dict(result), indent=2))
     else:
-        render_result(result, Console())
+        render_result(result, stdout())
 
 
 def exit_code(result: Result) -> int:
@@ -30,7 +32,8 @@ def exit_code(result: Result) -> int:
 
 
 @cli.command("drill")
-@click.argument("scenario")
+@click.argument("scenario", required=False)
+@click.option("--all", "run_all", is_flag=True, help="Drill every scenario in the catalogue, one after another.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (progress still goes to stderr).")
 @click.option("--interval", type=click.FloatRange(5, 10_000), default=None, help="Probe interval in ms [default: 50].")
 @click.option(
@@ -47,11 +50,22 @@ def exit_code(result: Result) -> int:
     help="Seconds each wait (steady, detect, recover) may take [default: 20].",
 )
 def drill_command(
-    scenario: str, as_json: bool, interval: float | None, streak: int, phase_timeout: float | None
+    scenario: str | None,
+    run_all: bool,
+    as_json: bool,
+    interval: float | None,
+    streak: int,
+    phase_timeout: float | None,
 ) -> int:
-    """Break a fresh target with SCENARIO, then detect, diagnose, repair and verify it."""
+    """Break a fresh target with SCENARIO, then detect, diagnose, repair and verify it.
+
+    With --all, drill the whole catalogue and report how often the doctor named the right cause.
+    """
+    if run_all == (scenario is not None):
+        raise click.UsageError("name one SCENARIO or pass --all (see `harness list`)")
     with Session(progress=progress) as session:
-        chosen = session.catalogue.get(scenario)  # bad names fail before any container starts
+        # Bad names fail before any container starts.
+        chosen = [session.catalogue.get(name) for name in (session.catalogue.names() if scenario is None else [scenario])]
         settings = session.settings
         wait = phase_timeout or settings.phase_timeout
         options = DrillOptions(
@@ -61,19 +75,53 @@ def drill_command(
             detect_timeout=wait,
             recover_timeout=wait,
         )
-        image = session.image
-        progress(f"image {image.describe()}")
-        with stderr.status(f"drill {scenario}: starting a target") as status:
+        progress(f"image {session.image.describe()}")
+        if not run_all:
+            result = _drill_one(session, chosen[0], options, as_json)
+            emit_result(result, as_json)
+            return exit_code(result)
+        results = _drill_catalogue(session, chosen, options, as_json)
+    emit_results(results, as_json)
+    return max((exit_code(r) for r in results), default=PASSED)
 
-            def show(event: Event, offset: float) -> None:
-                status.update(f"drill {scenario}: +{offset:.2f}s {event.kind.value}")
-                if not stderr.is_terminal:  # logs get a line per event; a terminal gets the spinner
-                    progress(f"+{offset:.3f}s {event.kind.value}: {event.detail}")
 
+def _observer(status: Status, name: str) -> Callable[[Event, float], None]:
+    def show(event: Event, offset: float) -> None:
+        status.update(f"drill {name}: +{offset:.2f}s {event.kind.value}")
+        if not stderr.is_terminal:  # logs get a line per event; a terminal gets the spinner
+            progress(f"{name} +{offset:.3f}s {event.kind.value}: {event.detail}")
+
+    return show
+
+
+def _drill_one(session: Session, scenario: Scenario, options: DrillOptions, as_json: bool) -> Result:
+    with stderr.status(f"drill {scenario.name}: starting a target") as status:
+        try:
+            return Drill(session, scenario, options=options, observer=_observer(status, scenario.name)).run()
+        except DrillInterrupted as exc:
+            emit_result(exc.result, as_json)
+            raise
+
+
+def _drill_catalogue(session: Session, scenarios: list[Scenario], options: DrillOptions, as_json: bool) -> list[Result]:
+    results: list[Result] = []
+    for number, scenario in enumerate(scenarios, 1):
+        with stderr.status(f"[{number}/{len(scenarios)}] drill {scenario.name}") as status:
             try:
-                result = Drill(session, chosen, options=options, observer=show).run()
+                result = Drill(session, scenario, options=options, observer=_observer(status, scenario.name)).run()
             except DrillInterrupted as exc:
-                emit_result(exc.result, as_json)
+                # What finished is still worth its table.
+                emit_results([*results, exc.result], as_json)
                 raise
-    emit_result(result, as_json)
-    return exit_code(result)
+        results.append(result)
+        mark = "ok" if result.passed else "FAILED"
+        took = f"{result.verdict.value}, {result.duration:.1f} s"
+        progress(f"[{number}/{len(scenarios)}] {scenario.name}: {mark} ({took})")
+    return results
+
+
+def emit_results(results: list[Result], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(results_to_dict(results), indent=2))
+    else:
+        render_results(results, stdout())

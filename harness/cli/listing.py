@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import click
-from rich.console import Console
 
-from harness.cli import PASSED, cli
+from harness.cli import PASSED, cli, stdout
 from harness.report import catalogue_to_dict, render_catalogue
 from harness.scenario import load_catalogue
 
@@ -20,5 +19,5 @@ def list_scenarios(as_json: bool) -> int:
     if as_json:
         click.echo(json.dumps(catalogue_to_dict(catalogue), indent=2))
     else:
-        render_catalogue(catalogue, Console())
+        render_catalogue(catalogue, stdout())
     return PASSED
