@@ -65,7 +65,8 @@ def drill_command(
         raise click.UsageError("name one SCENARIO or pass --all (see `harness list`)")
     with Session(progress=progress) as session:
         # Bad names fail before any container starts.
-        chosen = [session.catalogue.get(name) for name in (session.catalogue.names() if scenario is None else [scenario])]
+        names = session.catalogue.names() if scenario is None else [scenario]
+        chosen = [session.catalogue.get(name) for name in names]
         settings = session.settings
         wait = phase_timeout or settings.phase_timeout
         options = DrillOptions(
