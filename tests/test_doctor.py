@@ -9,12 +9,50 @@ import pytest
 
 from harness.doctor import HEALTHY, UNKNOWN, diagnose
 from harness.facts import EnabledSite, parse_facts
+from harness.scenario import load_catalogue
 
 DATA = Path(__file__).parent / "data"
 
 
 def facts(name: str):  # type: ignore[no-untyped-def]
     return parse_facts((DATA / f"facts-{name}.txt").read_text())
+
+
+CATALOGUE = load_catalogue()
+
+
+@pytest.mark.parametrize("name", CATALOGUE.names())
+def test_every_scenario_is_diagnosed_blind_from_what_its_target_showed(name: str) -> None:
+    """Facts captured from a real target broken by NAME (tests/data/capture_facts.py); the doctor sees only them."""
+    path = DATA / f"facts-{name}.txt"
+    assert path.exists(), f"no captured facts for {name}: run tests/data/capture_facts.py {name}"
+    diagnosis = diagnose(parse_facts(path.read_text()))
+    assert diagnosis.cause == CATALOGUE.scenarios[name].cause, diagnosis.summary
+
+
+def test_the_decoys_are_examined_and_set_aside() -> None:
+    diagnosis = diagnose(facts("misleading-path"))
+    assert diagnosis.cause == "site-not-enabled"
+    ruled_out = " ".join(diagnosis.ruled_out)
+    assert "psycopg2.OperationalError" in ruled_out or "pool exhausted" in ruled_out
+    assert "recent app deploy" in ruled_out
+    assert all(note in diagnosis.evidence for note in diagnosis.ruled_out)
+    # The plain outage has no decoys to set aside.
+    assert diagnose(facts("missing-symlink")).ruled_out == ()
+
+
+def test_hung_is_told_apart_from_dead() -> None:
+    hung, killed = diagnose(facts("nginx-hung")), diagnose(facts("nginx-killed"))
+    assert hung.cause == "nginx-hung" and "stopped (SIGSTOP)" in hung.evidence[0]
+    assert killed.cause == "nginx-crashed" and "pid file names dead pid" in killed.evidence[0]
+
+
+def test_latent_fault_is_flagged_while_nginx_serves() -> None:
+    latent = facts("latent-bad-config")
+    assert latent.nginx_listens_on(80) and latent.local("http://127.0.0.1/") == "200"
+    diagnosis = diagnose(latent)
+    assert diagnosis.cause == "latent-config-invalid"
+    assert "/etc/nginx/sites-available/default" in diagnosis.summary
 
 
 def test_healthy_target_is_diagnosed_healthy() -> None:
@@ -24,7 +62,7 @@ def test_healthy_target_is_diagnosed_healthy() -> None:
 
 
 def test_missing_link_is_named_with_its_evidence() -> None:
-    diagnosis = diagnose(facts("site-not-enabled"))
+    diagnosis = diagnose(facts("missing-symlink"))
     assert diagnosis.cause == "site-not-enabled"
     assert "sites-available/default" in diagnosis.summary
     # The evidence shows the misleading signals it looked past: nginx runs and its config passes.
@@ -39,13 +77,21 @@ def test_stopped_nginx_is_not_a_missing_link() -> None:
 
 def test_parsed_facts_match_the_server() -> None:
     healthy = facts("healthy")
-    assert healthy.nginx_master is not None and healthy.nginx_master.pid == 20
+    assert healthy.nginx_master is not None and healthy.nginx_master.pid == healthy.pidfile_pid
+    assert not healthy.stale_pidfile
+    assert healthy.worker_connections == 768
+    assert [(r.path, r.worker_can_read, r.index_files) for r in healthy.docroots] == [
+        ("/var/www/html", True, ("index.html",))
+    ]
+    assert healthy.app_running and healthy.app_release == "releases/v1"
+    assert healthy.local("http://127.0.0.1/app/") == "200"
+    assert not healthy.firewall_readable  # no NET_ADMIN unless a scenario asks for it
     assert healthy.config_ok and healthy.service_running
     assert healthy.nginx_listens_on(80)
     assert healthy.available == ("default",)
     assert healthy.enabled == (EnabledSite("default", "link", "/etc/nginx/sites-available/default", True),)
     assert healthy.unlinked_sites() == ()
-    assert facts("site-not-enabled").unlinked_sites() == ("default",)
+    assert facts("missing-symlink").unlinked_sites() == ("default",)
 
 
 def test_a_hung_master_is_not_healthy() -> None:

@@ -1,0 +1,105 @@
+"""Every scenario in the catalogue, for real: the fault takes effect, the doctor names it blind,
+the remedy chosen from that diagnosis restores port 80, and both times are measured.
+Each scenario's reference repair is also proven on its own, independently of the remedy."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from harness.doctor import HEALTHY, examine
+from harness.drill import DetectedBy, Result, Verdict
+from harness.load import burst
+from harness.probe import Outcome, Probe
+from harness.scenario import Scenario, load_catalogue
+from harness.session import Session
+from harness.symptom import Symptom
+from harness.target import Target
+from harness.timeline import EventKind
+
+NAMES = load_catalogue().names()
+# The probe alone must not see these; detection has to escalate.
+ESCALATED = {Symptom.DEGRADED: DetectedBy.LOAD, Symptom.LATENT: DetectedBy.DOCTOR}
+
+
+def by_scenario(names: list[str]) -> list[object]:
+    return [pytest.param(name, marks=pytest.mark.scenario(name), id=name) for name in names]
+
+
+def test_the_catalogue_covers_the_ways_servers_break() -> None:
+    assert len(NAMES) >= 15
+    causes = {load_catalogue().scenarios[name].cause for name in NAMES}
+    assert len(causes) >= 15, "scenarios should exercise distinct root causes"
+
+
+@pytest.mark.parametrize("name", by_scenario(NAMES))
+def test_scenario_is_detected_diagnosed_and_repaired(name: str, harness_drill: Callable[..., Result]) -> None:
+    result = harness_drill(name)
+    assert not result.false_alarm, f"the doctor flagged the unbroken target: {result.baseline}"
+    # The fault took effect: the declared symptom itself was observed, not just "something failed".
+    assert result.symptom_seen is result.declared_symptom, result.problems()
+    expected_detector = ESCALATED.get(result.declared_symptom, DetectedBy.PROBE)
+    assert result.detected_by is expected_detector
+    # The diagnosis, made blind, names the declared cause.
+    assert result.diagnosis is not None and result.diagnosis.cause == result.declared_cause, result.problems()
+    # Port 80 serves the expected page again, and the doctor agrees.
+    recovered = result.timeline.at(EventKind.RECOVERED)
+    assert recovered is not None, result.reason
+    after = [s for s in result.timeline.samples if s.t >= recovered.t]
+    assert len(after) >= 3 and all(s.outcome is Outcome.OK for s in after)
+    assert result.diagnosis_after is not None and result.diagnosis_after.cause == HEALTHY
+    # Both times were recorded.
+    assert result.time_to_detect is not None and result.time_to_recover is not None
+    assert 0 <= result.time_to_detect < result.time_to_recover < result.duration
+    assert result.verdict is Verdict.RECOVERED and result.passed
+
+
+def _await_symptom(target: Target, symptom: Symptom, within: float = 10.0) -> None:
+    """Wait until a client sees SYMPTOM (the fault has taken effect), or fail."""
+    if symptom is Symptom.LATENT:
+        assert Probe(target.url).sample().outcome is Outcome.OK
+        assert not examine(target).healthy
+        return
+    if symptom is Symptom.DEGRADED:
+        assert Probe(target.url).sample().outcome is Outcome.OK
+        report = burst(target.url)
+        assert report.degraded, report.describe()
+        return
+    probe = Probe(target.url)
+    deadline = time.monotonic() + within
+    seen = []
+    try:
+        while time.monotonic() < deadline:
+            sample = probe.sample()
+            seen.append(sample.outcome.value)
+            if sample.outcome.value == symptom.value:
+                return
+            time.sleep(0.05)
+    finally:
+        probe.close()
+    pytest.fail(f"the fault never showed as {symptom.value}; the probe saw {sorted(set(seen))}")
+
+
+@pytest.mark.parametrize("name", by_scenario(NAMES))
+def test_reference_repair_restores_service(name: str, harness_session: Session) -> None:
+    scenario: Scenario = harness_session.catalogue.get(name)
+    with harness_session.new_target(capabilities=scenario.capabilities) as target:
+        scenario.inject(target)
+        _await_symptom(target, scenario.symptom)
+        scenario.repair(target)
+        target.wait_until_serving(15)
+        diagnosis = examine(target)
+        assert diagnosis.cause == HEALTHY, diagnosis.summary
+        if scenario.symptom is Symptom.DEGRADED:
+            report = burst(target.url)
+            assert not report.degraded, report.describe()
+
+
+def test_a_healthy_target_is_healthy_to_the_doctor_and_under_load(harness_target: Target) -> None:
+    diagnosis = examine(harness_target)
+    assert diagnosis.cause == HEALTHY, diagnosis.summary
+    assert diagnosis.ruled_out == ()
+    report = burst(harness_target.url)
+    assert report.failed == 0, report.describe()
