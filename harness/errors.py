@@ -66,14 +66,16 @@ class ImageBuildError(ImageError):
         return "\n".join(["last lines of the build log:", *("  " + line for line in self.log_tail)])
 
 
-class PluginError(HarnessError):
-    """A scenario plugin cannot be loaded or does not honour the interface."""
+class PluginError(InvalidInput):
+    """A scenario plugin cannot be loaded or does not honour the interface (the user's to fix: bad input)."""
 
     def __init__(self, name: str, distribution: str, reason: str) -> None:
         self.name = name
         self.distribution = distribution
         self.reason = reason
-        super().__init__(f"scenario plugin {name!r} from {distribution} is broken: {reason}")
+        super().__init__(
+            f"scenario plugin {name!r} from {distribution} is broken: {reason}; fix or uninstall {distribution}"
+        )
 
 
 class TargetError(HarnessError):

@@ -16,7 +16,7 @@ from scenarios.missing_symlink import MissingSymlink
 
 APP_LOG = "/var/log/app/app.log"
 DECOY = (
-    "{t} ERROR db: psycopg2.OperationalError: connection to server at \"db.internal\" port 5432 failed: "
+    '{t} ERROR db: psycopg2.OperationalError: connection to server at "db.internal" port 5432 failed: '
     "Connection refused\n"
     "{t} ERROR db: pool exhausted, retrying in 5 s (attempt {n}/5)\n"
 )

@@ -12,6 +12,7 @@ import pytest
 import docker
 from harness import ownership
 from harness.cli import BAD_INPUT, HARNESS_ERROR, INTERRUPTED, PASSED
+from harness.scenario import load_catalogue
 from tests.helpers import containers_of_run, fresh_run_id, harness_env, run_harness, stderr_lines
 
 
@@ -27,7 +28,7 @@ def test_unknown_scenario_is_one_line_naming_the_known_ones() -> None:
     done = run_harness("drill", "missing-symlnk")
     assert done.returncode == BAD_INPUT
     assert done.stderr.strip().splitlines() == [
-        "harness: unknown scenario 'missing-symlnk'; known scenarios: missing-symlink"
+        f"harness: unknown scenario 'missing-symlnk'; known scenarios: {', '.join(load_catalogue().names())}"
     ]
 
 
@@ -128,3 +129,11 @@ def test_sweep_removes_orphans_and_spares_live_runs(harness_session) -> None:  #
     finally:
         live.remove(force=True)
         client.close()
+
+
+@pytest.mark.parametrize("args", [("drill",), ("drill", "missing-symlink", "--all")])
+def test_drill_needs_exactly_one_of_a_scenario_or_all(args: tuple[str, ...]) -> None:
+    done = run_harness(*args)
+    assert done.returncode == BAD_INPUT
+    assert "name one SCENARIO or pass --all" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -28,7 +28,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:
-        sys.stderr.write("%s %s\n" % (self.log_date_time_string(), format % args))
+        sys.stderr.write(f"{self.log_date_time_string()} {format % args}\n")
 
 
 if __name__ == "__main__":
