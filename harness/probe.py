@@ -126,7 +126,10 @@ class Probe:
             if not result.ok:
                 return result
         assert result is not None
-        return result
+        if len(self.checks) == 1:
+            return result
+        paths = " and ".join(f"/{c.path}" for c in self.checks)
+        return Sample(sent, result.outcome, result.status, result.latency, f"HTTP 200 for {paths}, served by nginx")
 
     def _fetch(self, check: Check, sent: float) -> Sample:
         where = f"GET /{check.path}: " if check.path else ""

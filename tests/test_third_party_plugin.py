@@ -17,7 +17,7 @@ from harness.cli import BAD_INPUT, PASSED
 from tests.helpers import containers_of_run, fresh_run_id, run_harness
 
 DIST = "harness-extra-scenarios"
-MODULE = '''
+MODULE = """
 from harness.scenario import Scenario
 from harness.symptom import Symptom
 
@@ -36,7 +36,7 @@ class NginxTerminated(Scenario):
 
     def repair(self, target):
         target.nginx.start(check=True)
-'''
+"""
 
 
 @pytest.fixture(scope="module")

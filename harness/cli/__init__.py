@@ -7,6 +7,7 @@ Exit codes: 0 passed, 1 a verdict failed (a finding about the server),
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import click
@@ -29,7 +30,9 @@ LOG_WIDTH = 140
 
 def stdout() -> Console:
     console = Console()
-    return console if console.is_terminal else Console(width=LOG_WIDTH)
+    if console.is_terminal or os.environ.get("COLUMNS"):
+        return console
+    return Console(width=LOG_WIDTH)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
