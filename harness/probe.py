@@ -242,18 +242,7 @@ class Monitor:
         a row: the fault, if any, does not show to a single client. None also
         when the deadline passes with neither (a flapping target).
         """
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                streak = find_streak(self._samples, False, k, since)
-                if streak is not None:
-                    return streak
-                if ok_for(self._samples, since) >= quiet:
-                    return None
-                left = deadline - time.monotonic()
-                if left <= 0 or self._stop.is_set():
-                    return None
-                self._changed.wait(min(left, 0.5))
+        return self.wait_for_streak(False, k, since, timeout, quiet=quiet)
 
     def failing_since(self, streak: Streak, floor: float) -> Sample:
         """The first sample of the unbroken failing run that STREAK belongs to, no earlier than FLOOR."""
@@ -263,10 +252,13 @@ class Monitor:
             index -= 1
         return samples[index]
 
-    def wait_for_streak(self, healthy: bool, k: int, since: float, timeout: float) -> Streak | None:
+    def wait_for_streak(
+        self, healthy: bool, k: int, since: float, timeout: float, quiet: float | None = None
+    ) -> Streak | None:
         """The first K-long streak of healthy (or failing) samples sent at or after `since`.
 
-        None when the deadline passes first; the caller says what was awaited.
+        None when the deadline passes first (the caller says what was awaited),
+        or, given `quiet`, once the newest samples have been ok that long.
         """
         deadline = time.monotonic() + timeout
         with self._changed:
@@ -274,6 +266,8 @@ class Monitor:
                 streak = find_streak(self._samples, healthy, k, since)
                 if streak is not None:
                     return streak
+                if quiet is not None and ok_for(self._samples, since) >= quiet:
+                    return None
                 left = deadline - time.monotonic()
                 if left <= 0 or self._stop.is_set():
                     return None

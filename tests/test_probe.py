@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +21,7 @@ from harness.probe import (
     Sample,
     classify_response,
     find_streak,
+    ok_for,
 )
 
 PAGE = f"<html><!-- {PAGE_MARKER} --></html>".encode()
@@ -156,8 +158,6 @@ class _ScriptedProbe(Probe):
         self.outcomes = outcomes
 
     def sample(self) -> Sample:
-        import time
-
         outcome = self.outcomes.pop(0) if self.outcomes else Outcome.OK
         return Sample(time.monotonic(), outcome, None, 0.0, "scripted")
 
@@ -168,6 +168,33 @@ def test_monitor_waits_for_a_streak_and_gives_up_at_its_deadline() -> None:
         bad = monitor.wait_for_streak(False, 3, since=0, timeout=2)
         assert bad is not None and bad.outcome is Outcome.REFUSED
         assert monitor.wait_for_streak(False, 50, since=bad.first.t + 1e-9, timeout=0.2) is None
+
+
+def test_ok_for_measures_the_newest_unbroken_ok_run() -> None:
+    samples = _samples("rroooo")
+    assert ok_for(samples, since=0) == 3.0
+    assert ok_for(samples, since=4) == 1.0
+    assert ok_for(_samples("ooor"), since=0) == 0.0
+
+
+def test_a_failure_that_lasts_is_dated_from_its_first_failing_sample() -> None:
+    # Failures during the injection (t < 3) only count when they run on into the outage.
+    probe = _ScriptedProbe([Outcome.OK, Outcome.REFUSED, Outcome.REFUSED, Outcome.REFUSED, Outcome.REFUSED])
+    with Monitor(probe, interval=0.01) as monitor:
+        bad = monitor.wait_for_streak(False, 3, since=0, timeout=2)
+        assert bad is not None
+        samples = monitor.samples
+        later = monitor.wait_for_failure(2, since=samples[3].t, quiet=5, timeout=2)
+        assert later is not None and later.first is samples[3]
+        assert monitor.failing_since(later, floor=0) is samples[1]
+        assert monitor.failing_since(later, floor=samples[2].t) is samples[2]
+
+
+def test_waiting_for_a_failure_gives_up_once_the_probe_stays_ok() -> None:
+    with Monitor(_ScriptedProbe([]), interval=0.01) as monitor:
+        started = time.monotonic()
+        assert monitor.wait_for_failure(3, since=0, quiet=0.2, timeout=10) is None
+        assert time.monotonic() - started < 5, "it waited for the deadline instead of the quiet period"
 
 
 class _SiteWithApp(_Handler):

@@ -1,0 +1,79 @@
+"""Load mode against real loopback servers (no Docker): it counts what a crowd of clients gets."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from harness.load import burst
+from harness.probe import PAGE_MARKER, Outcome
+
+PAGE = f"<html><!-- {PAGE_MARKER} --></html>".encode()
+
+
+@contextmanager
+def server(fail_every: int = 0) -> Iterator[str]:
+    """An nginx look-alike on loopback; every FAIL_EVERY-th request gets a 500, as EMFILE gives."""
+    counter = itertools.count(1)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def version_string(self) -> str:
+            return "nginx/1.22.1"
+
+        def do_GET(self) -> None:
+            failing = fail_every and next(counter) % fail_every == 0
+            body = b"boom" if failing else PAGE
+            self.send_response(500 if failing else 200)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.request_queue_size = 256
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_healthy_server_serves_the_whole_burst() -> None:
+    with server() as url:
+        report = burst(url, requests=300, concurrency=30)
+    assert report.outcomes == {Outcome.OK: 300}
+    assert not report.degraded
+    assert report.describe().startswith("0/300 requests failed (0.0%) with 30 concurrent clients")
+
+
+def test_a_few_percent_of_failures_is_degraded() -> None:
+    with server(fail_every=50) as url:
+        report = burst(url, requests=300, concurrency=30)
+    assert report.failed == 6 and report.outcomes[Outcome.HTTP_5XX] == 6
+    assert report.degraded
+
+
+def test_nothing_listening_fails_every_request() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    report = burst(f"http://127.0.0.1:{port}/", requests=20, concurrency=5)
+    assert report.outcomes == {Outcome.REFUSED: 20}
+
+
+@pytest.mark.parametrize("url", ["https://127.0.0.1:1/", "http://127.0.0.1/", "not a url"])
+def test_a_url_load_mode_cannot_use_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="load mode needs an http://host:port/ URL"):
+        burst(url, requests=1)
