@@ -6,6 +6,9 @@ Fixtures:
   harness_target    a fresh, started target, removed after the test.
   harness_scenario  the Scenario named by the test's `scenario` marker.
   harness_drill     call it with a scenario name; it runs a whole drill and returns the Result.
+  harness_each_scenario
+                    parametrizes the test over the whole catalogue: one test per
+                    scenario, each carrying its `scenario` marker.
 
 Markers:
   @pytest.mark.scenario("missing-symlink")   the test drives that scenario;
@@ -29,7 +32,7 @@ from harness.session import Session
 from harness.signals import sigterm_as_interrupt
 from harness.target import Target
 
-_DOCKER_FIXTURES = {"harness_session", "harness_target", "harness_drill", "harness_scenario"}
+_DOCKER_FIXTURES = {"harness_session", "harness_target", "harness_drill", "harness_scenario", "harness_each_scenario"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -58,6 +61,12 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     # A CI job stopped with SIGTERM then unwinds like Ctrl-C: fixtures tear their targets down.
     with sigterm_as_interrupt():
         return (yield)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "harness_each_scenario" in metafunc.fixturenames:
+        params = [pytest.param(name, id=name, marks=pytest.mark.scenario(name)) for name in load_catalogue().names()]
+        metafunc.parametrize("harness_each_scenario", params, indirect=True)
 
 
 def _scenario_of(item: pytest.Item) -> str | None:
@@ -114,6 +123,12 @@ def harness_scenario(request: pytest.FixtureRequest, harness_session: Session) -
     if name is None:
         raise pytest.UsageError(f"{request.node.nodeid} uses harness_scenario without @pytest.mark.scenario('name')")
     return harness_session.catalogue.get(name)
+
+
+@pytest.fixture
+def harness_each_scenario(request: pytest.FixtureRequest, harness_session: Session) -> Scenario:
+    """One scenario of the catalogue per test (parametrized in pytest_generate_tests)."""
+    return harness_session.catalogue.get(request.param)
 
 
 @pytest.fixture

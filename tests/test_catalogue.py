@@ -24,19 +24,16 @@ NAMES = load_catalogue().names()
 ESCALATED = {Symptom.DEGRADED: DetectedBy.LOAD, Symptom.LATENT: DetectedBy.DOCTOR}
 
 
-def by_scenario(names: list[str]) -> list[object]:
-    return [pytest.param(name, marks=pytest.mark.scenario(name), id=name) for name in names]
-
-
 def test_the_catalogue_covers_the_ways_servers_break() -> None:
     assert len(NAMES) >= 15
     causes = {load_catalogue().scenarios[name].cause for name in NAMES}
     assert len(causes) >= 15, "scenarios should exercise distinct root causes"
 
 
-@pytest.mark.parametrize("name", by_scenario(NAMES))
-def test_scenario_is_detected_diagnosed_and_repaired(name: str, harness_drill: Callable[..., Result]) -> None:
-    result = harness_drill(name)
+def test_scenario_is_detected_diagnosed_and_repaired(
+    harness_each_scenario: Scenario, harness_drill: Callable[..., Result]
+) -> None:
+    result = harness_drill(harness_each_scenario)
     assert not result.false_alarm, f"the doctor flagged the unbroken target: {result.baseline}"
     # The fault took effect: the declared symptom itself was observed, not just "something failed".
     assert result.symptom_seen is result.declared_symptom, result.problems()
@@ -82,9 +79,8 @@ def _await_symptom(target: Target, symptom: Symptom, within: float = 10.0) -> No
     pytest.fail(f"the fault never showed as {symptom.value}; the probe saw {sorted(set(seen))}")
 
 
-@pytest.mark.parametrize("name", by_scenario(NAMES))
-def test_reference_repair_restores_service(name: str, harness_session: Session) -> None:
-    scenario: Scenario = harness_session.catalogue.get(name)
+def test_reference_repair_restores_service(harness_each_scenario: Scenario, harness_session: Session) -> None:
+    scenario = harness_each_scenario
     with harness_session.new_target(capabilities=scenario.capabilities) as target:
         scenario.inject(target)
         _await_symptom(target, scenario.symptom)

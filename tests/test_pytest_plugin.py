@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.scenario import load_catalogue
 from tests.helpers import containers_of_run, fresh_run_id, harness_env
 
 SUITE = """
@@ -120,3 +121,18 @@ def test_no_engine_fails_docker_tests_with_one_clear_line(
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines([f"*harness: no Docker engine answers at unix://{tmp_path}/nothing.sock; start one*"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_each_scenario_makes_one_test_per_catalogue_entry_selectable_by_name(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_drill(harness_each_scenario):
+            pass
+        """
+    )
+    names = load_catalogue().names()
+    every = pytester.runpytest("--collect-only", "-q")
+    every.stdout.fnmatch_lines([f"*test_drill[[]{name}[]]" for name in names])
+    assert f"{len(names)} tests collected" in every.stdout.str()
+    one = pytester.runpytest("--collect-only", "-q", "--harness-scenario", "nginx-hung")
+    one.stdout.fnmatch_lines(["*test_drill[[]nginx-hung[]]", f"1/{len(names)} tests collected*"])
