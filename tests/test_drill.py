@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
+from rich.console import Console
 
 from harness.doctor import HEALTHY, examine
 from harness.drill import Result, Verdict
 from harness.probe import Outcome, Probe
+from harness.report import Accuracy, render_results, results_to_dict
 from harness.scenario import Scenario
 from harness.session import Session
 from harness.symptom import Symptom
@@ -80,3 +83,27 @@ def test_a_crashing_plugin_is_an_error_verdict_and_the_target_is_removed(
     assert result.reason == "inject for scenario 'crashing' crashed: ZeroDivisionError: plugin bug"
     assert result.timeline.at(EventKind.TORN_DOWN) is not None
     assert harness_session.leftovers() == []
+
+
+def test_catalogue_report_counts_right_causes_and_false_alarms(harness_drill: Callable[..., Result]) -> None:
+    good = harness_drill("nginx-stopped")
+    assert good.passed and good.baseline is not None and good.baseline.healthy
+    wrong = replace(good, scenario="pretend", declared_cause="site-not-enabled")
+    assert good.diagnosis is not None
+    alarmed = replace(good, scenario="alarmed", baseline=replace(good.diagnosis))  # a fault "seen" before injection
+
+    accuracy = Accuracy.of([good, wrong, alarmed])
+    assert (accuracy.correct, accuracy.false_alarms, accuracy.healthy_targets) == (2, 1, 3)
+    assert accuracy.line() == "2/3 diagnosed correctly, 1 false alarms on 3 healthy targets, 3/3 recovered"
+
+    console = Console(record=True, width=140)
+    render_results([good, wrong], console)
+    text = console.export_text()
+    row = next(line for line in text.splitlines() if "nginx-stopped" in line)
+    assert "refused" in row and "nginx-not-running" in row and "✓" in row and "recovered" in row
+    assert "1/2 diagnosed correctly, 0 false alarms on 2 healthy targets, 2/2 recovered" in text
+    assert "✗ pretend: diagnosis was nginx-not-running, the scenario's cause is site-not-enabled" in text
+
+    document = results_to_dict([good])
+    assert document["accuracy"]["diagnosed_correctly"] == 1
+    assert document["results"][0]["observed"]["detected_by"] == "probe"
