@@ -13,9 +13,10 @@ import shlex
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from harness.doctor import HEALTHY, Diagnosis, blocks_port_80
+from harness.doctor import Diagnosis
 from harness.errors import RemedyError
 from harness.facts import BACKUP_DIR, Facts
+from harness.rules import HEALTHY, blocks_port_80
 from harness.target import ExecResult, Target
 
 Remedy = Callable[[Target, Diagnosis], list[ExecResult]]
