@@ -49,6 +49,22 @@ def exit_code(result: Result) -> int:
     default=None,
     help="Seconds each wait (steady, detect, recover) may take [default: 20].",
 )
+@click.option(
+    "--load",
+    "load_requests",
+    type=click.IntRange(1, 1_000_000),
+    default=2000,
+    show_default=True,
+    help="Requests in a load burst (sent when single requests stay fine after the injection).",
+)
+@click.option(
+    "--clients",
+    "load_clients",
+    type=click.IntRange(1, 10_000),
+    default=100,
+    show_default=True,
+    help="Concurrent clients in a load burst.",
+)
 def drill_command(
     scenario: str | None,
     run_all: bool,
@@ -56,6 +72,8 @@ def drill_command(
     interval: float | None,
     streak: int,
     phase_timeout: float | None,
+    load_requests: int,
+    load_clients: int,
 ) -> int:
     """Break a fresh target with SCENARIO, then detect, diagnose, repair and verify it.
 
@@ -75,6 +93,8 @@ def drill_command(
             steady_timeout=wait,
             detect_timeout=wait,
             recover_timeout=wait,
+            load_requests=load_requests,
+            load_concurrency=load_clients,
         )
         progress(f"image {session.image.describe()}")
         if not run_all:
