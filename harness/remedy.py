@@ -16,13 +16,12 @@ from datetime import UTC, datetime
 from harness.doctor import Diagnosis
 from harness.errors import RemedyError
 from harness.facts import BACKUP_DIR, Facts
-from harness.rules import HEALTHY, blocks_port_80
+from harness.rules import APP_URL, HEALTHY, blocks_port_80
 from harness.target import ExecResult, Target
 
 Remedy = Callable[[Target, Diagnosis], list[ExecResult]]
 
 RELEASE_DIR = "/opt/site/release"  # the last site release, as the deploy left it
-APP_URL = "http://127.0.0.1:9000/"
 # Constant scripts for waits that have no single command; never built from input.
 # Each runs under the exec deadline WAIT_TIMEOUT, so a wait that never ends fails the remedy.
 WAIT_PORT_80_FREE = "while ss -ltnH 'sport = :80' | grep -q .; do sleep 0.1; done"

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from harness.facts import Facts
 
 HEALTHY = "healthy"
+APP_URL = "http://127.0.0.1:9000/"  # the app behind /app/, as fetched inside the server
 
 Finding = tuple[str, str]
 Rule = Callable[[Facts], Finding | None]
@@ -219,18 +220,22 @@ _DECOY = re.compile(r"error|exception|refused|timed out|traceback|fatal", re.IGN
 
 
 def set_aside(facts: Facts, cause: str) -> list[str]:
-    """Alarming signals that do not explain CAUSE, and why: what responders chase first."""
-    notes: list[str] = []
+    """Alarming signals that do not explain CAUSE, and why: what responders chase first.
+
+    Only what the checks disprove is ruled out: app errors and a recent deploy
+    are set aside when the app itself answers inside the server.
+    """
     if cause in (HEALTHY, "app-release-crashing", "app-not-running"):
-        return notes
+        return []
+    if facts.local(APP_URL) != "200":
+        return []
+    notes = []
     errors = [line for line in facts.app_log if _DECOY.search(line)]
     if errors:
-        where = "port 80 fails before any request reaches the app" if cause != HEALTHY else ""
-        app_state = "the app is running" if facts.app_running else "the app is down too"
         notes.append(
             f"ruled out: {len(errors)} alarming lines in /var/log/app/app.log (last: {errors[-1].strip()[:120]}); "
-            f"{app_state} and {where or 'they do not explain the fault'}"
+            f"the app answers on {APP_URL}, so they do not explain {cause}"
         )
-    if facts.deploys and facts.app_running and "previous none" not in facts.deploys[-1]:
-        notes.append(f"ruled out: the recent app deploy ({facts.deploys[-1]}); the app is running and answers")
+    if facts.deploys and "previous none" not in facts.deploys[-1]:
+        notes.append(f"ruled out: the recent app deploy ({facts.deploys[-1]}); the app answers on {APP_URL}")
     return notes

@@ -19,6 +19,19 @@ def test_target_is_labelled_as_ours(harness_target: Target, harness_session: Ses
     assert harness_target.url.startswith("http://127.0.0.1:")
 
 
+def test_targets_get_extra_capabilities_only_when_a_scenario_declares_them(harness_session: Session) -> None:
+    catalogue = harness_session.catalogue
+    privileged = [name for name in catalogue.names() if catalogue.scenarios[name].capabilities]
+    assert privileged == ["network-blackhole"]
+    for capabilities in ((), ("NET_ADMIN",)):
+        with harness_session.new_target(capabilities=capabilities) as target:
+            host = harness_session.client.containers.get(target.id).attrs["HostConfig"]
+            assert (host["CapAdd"] or []) == list(capabilities)
+            assert not host["Privileged"] and not host["Binds"]
+            firewall = target.exec(["iptables", "-w", "2", "-S", "INPUT"])
+            assert firewall.ok is bool(capabilities)
+
+
 def test_target_serves_the_page_and_a_healthy_diagnosis(harness_target: Target) -> None:
     assert Probe(harness_target.url).sample().outcome is Outcome.OK
     assert examine(harness_target).cause == HEALTHY  # no false alarm on an untouched server
