@@ -153,7 +153,7 @@ class Facts:
 
     @property
     def pidfile_pid(self) -> int | None:
-        return int(self.pidfile) if self.pidfile.isdigit() else None
+        return number(self.pidfile)
 
     @property
     def stale_pidfile(self) -> bool:
@@ -191,7 +191,7 @@ class Facts:
 
     @property
     def worker_connections(self) -> int | None:
-        values = [int(v) for v in self.directive("worker_connections") if v.isdigit()]
+        values = [n for v in self.directive("worker_connections") if (n := number(v)) is not None]
         return max(values) if values else None
 
     def local(self, url: str) -> str | None:
@@ -203,7 +203,7 @@ class Facts:
         suffix = path if path.startswith("/") else "/" + path
         # Only the deploy tool's timestamped folders: rejected or stale copies kept by remedies are not backups.
         return tuple(
-            f"{BACKUP_DIR}/{b}" for b in reversed(self.backups) if b.endswith(suffix) and b[:1].isdigit() and "/" in b
+            f"{BACKUP_DIR}/{b}" for b in reversed(self.backups) if b.endswith(suffix) and _NUMBER.match(b) and "/" in b
         )
 
     @property
@@ -220,6 +220,14 @@ BACKUP_DIR = "/var/backups/nginx"
 _DEPLOYED = re.compile(r"deployed (?P<release>\S+) \(previous (?P<previous>[^)\s]+)\)")
 
 
+_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
+def number(text: str) -> int | None:
+    """A plain decimal number, or None (str.isdigit also accepts digits int() rejects, such as '²')."""
+    return int(text) if _NUMBER.fullmatch(text) else None
+
+
 def split_sections(text: str) -> dict[str, list[str]]:
     sections: dict[str, list[str]] = {}
     current: list[str] | None = None
@@ -233,8 +241,9 @@ def split_sections(text: str) -> dict[str, list[str]]:
 
 def _exit_code(lines: list[str]) -> int:
     for line in reversed(lines):
-        if line.startswith("exit="):
-            return int(line[5:])
+        code = number(line[5:].strip())
+        if line.startswith("exit=") and code is not None:
+            return code
     return -1
 
 
@@ -249,7 +258,7 @@ def _listeners(lines: list[str]) -> tuple[Listener, ...]:
             continue
         local = fields[3]
         address, _, port = local.rpartition(":")
-        if not port.isdigit():
+        if number(port) is None:
             continue
         users = _USERS.findall(line)
         found.append(
@@ -267,7 +276,7 @@ def _processes(lines: list[str]) -> tuple[Process, ...]:
     found = []
     for line in lines:
         fields = line.split(None, 4)
-        if len(fields) < 4 or not fields[0].isdigit():
+        if len(fields) < 4 or number(fields[0]) is None or number(fields[1]) is None:
             continue
         found.append(
             Process(int(fields[0]), int(fields[1]), fields[2], fields[3], fields[4] if len(fields) > 4 else "")
@@ -307,7 +316,7 @@ def _docroots(lines: list[str]) -> tuple[DocRoot, ...]:
 
 def _limit(lines: list[str]) -> int | None:
     first = next((line.strip() for line in lines if not line.startswith("default-nginx:")), "")
-    return int(first) if first.isdigit() else None
+    return number(first)
 
 
 def parse_facts(text: str) -> Facts:

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from harness.facts import number
 from harness.probe import PAGE_MARKER, Outcome, classify_response
 
 # Below this failed fraction a burst counts as served: a healthy target fails none.
@@ -64,14 +65,14 @@ async def _one(host: str, port: int, path: str, timeout: float, marker: str) -> 
     finally:
         if writer is not None:
             writer.close()
-    return _classify(raw, marker)
+    return classify_reply(raw, marker)
 
 
-def _classify(raw: bytes, marker: str) -> Outcome:
+def classify_reply(raw: bytes, marker: str) -> Outcome:
     head, _, body = raw.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[1].isdigit():
+    if len(parts) < 2 or number(parts[1]) is None:
         return Outcome.REFUSED  # the proxy accepted, then closed without a response
     server = next((line.split(":", 1)[1].strip() for line in lines[1:] if line.lower().startswith("server:")), "")
     outcome, _ = classify_response(int(parts[1]), server, body.decode(errors="replace"), marker)

@@ -6,6 +6,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.doctor import HEALTHY, UNKNOWN, diagnose
 from harness.facts import EnabledSite, parse_facts
@@ -120,3 +122,27 @@ def test_cut_short_output_is_refused() -> None:
     text = (DATA / "facts-healthy.txt").read_text()
     with pytest.raises(ValueError, match="cut short"):
         parse_facts(text.split("@@harness-section listen")[0])
+
+
+SECTIONS = [
+    "ps", "pidfile", "configtest", "configfile", "missing", "directives", "docroot", "listen", "available",
+    "enabled", "service", "limits", "firewall", "local", "app", "deploys", "applog", "backups", "errorlog",
+]  # fmt: skip
+
+
+LINE = st.one_of(
+    st.text(max_size=60),
+    st.text(max_size=10).map(lambda t: "exit=" + t),
+    st.lists(st.text(max_size=12), min_size=2, max_size=6).map("\t".join),
+    st.lists(st.text(max_size=12), min_size=4, max_size=8).map(" ".join),
+)
+BODY = st.lists(LINE, max_size=6).map("\n".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(SECTIONS), BODY), max_size=12))
+def test_any_finished_output_parses_and_gets_a_verdict(chunks: list[tuple[str, str]]) -> None:
+    """Whatever a broken server prints into the checks, the doctor reaches a verdict instead of crashing."""
+    text = "".join(f"\n@@harness-section {name}\n{body}\n" for name, body in chunks) + "\n@@harness-section end\n"
+    diagnosis = diagnose(parse_facts(text))
+    assert diagnosis.cause and diagnosis.evidence

@@ -10,8 +10,10 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from harness.load import burst
+from harness.load import burst, classify_reply
 from harness.probe import PAGE_MARKER, Outcome
 
 PAGE = f"<html><!-- {PAGE_MARKER} --></html>".encode()
@@ -77,3 +79,9 @@ def test_nothing_listening_fails_every_request() -> None:
 def test_a_url_load_mode_cannot_use_is_refused(url: str) -> None:
     with pytest.raises(ValueError, match="load mode needs an http://host:port/ URL"):
         burst(url, requests=1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200) | st.text(max_size=80).map(lambda t: f"HTTP/1.1 {t}\r\n\r\n".encode()))
+def test_any_reply_is_classified(raw: bytes) -> None:
+    assert isinstance(classify_reply(raw, PAGE_MARKER), Outcome)
