@@ -212,8 +212,8 @@ class Monitor:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            # A sample in flight ends within the probe timeout.
-            self._thread.join(timeout=self.probe.timeout + 1.0)
+            # A sample in flight ends within the probe timeout per check.
+            self._thread.join(timeout=self.probe.timeout * len(self.probe.checks) + 1.0)
         self.probe.close()
 
     def _run(self) -> None:
