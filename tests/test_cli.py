@@ -135,5 +135,18 @@ def test_sweep_removes_orphans_and_spares_live_runs(harness_session) -> None:  #
 def test_drill_needs_exactly_one_of_a_scenario_or_all(args: tuple[str, ...]) -> None:
     done = run_harness(*args)
     assert done.returncode == BAD_INPUT
-    assert "name one SCENARIO or pass --all" in done.stderr
+    assert "name a SCENARIO (or several) or pass --all" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_several_scenarios_end_with_the_catalogue_table_and_accuracy() -> None:
+    run_id = fresh_run_id()
+    done = run_harness("drill", "nginx-stopped", "nginx-killed", "--json", HARNESS_RUN_ID=run_id)
+    assert done.returncode == PASSED, done.stderr
+    report = json.loads(done.stdout)
+    assert [r["scenario"] for r in report["results"]] == ["nginx-stopped", "nginx-killed"]
+    assert (
+        report["accuracy"]["summary"] == "2/2 diagnosed correctly, 0 false alarms on 2 healthy targets, 2/2 recovered"
+    )
+    assert "[2/2] nginx-killed: ok (recovered" in done.stderr
+    assert containers_of_run(run_id) == []

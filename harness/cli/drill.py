@@ -32,7 +32,7 @@ def exit_code(result: Result) -> int:
 
 
 @cli.command("drill")
-@click.argument("scenario", required=False)
+@click.argument("scenarios", nargs=-1)
 @click.option("--all", "run_all", is_flag=True, help="Drill every scenario in the catalogue, one after another.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (progress still goes to stderr).")
 @click.option("--interval", type=click.FloatRange(5, 10_000), default=None, help="Probe interval in ms [default: 50].")
@@ -66,7 +66,7 @@ def exit_code(result: Result) -> int:
     help="Concurrent clients in a load burst.",
 )
 def drill_command(
-    scenario: str | None,
+    scenarios: tuple[str, ...],
     run_all: bool,
     as_json: bool,
     interval: float | None,
@@ -77,13 +77,14 @@ def drill_command(
 ) -> int:
     """Break a fresh target with SCENARIO, then detect, diagnose, repair and verify it.
 
-    With --all, drill the whole catalogue and report how often the doctor named the right cause.
+    Several SCENARIOS, or --all for the whole catalogue, run one after another
+    on fresh targets and end with a table and the doctor's diagnosis accuracy.
     """
-    if run_all == (scenario is not None):
-        raise click.UsageError("name one SCENARIO or pass --all (see `harness list`)")
+    if run_all == bool(scenarios):
+        raise click.UsageError("name a SCENARIO (or several) or pass --all (see `harness list`)")
     with Session(progress=progress) as session:
         # Bad names fail before any container starts.
-        names = session.catalogue.names() if scenario is None else [scenario]
+        names = session.catalogue.names() if run_all else list(dict.fromkeys(scenarios))
         chosen = [session.catalogue.get(name) for name in names]
         settings = session.settings
         wait = phase_timeout or settings.phase_timeout
@@ -97,7 +98,7 @@ def drill_command(
             load_concurrency=load_clients,
         )
         progress(f"image {session.image.describe()}")
-        if not run_all:
+        if len(chosen) == 1 and not run_all:
             result = _drill_one(session, chosen[0], options, as_json)
             emit_result(result, as_json)
             return exit_code(result)
