@@ -86,8 +86,15 @@ class Process:
 class Listener:
     address: str
     port: int
-    processes: tuple[str, ...]
-    pids: tuple[int, ...] = ()
+    users: tuple[tuple[str, int], ...] = ()  # (process name, pid) holding the socket, as ss -p shows
+
+    @property
+    def processes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(name for name, _ in self.users))
+
+    @property
+    def pids(self) -> tuple[int, ...]:
+        return tuple(dict.fromkeys(pid for _, pid in self.users))
 
 
 @dataclass(frozen=True)
@@ -260,15 +267,8 @@ def _listeners(lines: list[str]) -> tuple[Listener, ...]:
         address, _, port = local.rpartition(":")
         if number(port) is None:
             continue
-        users = _USERS.findall(line)
-        found.append(
-            Listener(
-                address,
-                int(port),
-                tuple(dict.fromkeys(name for name, _ in users)),
-                tuple(dict.fromkeys(int(pid) for _, pid in users)),
-            )
-        )
+        users = tuple(dict.fromkeys((name, int(pid)) for name, pid in _USERS.findall(line)))
+        found.append(Listener(address, int(port), users))
     return tuple(found)
 
 

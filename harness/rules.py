@@ -33,7 +33,7 @@ def _nginx_hung(facts: Facts) -> Finding | None:
 def _port_squatted(facts: Facts) -> Finding | None:
     squatters = facts.others_on(80)
     if squatters and facts.nginx_master is None:
-        names = ", ".join(f"{n} (pid {p})" for s in squatters for n, p in zip(s.processes, s.pids, strict=False))
+        names = ", ".join(f"{name} (pid {pid})" for s in squatters for name, pid in s.users)
         return "port-squatted", f"nginx is down because another process holds port 80: {names}"
     return None
 
