@@ -207,11 +207,13 @@ class Facts:
 
     def backups_of(self, path: str) -> tuple[str, ...]:
         """Backups of PATH kept by the deploy tool, newest first (as paths under /var/backups/nginx)."""
-        suffix = path if path.startswith("/") else "/" + path
-        # Only the deploy tool's timestamped folders: rejected or stale copies kept by remedies are not backups.
-        return tuple(
-            f"{BACKUP_DIR}/{b}" for b in reversed(self.backups) if b.endswith(suffix) and _NUMBER.match(b) and "/" in b
-        )
+        found = []
+        for backup in reversed(self.backups):
+            stamp, _, kept = backup.partition("/")
+            # Only the deploy tool's timestamped folders: rejected or stale copies kept by remedies are not backups.
+            if _NUMBER.match(stamp) and "/" + kept == path:
+                found.append(f"{BACKUP_DIR}/{backup}")
+        return tuple(found)
 
     @property
     def previous_release(self) -> str | None:

@@ -138,11 +138,10 @@ def _open_web_root(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
 
 def _restore_index(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
     roots = [r.path for r in diagnosis.facts.docroots if r.exists and not r.index_files]
-    release = target.exec(["test", "-d", RELEASE_DIR])
-    if not release.ok:
-        raise RemedyError(f"no site release in {RELEASE_DIR} to restore the index from; redeploy the site")
     # -n: put back what is missing, never overwrite pages that are there.
-    return [target.exec(["cp", "-a", "-n", f"{RELEASE_DIR}/.", f"{root}/"], check=True) for root in roots]
+    restore = [target.exec(["cp", "-a", "-n", f"{RELEASE_DIR}/.", f"{root}/"]) for root in roots]
+    problem = f"restoring pages from the site release in {RELEASE_DIR} failed (redeploy the site)"
+    return [_required(step, problem) for step in restore]
 
 
 # -- process ----------------------------------------------------------------

@@ -146,3 +146,20 @@ def test_any_finished_output_parses_and_gets_a_verdict(chunks: list[tuple[str, s
     text = "".join(f"\n@@harness-section {name}\n{body}\n" for name, body in chunks) + "\n@@harness-section end\n"
     diagnosis = diagnose(parse_facts(text))
     assert diagnosis.cause and diagnosis.evidence
+
+
+def test_only_the_deploy_tools_backups_of_that_exact_file_are_rollback_candidates() -> None:
+    site = "/etc/nginx/sites-available/default"
+    kept = replace(
+        facts("healthy"),
+        backups=(
+            f"20261127T010000Z{site}",
+            f"20261127T020000Z/srv{site}",  # another file whose path merely ends the same
+            f"rejected/20261127T030000Z{site}",  # a remedy's copy of a broken file
+            f"20261127T040000Z{site}",
+        ),
+    )
+    assert kept.backups_of(site) == (
+        f"/var/backups/nginx/20261127T040000Z{site}",
+        f"/var/backups/nginx/20261127T010000Z{site}",
+    )

@@ -116,25 +116,28 @@ def _observer(status: Status, name: str) -> Callable[[Event, float], None]:
     return show
 
 
+def _run(session: Session, scenario: Scenario, options: DrillOptions, label: str) -> Result:
+    with stderr.status(f"{label}: starting a target") as status:
+        return Drill(session, scenario, options=options, observer=_observer(status, scenario.name)).run()
+
+
 def _drill_one(session: Session, scenario: Scenario, options: DrillOptions, as_json: bool) -> Result:
-    with stderr.status(f"drill {scenario.name}: starting a target") as status:
-        try:
-            return Drill(session, scenario, options=options, observer=_observer(status, scenario.name)).run()
-        except DrillInterrupted as exc:
-            emit_result(exc.result, as_json)
-            raise
+    try:
+        return _run(session, scenario, options, f"drill {scenario.name}")
+    except DrillInterrupted as exc:
+        emit_result(exc.result, as_json)
+        raise
 
 
 def _drill_catalogue(session: Session, scenarios: list[Scenario], options: DrillOptions, as_json: bool) -> list[Result]:
     results: list[Result] = []
     for number, scenario in enumerate(scenarios, 1):
-        with stderr.status(f"[{number}/{len(scenarios)}] drill {scenario.name}") as status:
-            try:
-                result = Drill(session, scenario, options=options, observer=_observer(status, scenario.name)).run()
-            except DrillInterrupted as exc:
-                # What finished is still worth its table.
-                emit_results([*results, exc.result], as_json)
-                raise
+        try:
+            result = _run(session, scenario, options, f"[{number}/{len(scenarios)}] drill {scenario.name}")
+        except DrillInterrupted as exc:
+            # What finished is still worth its table.
+            emit_results([*results, exc.result], as_json)
+            raise
         results.append(result)
         mark = "ok" if result.passed else "FAILED"
         took = f"{result.verdict.value}, {result.duration:.1f} s"
