@@ -11,6 +11,7 @@ from pathlib import Path
 from harness.errors import InvalidSetting
 
 DEFAULT_BASE_IMAGE = "ubuntu:24.04"
+DEFAULT_RESULTS = Path(".harness") / "results.sqlite"  # project-local: relative to where harness runs
 _RUN_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
@@ -50,6 +51,7 @@ class Settings:
     probe_timeout: float = 1.0
     ready_timeout: float = 30.0
     phase_timeout: float = 20.0
+    results: Path = DEFAULT_RESULTS
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -63,7 +65,13 @@ class Settings:
         docker_dir = env.get("HARNESS_DOCKER_DIR")
         if docker_dir and not (Path(docker_dir) / "Dockerfile").is_file():
             raise InvalidSetting(f"HARNESS_DOCKER_DIR={docker_dir!r} has no Dockerfile; point it at a build folder")
+        results = Path(env.get("HARNESS_RESULTS") or DEFAULT_RESULTS)
+        if results.is_dir():
+            raise InvalidSetting(
+                f"HARNESS_RESULTS={str(results)!r} is a directory; name a file such as {results / 'results.sqlite'}"
+            )
         return cls(
+            results=results,
             run_id=run_id,
             base_image=env.get("HARNESS_BASE_IMAGE") or DEFAULT_BASE_IMAGE,
             docker_dir=Path(docker_dir) if docker_dir else None,

@@ -9,11 +9,12 @@ names the cause.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from harness.errors import TargetError
 from harness.facts import COLLECT_SCRIPT, Facts, parse_facts
 from harness.rules import HEALTHY, RULES, set_aside
-from harness.target import Target
+from harness.target import ExecResult
 
 __all__ = ["HEALTHY", "UNKNOWN", "Diagnosis", "diagnose", "examine", "observations"]
 
@@ -93,7 +94,16 @@ def diagnose(facts: Facts) -> Diagnosis:
     return Diagnosis(UNKNOWN, "no rule matched what the checks saw", tuple(seen), facts)
 
 
-def examine(target: Target) -> Diagnosis:
+class Server(Protocol):
+    """What the doctor needs of a server: a name and a way to run a command in it (a Target, or any container)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def exec(self, argv: list[str], *, timeout: float = ...) -> ExecResult: ...
+
+
+def examine(target: Server) -> Diagnosis:
     """Gather facts in one docker exec and diagnose them."""
     result = target.exec(["sh", "-c", COLLECT_SCRIPT], timeout=DOCTOR_TIMEOUT)
     if result.timed_out:

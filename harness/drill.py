@@ -26,6 +26,8 @@ from harness.target import ExecResult, Target
 from harness.timeline import Event, EventKind, Recorder, Timeline
 
 Repair = Callable[[Target, Diagnosis], list[ExecResult]]
+# Runs on the live target once the drill has its verdict, before teardown (verify-fix's further checks).
+Aftercare = Callable[[Target, "Verdict"], None]
 T = TypeVar("T")
 
 
@@ -140,8 +142,12 @@ class Drill:
         options: DrillOptions | None = None,
         repair: Repair = repair_by_remedy,
         observer: Callable[[Event, float], None] | None = None,
+        image: str | None = None,
+        aftercare: Aftercare | None = None,
     ) -> None:
         self.session = session
+        self.image = image
+        self.aftercare = aftercare
         self.scenario = scenario
         self.options = options or DrillOptions(interval=session.settings.probe_interval)
         self.repair = repair
@@ -165,9 +171,11 @@ class Drill:
         image = ""
         try:
             with sigterm_as_interrupt():
-                image = self.session.image.tag
+                image = self.image or self.session.image.tag
                 target = self.session.new_target(
-                    capabilities=self.scenario.capabilities, labels={"harness.scenario": self.scenario.name}
+                    capabilities=self.scenario.capabilities,
+                    labels={"harness.scenario": self.scenario.name},
+                    image=image,
                 )
                 try:
                     verdict, reason = self._with_target(target)
@@ -195,9 +203,16 @@ class Drill:
         self.monitor.start()
         try:
             self._phases(target, self.monitor)
+            verdict, reason = (
+                Verdict.RECOVERED,
+                "port 80 serves the expected page again and the doctor finds nginx healthy",
+            )
         except _Stop as stop:
-            return stop.verdict, stop.reason
-        return Verdict.RECOVERED, "port 80 serves the expected page again and the doctor finds nginx healthy"
+            verdict, reason = stop.verdict, stop.reason
+        if self.aftercare is not None:
+            self.monitor.stop()  # aftercare may restart the container, which moves the published port
+            self.aftercare(target, verdict)
+        return verdict, reason
 
     def _phases(self, target: Target, monitor: Monitor) -> None:
         k, opts, rec = self.options.streak, self.options, self.recorder

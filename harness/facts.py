@@ -32,7 +32,7 @@ s missing;     printf '%s\n' "$t" | sed -n 's/.*open() "\([^"]*\)" failed (2: .*
                done
 conf=$(nginx -T 2>/dev/null | sed -e 's/#.*//')
 d() { printf '%s\n' "$conf" | sed -n "s/^[[:space:]]*$1[[:space:]]\{1,\}\([^;]*\);.*/\1/p"; }
-s directives;  for k in user root index worker_connections worker_rlimit_nofile; do
+s directives;  for k in user root index listen worker_connections worker_rlimit_nofile; do
                  d "$k" | sort -u | sed "s/^/$k\t/"
                done
 s docroot;     user=$(d user | head -n 1 | cut -d' ' -f1); index=$(d index | head -n 1)
@@ -50,12 +50,14 @@ s limits;      m=$(cat /run/nginx.pid 2>/dev/null)
                [ -n "$m" ] && sed -n 's/^Max open files *\([0-9a-z]*\).*/\1/p' "/proc/$m/limits" 2>/dev/null
                grep -n '^[[:space:]]*ULIMIT=' /etc/default/nginx 2>/dev/null | sed 's/^/default-nginx:/' || true
 s firewall;    iptables -w 2 -S INPUT 2>&1; echo "exit=$?"
-s local;       if ps -o stat= -C nginx | grep -q '^T'; then echo 'skipped: nginx is stopped'; else
+s local;       if ! command -v curl >/dev/null; then echo 'skipped: no curl in this server'
+               elif ps -o stat= -C nginx | grep -q '^T'; then echo 'skipped: nginx is stopped'; else
                  for u in http://127.0.0.1/ http://127.0.0.1/app/ http://127.0.0.1:9000/; do
                    printf '%s\t%s\n' "$u" "$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$u")"
                  done
                fi
 s app;         service app status >/dev/null 2>&1; echo "exit=$?"
+               [ -e /etc/init.d/app ] || printf 'installed\tno\n'
                printf 'current\t%s\n' "$(readlink /opt/app/current 2>/dev/null)"
 s deploys;     tail -n 5 /var/log/app/deploys.log 2>/dev/null || true
 s applog;      tail -n 20 /var/log/app/app.log 2>/dev/null || true
@@ -145,6 +147,7 @@ class Facts:
     firewall_readable: bool = False
     local_status: tuple[tuple[str, str], ...] = ()  # (url, HTTP code) fetched inside the target
     app_running: bool = False
+    app_installed: bool = True  # our image has the app; a server `harness check` looks at may not
     app_release: str = ""
     deploys: tuple[str, ...] = ()
     app_log: tuple[str, ...] = ()
@@ -193,6 +196,10 @@ class Facts:
         """Regular files in sites-enabled: copies that no longer follow sites-available."""
         return tuple(e for e in self.enabled if e.kind == "file")
 
+    def configured_for(self, port: int) -> bool:
+        """Whether the config on disk (nginx -T) has a server listening on PORT."""
+        return any(_listen_port(value) == port for value in self.directive("listen"))
+
     def directive(self, name: str) -> tuple[str, ...]:
         return tuple(value for key, value in self.directives if key == name)
 
@@ -230,6 +237,13 @@ _DEPLOYED = re.compile(r"deployed (?P<release>\S+) \(previous (?P<previous>[^)\s
 
 
 _NUMBER = re.compile(r"[0-9]{1,18}")
+
+
+def _listen_port(value: str) -> int | None:
+    """The port of a listen directive's address: "80", "[::]:80 default_server", "127.0.0.1:8080"."""
+    address = value.split()[0] if value.split() else ""
+    port = address.rsplit(":", 1)[-1] if not address.endswith("]") else ""
+    return number(port) if port.isdigit() else None
 
 
 def number(text: str) -> int | None:
@@ -350,6 +364,7 @@ def parse_facts(text: str) -> Facts:
         firewall_readable=_exit_code(firewall) == 0,
         local_status=tuple((r[0], r[1]) for r in _tabbed(sections.get("local", []), 2)),
         app_running=_exit_code(app) == 0,
+        app_installed="installed\tno" not in app,
         app_release=next((line.split("\t", 1)[1] for line in app if line.startswith("current\t")), ""),
         deploys=tuple(sections.get("deploys", [])),
         app_log=tuple(sections.get("applog", [])),

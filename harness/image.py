@@ -117,6 +117,22 @@ def ensure_image(
         return TargetImage(tag, base, note, cached=False)
 
 
+def ensure_variant(
+    client: docker.DockerClient, settings: Settings, base: TargetImage, variant: str, progress: Progress = log.info
+) -> TargetImage:
+    """The target image with extras from docker/VARIANT/Dockerfile on top (e.g. Puppet), built once."""
+    folder = (settings.docker_dir or default_docker_dir()) / variant
+    if not (folder / "Dockerfile").is_file():
+        raise ImageError(f"there is no image variant {variant!r}: {folder}/Dockerfile is missing")
+    tag = f"{REPOSITORY}-{variant}:{context_digest(folder, base.tag)}"
+    with _build_lock(settings.cache_dir):
+        if _find(client, tag) is not None:
+            return TargetImage(tag, base.tag, base.base_note, cached=True)
+        progress(f"building the {variant} variant {tag} on {base.tag} (once)")
+        _build(client, folder, tag, base.tag, base.base_note, progress)
+        return TargetImage(tag, base.tag, base.base_note, cached=False)
+
+
 def _drop_replaced(client: docker.DockerClient, old: Image) -> None:
     """A rebuild leaves the old image untagged; remove it unless a container still uses it."""
     current = _find(client, old.tags[0]) if old.tags else None

@@ -9,6 +9,13 @@ Fixtures:
   harness_each_scenario
                     parametrizes the test over the whole catalogue: one test per
                     scenario, each carrying its `scenario` marker.
+  harness_verify_fix
+                    call it with a scenario and a fix file; it runs verify-fix and
+                    returns the FixReport, failing the test with the name of the
+                    first failed check (pass must_pass=False to judge it yourself).
+
+Every drill and verify-fix run through these fixtures is appended to the
+results history (.harness/results.sqlite, or HARNESS_RESULTS).
 
 Markers:
   @pytest.mark.scenario("missing-symlink")   the test drives that scenario;
@@ -20,19 +27,31 @@ Markers:
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from harness.drill import Drill, DrillOptions, Repair, Result, repair_by_remedy
-from harness.errors import HarnessError
+from harness.errors import HarnessError, InvalidInput
+from harness.fix import Fix
+from harness.history import ResultStore
+from harness.records import run_of_drill, run_of_fix
+from harness.verify import FixReport, VerifyOptions, verify_fix
 from harness.scenario import Scenario, load_catalogue
 from harness.session import Session
 from harness.signals import sigterm_as_interrupt
 from harness.target import Target
 
-_DOCKER_FIXTURES = {"harness_session", "harness_target", "harness_drill", "harness_scenario", "harness_each_scenario"}
+_DOCKER_FIXTURES = {
+    "harness_session",
+    "harness_target",
+    "harness_drill",
+    "harness_scenario",
+    "harness_each_scenario",
+    "harness_verify_fix",
+}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -139,6 +158,35 @@ def harness_drill(request: pytest.FixtureRequest, harness_session: Session) -> C
         """Drill SCENARIO; `repair` replaces the remedy (e.g. a fix under test), options tune DrillOptions."""
         chosen = harness_session.catalogue.get(scenario) if isinstance(scenario, str) else scenario
         base = DrillOptions(interval=interval_ms / 1000 if interval_ms else harness_session.settings.probe_interval)
-        return Drill(harness_session, chosen, options=replace(base, **options), repair=repair).run()
+        result = Drill(harness_session, chosen, options=replace(base, **options), repair=repair).run()
+        ResultStore(harness_session.settings.results).append(run_of_drill(result))
+        return result
+
+    return run
+
+
+@pytest.fixture
+def harness_verify_fix(harness_session: Session) -> Callable[..., FixReport]:
+    def run(
+        scenario: str | Scenario, fix: str | Path, *, must_pass: bool = True, scope: bool = False, **options: Any
+    ) -> FixReport:
+        """verify-fix FIX against SCENARIO; `options` tune VerifyOptions (fix_timeout, settle_timeout, ...)."""
+        chosen = harness_session.catalogue.get(scenario) if isinstance(scenario, str) else scenario
+        try:
+            loaded = Fix.load(fix)
+        except InvalidInput as exc:
+            pytest.fail(f"harness: {exc}", pytrace=False)
+        base = VerifyOptions(interval=harness_session.settings.probe_interval, scope=scope)
+        report = verify_fix(harness_session, chosen, loaded, replace(base, **options))
+        ResultStore(harness_session.settings.results).append(run_of_fix(report))
+        if must_pass and not report.passed:
+            failed = report.failed_checks()
+            what = (
+                "; ".join(f"check {c.name!r} {c.status.value}: {c.summary}" for c in failed)
+                if failed
+                else report.reason
+            )
+            pytest.fail(f"fix {loaded.name} against {chosen.name}: {what}", pytrace=False)
+        return report
 
     return run

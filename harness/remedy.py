@@ -70,6 +70,10 @@ def _relink_sites(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
     return [*_link_unlinked(target, diagnosis.facts), *_bring_up(target, diagnosis.facts)]
 
 
+def _restart_to_load(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    return _bring_up(target, diagnosis.facts)
+
+
 def _replace_dangling_links(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
     facts = diagnosis.facts
     steps = [
@@ -216,6 +220,7 @@ def _nothing(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
 REMEDIES: dict[str, Remedy] = {
     HEALTHY: _nothing,
     "site-not-enabled": _relink_sites,
+    "config-not-loaded": _restart_to_load,
     "dangling-site-link": _replace_dangling_links,
     "stale-site-copy": _replace_stale_copies,
     "config-invalid": _roll_back_and_start,

@@ -119,6 +119,15 @@ def _site_not_enabled(facts: Facts) -> Finding | None:
     return None
 
 
+def _config_not_loaded(facts: Facts) -> Finding | None:
+    if _serving(facts) and not facts.nginx_listens_on(80) and facts.configured_for(80):
+        return "config-not-loaded", (
+            "nginx runs an older configuration than the one on disk: the config on disk serves port 80 "
+            "and passes the test, but nginx was not reloaded or restarted since it changed"
+        )
+    return None
+
+
 def _firewall_blocks_port(facts: Facts) -> Finding | None:
     blocking = [r for r in facts.firewall_rules if blocks_port_80(r)]
     if blocking and facts.nginx_listens_on(80):
@@ -170,7 +179,7 @@ def _fd_limit_too_low(facts: Facts) -> Finding | None:
 
 
 def _app_down(facts: Facts) -> Finding | None:
-    if not _serving(facts) or facts.app_running or not facts.nginx_listens_on(80):
+    if not _serving(facts) or facts.app_running or not facts.app_installed or not facts.nginx_listens_on(80):
         return None
     previous = facts.previous_release
     crash = next((line for line in reversed(facts.app_log) if "Error" in line or "Traceback" in line), "")
@@ -208,6 +217,7 @@ RULES: list[Rule] = [
     _nginx_not_running,
     _stale_site_copy,
     _site_not_enabled,
+    _config_not_loaded,
     _firewall_blocks_port,
     _web_root_unreadable,
     _index_missing,

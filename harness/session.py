@@ -14,7 +14,7 @@ import docker
 from harness import engine, ownership
 from harness.config import Settings
 from harness.errors import HarnessError
-from harness.image import TargetImage, ensure_image
+from harness.image import TargetImage, ensure_image, ensure_variant
 from harness.ownership import Removed
 from harness.scenario import Catalogue, load_catalogue
 from harness.signals import deferred_signals
@@ -30,6 +30,7 @@ class Session:
         self.run_id = self.settings.run_id
         self._client: docker.DockerClient | None = None
         self._image: TargetImage | None = None
+        self._variants: dict[str, TargetImage] = {}
         self._catalogue: Catalogue | None = None
         self.swept: list[Removed] = []
         self.closed = False
@@ -62,12 +63,22 @@ class Session:
             self._catalogue = load_catalogue()
         return self._catalogue
 
-    def new_target(self, capabilities: tuple[str, ...] = (), labels: dict[str, str] | None = None) -> Target:
-        """An unstarted Target on this session's image; start it with `with`."""
+    def image_variant(self, variant: str | None) -> TargetImage:
+        """The target image, or a variant of it built from docker/VARIANT (e.g. "puppet") on first use."""
+        if variant is None:
+            return self.image
+        if variant not in self._variants:
+            self._variants[variant] = ensure_variant(self.client, self.settings, self.image, variant, self.progress)
+        return self._variants[variant]
+
+    def new_target(
+        self, capabilities: tuple[str, ...] = (), labels: dict[str, str] | None = None, image: str | None = None
+    ) -> Target:
+        """An unstarted Target on this session's image (or IMAGE); start it with `with`."""
         if self.closed:
             raise HarnessError(f"session {self.run_id} is closed; open a new Session")
         return Target(
-            self.image.tag,
+            image or self.image.tag,
             run_id=self.run_id,
             labels=labels,
             capabilities=capabilities,

@@ -56,6 +56,31 @@ class ExecResult:
         return self
 
 
+def exec_in(
+    container: Any,
+    argv: list[str],
+    *,
+    timeout: float = DEFAULT_EXEC_TIMEOUT,
+    user: str = "root",
+    environment: dict[str, str] | None = None,
+) -> ExecResult:
+    """Run ARGV in a container under coreutils `timeout`, so no command can hang the harness."""
+    if not argv or not all(isinstance(a, str) for a in argv):
+        raise TypeError("exec takes a non-empty list of strings")
+    wrapped = ["timeout", "--kill-after=2", f"{timeout:g}", *argv]
+    started = time.monotonic()
+    code, (out, err) = container.exec_run(wrapped, demux=True, user=user, environment=environment)
+    result = ExecResult(
+        tuple(argv),
+        int(code),
+        (out or b"").decode(errors="replace"),
+        (err or b"").decode(errors="replace"),
+        time.monotonic() - started,
+    )
+    log.debug("exec %s -> %s in %.3fs", argv, result.exit_code, result.duration)
+    return result
+
+
 class State(Enum):
     NEW = "new"
     RUNNING = "running"
@@ -182,6 +207,14 @@ class Target:
             # Testcontainers gives each container its own client; close it or its sockets linger.
             self._container.get_docker_client().client.close()
 
+    def restart(self, timeout: int = 10) -> None:
+        """Restart the container, as a reboot restarts a server; Docker publishes port 80 anew."""
+        try:
+            self._wrapped.restart(timeout=timeout)
+            self._port = int(self._container.get_docker_client().port(self.id, HTTP_PORT))
+        except (DockerException, requests.RequestException, ConnectionError) as exc:
+            raise self._translate(exc, "restarting the target") from exc
+
     def wait_until_serving(self, timeout: float) -> None:
         probe = Probe(self.url, timeout=self.probe_timeout)
         deadline = time.monotonic() + timeout
@@ -251,20 +284,10 @@ class Target:
     ) -> ExecResult:
         if not argv or not all(isinstance(a, str) for a in argv):
             raise TypeError("exec takes a non-empty list of strings")
-        wrapped = ["timeout", "--kill-after=2", f"{timeout:g}", *argv]
-        started = time.monotonic()
         try:
-            code, (out, err) = self._wrapped.exec_run(wrapped, demux=True, user=user, environment=environment)
+            result = exec_in(self._wrapped, argv, timeout=timeout, user=user, environment=environment)
         except (DockerException, requests.RequestException) as exc:
             raise self._translate(exc, f"running {argv[0]}") from exc
-        result = ExecResult(
-            tuple(argv),
-            int(code),
-            (out or b"").decode(errors="replace"),
-            (err or b"").decode(errors="replace"),
-            time.monotonic() - started,
-        )
-        log.debug("exec %s -> %s in %.3fs", argv, result.exit_code, result.duration)
         return result.check() if check else result
 
     def read_file(self, path: str) -> str:

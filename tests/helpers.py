@@ -19,7 +19,8 @@ def fresh_run_id(prefix: str = "test") -> str:
 
 
 def harness_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
+    # Only the results store survives: a test's settings are its own, but its results go to the throwaway store.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_") or k == "HARNESS_RESULTS"}
     env.update(extra)
     return env
 

@@ -9,7 +9,10 @@ import click
 from rich.status import Status
 
 from harness.cli import HARNESS_ERROR, PASSED, VERDICT_FAILED, cli, progress, stderr, stdout
+from harness.cli.history import FAIL_IF_SLOWER, open_store, record
 from harness.drill import Drill, DrillInterrupted, DrillOptions, Result, Verdict
+from harness.history import ResultStore
+from harness.records import run_of_drill
 from harness.report import render_result, render_results, result_to_dict, results_to_dict
 from harness.scenario import Scenario
 from harness.session import Session
@@ -65,6 +68,7 @@ def exit_code(result: Result) -> int:
     show_default=True,
     help="Concurrent clients in a load burst.",
 )
+@FAIL_IF_SLOWER
 def drill_command(
     scenarios: tuple[str, ...],
     run_all: bool,
@@ -74,6 +78,7 @@ def drill_command(
     phase_timeout: float | None,
     load_requests: int,
     load_clients: int,
+    fail_if_slower: float | None,
 ) -> int:
     """Break a fresh target with SCENARIO, then detect, diagnose, repair and verify it.
 
@@ -87,6 +92,7 @@ def drill_command(
         names = session.catalogue.names() if run_all else list(dict.fromkeys(scenarios))
         chosen = [session.catalogue.get(name) for name in names]
         settings = session.settings
+        store = open_store(settings)
         wait = phase_timeout or settings.phase_timeout
         options = DrillOptions(
             streak=streak,
@@ -99,12 +105,13 @@ def drill_command(
         )
         progress(f"image {session.image.describe()}")
         if len(chosen) == 1 and not run_all:
-            result = _drill_one(session, chosen[0], options, as_json)
+            result = _drill_one(session, chosen[0], options, as_json, store)
             emit_result(result, as_json)
-            return exit_code(result)
-        results = _drill_catalogue(session, chosen, options, as_json)
+            return max(exit_code(result), record(store, [run_of_drill(result)], fail_if_slower))
+        results = _drill_catalogue(session, chosen, options, as_json, store)
     emit_results(results, as_json)
-    return max((exit_code(r) for r in results), default=PASSED)
+    gate = record(store, [run_of_drill(r) for r in results], fail_if_slower)
+    return max([gate, *(exit_code(r) for r in results)])
 
 
 def _observer(status: Status, name: str) -> Callable[[Event, float], None]:
@@ -121,15 +128,20 @@ def _run(session: Session, scenario: Scenario, options: DrillOptions, label: str
         return Drill(session, scenario, options=options, observer=_observer(status, scenario.name)).run()
 
 
-def _drill_one(session: Session, scenario: Scenario, options: DrillOptions, as_json: bool) -> Result:
+def _drill_one(
+    session: Session, scenario: Scenario, options: DrillOptions, as_json: bool, store: ResultStore
+) -> Result:
     try:
         return _run(session, scenario, options, f"drill {scenario.name}")
     except DrillInterrupted as exc:
         emit_result(exc.result, as_json)
+        record(store, [run_of_drill(exc.result)], None)
         raise
 
 
-def _drill_catalogue(session: Session, scenarios: list[Scenario], options: DrillOptions, as_json: bool) -> list[Result]:
+def _drill_catalogue(
+    session: Session, scenarios: list[Scenario], options: DrillOptions, as_json: bool, store: ResultStore
+) -> list[Result]:
     results: list[Result] = []
     for number, scenario in enumerate(scenarios, 1):
         try:
@@ -137,6 +149,7 @@ def _drill_catalogue(session: Session, scenarios: list[Scenario], options: Drill
         except DrillInterrupted as exc:
             # What finished is still worth its table.
             emit_results([*results, exc.result], as_json)
+            record(store, [run_of_drill(r) for r in [*results, exc.result]], None)
             raise
         results.append(result)
         mark = "ok" if result.passed else "FAILED"

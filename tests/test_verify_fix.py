@@ -1,0 +1,154 @@
+"""verify-fix for real: fixes run as root in real targets, each check judged by what the server does."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from harness.fix import Fix, FixKind
+from harness.history import ResultStore
+from harness.verify import CheckStatus, FixReport
+from tests.helpers import containers_of_run, fresh_run_id, run_harness
+
+FIXES = Path(__file__).parent / "fixes"
+Verify = Callable[..., FixReport]
+FAST = {"settle_timeout": 5.0}  # a failing check waits this long for port 80; 5 s is ample after a fix returns
+
+
+def statuses(report: FixReport) -> dict[str, CheckStatus]:
+    return {check.name: check.status for check in report.checks}
+
+
+def test_correct_fix_passes_every_check(harness_verify_fix: Verify) -> None:
+    report = harness_verify_fix("missing-symlink", FIXES / "relink.sh")
+    assert statuses(report) == {
+        "restores": CheckStatus.PASSED,
+        "healthy": CheckStatus.PASSED,
+        "idempotent": CheckStatus.PASSED,
+        "harmless": CheckStatus.PASSED,
+        "durable": CheckStatus.PASSED,
+        "scope": CheckStatus.INFO,
+    }
+    assert report.time_to_restore is not None and report.time_to_restore > 0
+    # The fix ran three times: on the broken server, again on the repaired one, and on a healthy one.
+    assert len(report.runs) == 3 and all(run.exit_code == 0 for run in report.runs)
+    assert "Restarting nginx" in report.runs[0].output
+
+
+def test_fix_that_forgets_to_restart_nginx_fails_restores(harness_verify_fix: Verify) -> None:
+    report = harness_verify_fix("missing-symlink", FIXES / "no-restart.sh", must_pass=False, **FAST)
+    assert not report.passed
+    assert report.check("restores").status is CheckStatus.FAILED
+    # The doctor names what the fix forgot: the config on disk is right, the running nginx never loaded it.
+    assert "config-not-loaded" in report.check("healthy").summary
+
+
+def test_fix_serving_port_80_with_another_program_fails_restores_and_healthy(harness_verify_fix: Verify) -> None:
+    report = harness_verify_fix("missing-symlink", FIXES / "impostor.sh", must_pass=False, **FAST)
+    assert report.check("restores").status is CheckStatus.FAILED
+    assert "not from nginx" in report.check("restores").summary
+    assert report.check("healthy").status is CheckStatus.FAILED
+    assert any("python3" in line for line in report.check("restores").evidence)
+
+
+def test_fix_that_is_not_idempotent_fails_idempotent(harness_verify_fix: Verify) -> None:
+    report = harness_verify_fix("missing-symlink", FIXES / "duplicate-listen.sh", must_pass=False, **FAST)
+    checks = statuses(report)
+    assert checks["restores"] is CheckStatus.PASSED and checks["healthy"] is CheckStatus.PASSED
+    assert checks["idempotent"] is CheckStatus.FAILED
+    assert "second run exited 1" in report.check("idempotent").summary
+
+
+def test_fix_that_breaks_a_healthy_server_fails_harmless(harness_verify_fix: Verify) -> None:
+    report = harness_verify_fix("missing-symlink", FIXES / "toggle-link.sh", must_pass=False, **FAST)
+    assert report.check("restores").status is CheckStatus.PASSED
+    assert report.check("harmless").status is CheckStatus.FAILED
+    assert "broke a healthy server" in report.check("harmless").summary
+
+
+def test_fix_that_hangs_is_killed_at_its_deadline(harness_verify_fix: Verify) -> None:
+    report = harness_verify_fix("nginx-stopped", FIXES / "hangs.sh", must_pass=False, fix_timeout=3.0, **FAST)
+    restores = report.check("restores")
+    assert restores.status is CheckStatus.FAILED
+    assert "timed out after 3 s" in restores.summary
+    assert "waiting for the database" in restores.summary  # its output so far
+    first = next(run for run in report.runs if "first run" in run.where)
+    assert first.timed_out and 3.0 <= first.duration < 8.0
+    assert report.check("idempotent").status is CheckStatus.SKIPPED
+
+
+def test_puppet_manifest_is_applied_in_the_puppet_variant(harness_verify_fix: Verify) -> None:
+    report = harness_verify_fix("missing-symlink", FIXES / "relink.pp")
+    assert report.image.startswith("harness-target-puppet:")
+    assert report.fix.kind is FixKind.PUPPET
+    # Puppet said it changed something on the broken server, and nothing on its second run.
+    broken, again = report.runs[0], next(run for run in report.runs if "second run" in run.where)
+    assert "broken server" in broken.where and broken.changed is True
+    assert again.changed is False
+
+
+def test_fix_output_is_capped_in_the_report(harness_verify_fix: Verify, tmp_path: Path) -> None:
+    noisy = tmp_path / "noisy-start.sh"
+    noisy.write_text("head -c 3000000 /dev/zero | tr '\\0' 'x'\necho\necho starting nginx\nservice nginx start\n")
+    report = harness_verify_fix("nginx-stopped", noisy)
+    first = report.runs[0]
+    assert first.output_bytes > 3_000_000
+    assert len(first.output) < 20_000 and first.truncated
+    assert "starting nginx" in first.output  # the tail, where the fix's last words are, is kept
+
+
+def test_verify_fix_command_reports_scope_records_history_and_leaves_nothing(tmp_path: Path) -> None:
+    run_id = fresh_run_id("verify")
+    store = tmp_path / "results.sqlite"
+    proc = run_harness(
+        "verify-fix", "missing-symlink", str(FIXES / "relink.sh"), "--json",
+        HARNESS_RUN_ID=run_id, HARNESS_RESULTS=str(store),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["verdict"] == "passed"
+    scope = {entry["scenario"]: entry["repaired"] for entry in report["scope"]}
+    assert "missing-symlink" not in scope and len(scope) >= 15
+    # Relinking and (re)starting nginx is also the whole fix for a stopped nginx, and no fix for a squatter.
+    assert scope["nginx-stopped"] is True and scope["misleading-path"] is True
+    assert scope["port-squatted"] is False and scope["bad-app-deploy"] is False
+    runs = ResultStore(store).runs(kind="verify-fix")
+    assert [(r.scenario, r.fix, r.verdict) for r in runs] == [("missing-symlink", "relink.sh", "passed")]
+    assert runs[0].fix_sha256 == Fix.load(FIXES / "relink.sh").sha256
+    assert containers_of_run(run_id) == []
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda d: d / "absent.sh", "does not exist"),
+        (lambda d: d, "is a directory"),
+        (lambda d: _write(d / "empty.sh", b"\n\n"), "is empty"),
+        (lambda d: _write(d / "binary.sh", b"\x7fELF\0\0\0"), "binary"),
+    ],
+    ids=["missing", "directory", "empty", "binary"],
+)
+def test_unusable_fix_is_one_line_of_bad_input(tmp_path: Path, make: Callable[[Path], Path], said: str) -> None:
+    proc = run_harness("verify-fix", "missing-symlink", str(make(tmp_path)))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and said in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_unreadable_fix_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fix = _write(tmp_path / "locked.sh", b"true\n")
+
+    def denied(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", denied)  # root reads any file, so the denial is simulated
+    with pytest.raises(Exception, match="cannot be read \\(permission denied\\)"):
+        Fix.load(fix)
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
