@@ -72,7 +72,7 @@ def render_report(report: FixReport, console: Console) -> None:
         for line in check.evidence[:EVIDENCE_SHOWN]:
             checks.add_row("", "", Text(f"· {line}", style="dim"))
     parts: list[Any] = [checks, Text("")]
-    first = next((run for run in report.runs if "first run" in run.where), None)
+    first = report.first_run
     if first is not None:
         cut = f" (of {first.output_bytes} bytes, capped)" if first.truncated else ""
         parts += [Text(f"output of the first run{cut}:", style="bold"), Text(_indent(first.output, 20), style="dim")]

@@ -27,8 +27,8 @@ Markers:
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,11 +38,11 @@ from harness.errors import HarnessError, InvalidInput
 from harness.fix import Fix
 from harness.history import ResultStore
 from harness.records import run_of_drill, run_of_fix
-from harness.verify import FixReport, VerifyOptions, verify_fix
 from harness.scenario import Scenario, load_catalogue
 from harness.session import Session
 from harness.signals import sigterm_as_interrupt
 from harness.target import Target
+from harness.verify import FixReport, VerifyOptions, verify_fix
 
 _DOCKER_FIXTURES = {
     "harness_session",

@@ -166,6 +166,26 @@ class Target:
         self._container.with_kwargs(labels=self.labels, cap_add=list(capabilities) or None, hostname="harness-target")
         self._host = "127.0.0.1" if bind_address in ("127.0.0.1", "0.0.0.0") else bind_address
         self._port: int | None = None
+        self._adopted = False
+
+    @classmethod
+    def adopt(cls, container: Any) -> Target:
+        """A running container harness did not start in this run; harness never removes it.
+
+        Its labels are read from the engine, so `require_managed` refuses any
+        container that harness did not start and label.
+        """
+        container.reload()
+        labels = dict(container.labels or {})
+        self = cls(str(container.image.tags[0] if container.image.tags else container.image.id), run_id="adopted")
+        self.labels = labels
+        self.managed = labels.get(ownership.MANAGED) == "true"
+        self._container._container = container
+        self._adopted = True
+        self.state = State.RUNNING
+        bindings = (container.ports or {}).get(f"{HTTP_PORT}/tcp") or []
+        self._port = int(bindings[0]["HostPort"]) if bindings else None
+        return self
 
     # -- lifecycle -------------------------------------------------------
     def __enter__(self) -> Target:
@@ -197,7 +217,7 @@ class Target:
         self.state = State.CLOSED
         wrapped = self._container._container
         try:
-            if wrapped is not None:
+            if wrapped is not None and not self._adopted:
                 wrapped.remove(force=True, v=True)
         except NotFound:
             pass

@@ -38,6 +38,9 @@ class CheckStatus(StrEnum):
 
 
 SCOPE_SETTLE = 3.0
+FIRST_RUN = "the broken server, first run"
+SECOND_RUN = "the repaired server, second run"
+HEALTHY_RUN = "a healthy server"
 CHECK_ORDER = ("restores", "healthy", "idempotent", "harmless", "durable", "scope")
 
 
@@ -93,6 +96,14 @@ class FixReport:
     @property
     def passed(self) -> bool:
         return self.verdict is FixVerdict.PASSED
+
+    @property
+    def first_run(self) -> FixRun | None:
+        """The run on the broken server: the one that had to restore service."""
+        return next((run for run in self.runs if run.where == FIRST_RUN), None)
+
+    def run_on(self, where: str) -> FixRun | None:
+        return next((run for run in self.runs if run.where == where), None)
 
     def check(self, name: str) -> FixCheck:
         return next(c for c in self.checks if c.name == name)
@@ -180,7 +191,7 @@ class FixVerifier:
 
     # -- on the broken server --------------------------------------------
     def _repair(self, target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
-        first = self.first = self._run(target, "the broken server, first run")
+        first = self.first = self._run(target, FIRST_RUN)
         if first.timed_out:
             raise RemedyError(f"the fix {first.describe()}; its output so far: {first.output_tail()}")
         return [ExecResult(tuple(self.fix.argv()), first.exit_code, first.output, "", first.duration)]
@@ -206,7 +217,7 @@ class FixVerifier:
         self.checks["durable"] = self._durable(target)
 
     def _idempotent(self, target: Target) -> FixCheck:
-        second = self._run(target, "the repaired server, second run")
+        second = self._run(target, SECOND_RUN)
         served, sample = self._settle(target, self.options.settle_timeout)
         after = examine(target)
         evidence = [f"second run {second.describe()}: {second.output_tail()}", _probe_line(sample), _doctor_line(after)]
@@ -255,7 +266,7 @@ class FixVerifier:
     def _harmless(self, image: str) -> FixCheck:
         with self.session.new_target(image=image, labels={"harness.role": "harmless"}) as target:
             self._require_steady(target, "a fresh, unbroken target")
-            run = self._run(target, "a healthy server")
+            run = self._run(target, HEALTHY_RUN)
             if run.timed_out:
                 return FixCheck("harmless", CheckStatus.FAILED, f"on a healthy server the fix {run.describe()}")
             served, sample = self._settle(target, self.options.settle_timeout)

@@ -10,7 +10,7 @@ import pytest
 
 from harness.fix import Fix, FixKind
 from harness.history import ResultStore
-from harness.verify import CheckStatus, FixReport
+from harness.verify import SECOND_RUN, CheckStatus, FixReport
 from tests.helpers import containers_of_run, fresh_run_id, run_harness
 
 FIXES = Path(__file__).parent / "fixes"
@@ -35,7 +35,8 @@ def test_correct_fix_passes_every_check(harness_verify_fix: Verify) -> None:
     assert report.time_to_restore is not None and report.time_to_restore > 0
     # The fix ran three times: on the broken server, again on the repaired one, and on a healthy one.
     assert len(report.runs) == 3 and all(run.exit_code == 0 for run in report.runs)
-    assert "Restarting nginx" in report.runs[0].output
+    first = report.first_run
+    assert first is not None and "Restarting nginx" in first.output
 
 
 def test_fix_that_forgets_to_restart_nginx_fails_restores(harness_verify_fix: Verify) -> None:
@@ -75,8 +76,8 @@ def test_fix_that_hangs_is_killed_at_its_deadline(harness_verify_fix: Verify) ->
     assert restores.status is CheckStatus.FAILED
     assert "timed out after 3 s" in restores.summary
     assert "waiting for the database" in restores.summary  # its output so far
-    first = next(run for run in report.runs if "first run" in run.where)
-    assert first.timed_out and 3.0 <= first.duration < 8.0
+    first = report.first_run
+    assert first is not None and first.timed_out and 3.0 <= first.duration < 8.0
     assert report.check("idempotent").status is CheckStatus.SKIPPED
 
 
@@ -85,17 +86,17 @@ def test_puppet_manifest_is_applied_in_the_puppet_variant(harness_verify_fix: Ve
     assert report.image.startswith("harness-target-puppet:")
     assert report.fix.kind is FixKind.PUPPET
     # Puppet said it changed something on the broken server, and nothing on its second run.
-    broken, again = report.runs[0], next(run for run in report.runs if "second run" in run.where)
-    assert "broken server" in broken.where and broken.changed is True
-    assert again.changed is False
+    broken, again = report.first_run, report.run_on(SECOND_RUN)
+    assert broken is not None and broken.changed is True
+    assert again is not None and again.changed is False
 
 
 def test_fix_output_is_capped_in_the_report(harness_verify_fix: Verify, tmp_path: Path) -> None:
     noisy = tmp_path / "noisy-start.sh"
     noisy.write_text("head -c 3000000 /dev/zero | tr '\\0' 'x'\necho\necho starting nginx\nservice nginx start\n")
     report = harness_verify_fix("nginx-stopped", noisy)
-    first = report.runs[0]
-    assert first.output_bytes > 3_000_000
+    first = report.first_run
+    assert first is not None and first.output_bytes > 3_000_000
     assert len(first.output) < 20_000 and first.truncated
     assert "starting nginx" in first.output  # the tail, where the fix's last words are, is kept
 

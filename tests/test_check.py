@@ -1,0 +1,110 @@
+"""`harness check` on containers harness did not start: read-only verdicts; injection refused."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+import docker
+from harness.errors import NotOurTarget
+from harness.session import Session
+from harness.target import Target
+from tests.helpers import run_harness
+
+
+def _serving(port: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/", timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing answered on 127.0.0.1:{port} within {timeout:g} s")
+
+
+@pytest.fixture
+def foreign(harness_session: Session) -> Iterator[docker.models.containers.Container]:
+    """An nginx server someone else started: our image, but no harness labels."""
+    client = docker.from_env()
+    container = client.containers.run(
+        harness_session.image.tag, detach=True, ports={"80/tcp": ("127.0.0.1", None)}, name=f"someone-{time.time_ns()}"
+    )
+    try:
+        container.reload()
+        _serving(container.ports["80/tcp"][0]["HostPort"])
+        yield container
+    finally:
+        container.remove(force=True)
+        client.close()
+
+
+def test_check_a_healthy_foreign_container(foreign: docker.models.containers.Container) -> None:
+    proc = run_harness("check", foreign.name, "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["healthy"] is True
+    assert report["probe"]["ok"] is True and len(report["probe"]["samples"]) == 5
+    assert report["diagnosis"]["cause"] == "healthy"
+
+
+def test_check_names_the_fault_and_changes_nothing(foreign: docker.models.containers.Container) -> None:
+    foreign.exec_run(["rm", "/etc/nginx/sites-enabled/default"])
+    foreign.exec_run(["service", "nginx", "restart"])
+    before = foreign.diff()
+    proc = run_harness("check", foreign.name)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "site-not-enabled" in proc.stdout and "FAULT" in proc.stdout
+    assert foreign.diff() == before  # read-only: not a file added, changed or removed
+    assert foreign.exec_run(["test", "-e", "/etc/nginx/sites-enabled/default"]).exit_code != 0
+
+
+def test_check_a_container_with_no_nginx_at_all(harness_session: Session) -> None:
+    client = docker.from_env()
+    container = client.containers.run(
+        harness_session.image.tag,
+        entrypoint=["python3", "-m", "http.server", "80", "--directory", "/var/www/html"],
+        detach=True,
+        ports={"80/tcp": ("127.0.0.1", None)},
+    )
+    try:
+        container.reload()
+        _serving(container.ports["80/tcp"][0]["HostPort"])
+        proc = run_harness("check", container.name, "--json")
+    finally:
+        container.remove(force=True)
+        client.close()
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["healthy"] is False
+    assert "not from nginx" in report["probe"]["samples"][0]["detail"]
+    assert report["diagnosis"]["cause"] == "port-squatted"
+
+
+def test_check_unknown_container_is_bad_input() -> None:
+    proc = run_harness("check", "no-such-container-anywhere")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "harness: no container named 'no-such-container-anywhere'; `docker ps` lists the running ones"
+    ]
+
+
+def test_injection_is_refused_on_a_container_harness_did_not_label(
+    foreign: docker.models.containers.Container, harness_target: Target
+) -> None:
+    stranger = Target.adopt(foreign)
+    with pytest.raises(NotOurTarget, match="not started by harness"):
+        stranger.require_managed()
+    # The labels come from the engine, not from what the caller claims: our own target is accepted.
+    client = docker.from_env()
+    try:
+        ours = Target.adopt(client.containers.get(harness_target.name))
+        ours.require_managed()
+        ours.stop()  # an adopted target is never removed by the adopter
+        assert client.containers.get(harness_target.name).status == "running"
+    finally:
+        client.close()
