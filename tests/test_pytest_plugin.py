@@ -136,3 +136,26 @@ def test_each_scenario_makes_one_test_per_catalogue_entry_selectable_by_name(pyt
     assert f"{len(names)} tests collected" in every.stdout.str()
     one = pytester.runpytest("--collect-only", "-q", "--harness-scenario", "nginx-hung")
     one.stdout.fnmatch_lines(["*test_drill[[]nginx-hung[]]", f"1/{len(names)} tests collected*"])
+
+
+FIX_SUITE = """
+def test_relink_fix(harness_verify_fix):
+    report = harness_verify_fix("missing-symlink", "fixes/relink.sh")
+    assert report.check("restores").status.value == "passed"
+
+def test_forgetful_fix(harness_verify_fix):
+    harness_verify_fix("missing-symlink", "fixes/no-restart.sh", settle_timeout=3.0)
+"""
+
+
+def test_verify_fix_fixture_fails_naming_the_failed_check(pytester: pytest.Pytester) -> None:
+    fixes = pytester.mkdir("fixes")
+    for name in ("relink.sh", "no-restart.sh"):
+        (fixes / name).write_text((Path(__file__).parent / "fixes" / name).read_text())
+    pytester.makepyfile(FIX_SUITE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*fix no-restart.sh against missing-symlink: check 'restores' failed: port 80 was not*"]
+    )
+    assert "Traceback" not in result.stdout.str()
