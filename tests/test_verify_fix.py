@@ -93,7 +93,8 @@ def test_puppet_manifest_is_applied_in_the_puppet_variant(harness_verify_fix: Ve
 
 def test_fix_output_is_capped_in_the_report(harness_verify_fix: Verify, tmp_path: Path) -> None:
     noisy = tmp_path / "noisy-start.sh"
-    noisy.write_text("head -c 3000000 /dev/zero | tr '\\0' 'x'\necho\necho starting nginx\nservice nginx start\n")
+    # Written for Ubuntu: systemctl, which this init-script server provides as a shim.
+    noisy.write_text("head -c 3000000 /dev/zero | tr '\\0' 'x'\necho\necho starting nginx\nsystemctl start nginx\n")
     report = harness_verify_fix("nginx-stopped", noisy)
     first = report.first_run
     assert first is not None and first.output_bytes > 3_000_000
