@@ -435,7 +435,8 @@ def _scope_check(scope: list[ScopeEntry], asked: bool) -> FixCheck:
     evidence = tuple(
         f"{e.scenario}: {'repairs' if e.repaired else 'does not repair' if e.repaired is False else 'not judged'}"
         f" ({e.detail})"
-        for e in scope
+        # Repaired first: with the terminal showing a few lines per check, those are the news.
+        for e in sorted(scope, key=lambda e: (e.repaired is not True, e.repaired is None))
     )
     summary = f"also repairs {len(repaired)} of {len(scope)} other scenarios" + (
         f": {', '.join(repaired)}" if repaired else ""
