@@ -213,8 +213,9 @@ class FixVerifier:
             self.checks["idempotent"] = _skipped("idempotent", reason)
             self.checks["durable"] = _skipped("durable", reason)
             return
-        self.checks["idempotent"] = self._idempotent(target)
+        # Durable first: it judges what the first run left, before a second run can change it.
         self.checks["durable"] = self._durable(target)
+        self.checks["idempotent"] = self._idempotent(target)
 
     def _idempotent(self, target: Target) -> FixCheck:
         second = self._run(target, SECOND_RUN)
