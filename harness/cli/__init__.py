@@ -56,7 +56,7 @@ def _fail(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from harness.cli import check, drill, history, image, listing, sweep, verify_fix  # noqa: F401  (registers subcommands)
+    from harness.cli import check, drill, gameday, history, image, listing, sweep, verify_fix  # noqa: F401
 
     try:
         # SIGTERM takes the Ctrl-C path, so a stopped job still removes its targets and temp files.

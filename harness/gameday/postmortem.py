@@ -1,0 +1,188 @@
+"""The postmortem draft of a rehearsal, in the shape of the original outage's postmortem.
+
+Issue Summary, Timeline, Root Cause and Resolution, Corrective and
+Preventative Measures, and the figures, from what the watcher measured and
+what the participants noted. Markdown for people, JSON for tools.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from harness.gameday.state import Rehearsal, parse_iso
+
+# What to change so this cause cannot take port 80 down unnoticed again, per doctor cause.
+SUGGESTIONS: dict[str, tuple[str, ...]] = {
+    "site-not-enabled": (
+        "Manage the sites-enabled link with configuration management (e.g. Puppet `file { ...: ensure => link }`) "
+        "instead of by hand.",
+        "Run `harness check` after every deploy: it fails when nginx runs but serves no site on port 80.",
+    ),
+    "config-not-loaded": ("Make deploys restart or reload nginx after a config change, and check port 80 after.",),
+    "dangling-site-link": ("Validate sites-enabled links in CI; refuse deploys that rename files in sites-available.",),
+    "stale-site-copy": ("Keep only links in sites-enabled; alert on regular files there.",),
+    "config-invalid": (
+        "Run `nginx -t` before every restart in deploy tooling, and roll back automatically when it fails.",
+    ),
+    "latent-config-invalid": ("Run `nginx -t` after every config deploy, even one that only reloads.",),
+    "log-dir-missing": ("Exclude nginx's log directory from cleanup jobs; use logrotate for nginx logs.",),
+    "web-root-unreadable": ("Set web-root permissions in the deploy, and check the page as the worker user.",),
+    "index-missing": ("Check that the release artifact contains index.html before switching to it.",),
+    "nginx-not-running": ("Alert on port 80 from outside, not only on the process; enable nginx at boot.",),
+    "nginx-crashed": ("Supervise nginx so a crash restarts it, and alert on restarts.",),
+    "nginx-hung": ("Alert on probe timeouts separately from refusals; a hung master needs a kill, not a reload.",),
+    "port-squatted": ("Reserve port 80 for nginx; alert when another process binds it.",),
+    "fd-limit-too-low": ("Size the open-files limit above worker_connections; load-test after changing limits.",),
+    "firewall-blocks-port": ("Manage firewall rules as code and probe port 80 from outside after each change.",),
+    "app-release-crashing": ("Gate app deploys on a health check, and roll back automatically when it fails.",),
+    "app-not-running": ("Supervise the app and alert when the upstream behind /app/ is down.",),
+}
+GENERIC = ("Add a probe of port 80 from outside to monitoring, and `harness check` to the deploy pipeline.",)
+
+
+def _at(text: str | None) -> datetime | None:
+    return parse_iso(text) if text else None
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return None if start is None or end is None else round((end - start).total_seconds(), 3)
+
+
+def _clock(moment: datetime) -> str:
+    return moment.strftime("%H:%M:%S.%f")[:-3]
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)} min {rest:.1f} s" if minutes else f"{rest:.1f} s"
+
+
+def build(rehearsal: Rehearsal, state: dict[str, Any]) -> dict[str, Any]:
+    injected, ended = _at(state.get("injected_at")), _at(state.get("ended_at"))
+    detected, recovered = _at(state.get("detected_at")), _at(state.get("recovered_at"))
+    notes, hints = rehearsal.notes(), rehearsal.hints()
+    probe = state.get("probe") or {}
+    scenario, cause = state.get("scenario", "?"), state.get("cause", "?")
+    timeline: list[dict[str, Any]] = []
+    if injected:
+        timeline.append({"at": injected, "kind": "fault", "text": f"The fault went in: {state.get('summary', '')}"})
+    if detected:
+        timeline.append({"at": detected, "kind": "detected", "text": f"Detected {state.get('detected_by', '')}"})
+    for note in notes:
+        kind = "misleading-path" if note.dead_end else "note"
+        timeline.append({"at": parse_iso(note.at), "kind": kind, "text": note.text})
+    for hint in hints:
+        timeline.append({"at": parse_iso(hint.at), "kind": "hint", "text": f"Hint {hint.number} used: {hint.text}"})
+    end_at = recovered or ended
+    if end_at:
+        kind = "resolved" if recovered else "ended"
+        timeline.append({"at": end_at, "kind": kind, "text": state.get("reason", "")})
+    timeline.sort(key=lambda item: item["at"])
+    ttd, ttr = _seconds(injected, detected), _seconds(injected, recovered)
+    return {
+        "schema": 1,
+        "kind": "gameday",
+        "id": rehearsal.id,
+        "scenario": scenario,
+        "hidden": bool(state.get("hidden")),
+        "status": state.get("status"),
+        "summary": {
+            "start": injected.isoformat() if injected else None,
+            "end": end_at.isoformat() if end_at else None,
+            "duration_s": _seconds(injected, end_at),
+            "recovered": recovered is not None,
+            "failed_requests_pct": round(100.0 - float(probe.get("availability_pct", 100.0)), 2),
+            "probe_requests": probe.get("samples", 0),
+            "symptom": probe.get("symptom") or state.get("declared_symptom"),
+            "root_cause": {"cause": cause, "in_words": state.get("summary", "")},
+        },
+        "timeline": [{**item, "at": item["at"].isoformat()} for item in timeline],
+        "misleading_paths": [{"at": n.at, "text": n.text} for n in notes if n.dead_end],
+        "doctor": {"before": state.get("doctor_before"), "after": state.get("doctor_after")},
+        "measures": list(SUGGESTIONS.get(cause, GENERIC)),
+        "regression_test": {
+            "command": f"harness verify-fix {scenario} fixes/{scenario}.sh",
+            "pytest": (
+                f"def test_{scenario.replace('-', '_')}_fix(harness_verify_fix):\n"
+                f'    harness_verify_fix("{scenario}", "fixes/{scenario}.sh")\n'
+            ),
+        },
+        "figures": {
+            "time_to_detect_s": ttd,
+            "time_to_recover_s": ttr,
+            "availability_pct": probe.get("availability_pct"),
+            "hints_used": len(hints),
+            "notes": len(notes),
+        },
+    }
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    s, f = report["summary"], report["figures"]
+    start, end = _at(s["start"]), _at(s["end"])
+    day = start.strftime("%Y-%m-%d") if start else "?"
+    span = f"from {_clock(start)} to {_clock(end)} UTC on {day}" if start and end else "not measured"
+    outcome = "recovered" if s["recovered"] else f"NOT recovered ({report['status']})"
+    lines = [
+        f"# Postmortem draft: {report['scenario']} (game-day rehearsal {report['id']})",
+        "",
+        "_Drafted by harness from what was measured during the rehearsal; edit before sharing._",
+        "",
+        "## Issue Summary",
+        "",
+        f"- **Duration:** {_duration(s['duration_s'])}, {span}; {outcome}.",
+        f"- **Impact:** {s['failed_requests_pct']:.1f} % of {s['probe_requests']} monitoring requests to port 80 "
+        f"failed; clients saw: {s['symptom'] or 'no failure (the fault was latent)'}.",
+        f"- **Root cause:** {s['root_cause']['in_words']} (`{s['root_cause']['cause']}`).",
+        "",
+        "## Timeline (UTC)",
+        "",
+    ]
+    for item in report["timeline"]:
+        mark = " — **misleading path**" if item["kind"] == "misleading-path" else ""
+        lines.append(f"- {_clock(parse_iso(item['at']))} — {item['kind']}: {item['text']}{mark}")
+    lines += ["", "### Misleading paths", ""]
+    lines += [f"- {_clock(parse_iso(m['at']))} — {m['text']}" for m in report["misleading_paths"]] or ["- none noted"]
+    before, after = report["doctor"]["before"], report["doctor"]["after"]
+    lines += ["", "## Root Cause and Resolution", ""]
+    if before:
+        lines += [f"**Before** (examined right after the fault): `{before['cause']}`: {before['summary']}", ""]
+        lines += [f"- {line}" for line in before["evidence"]]
+    if after:
+        lines += ["", f"**After**: `{after['cause']}`: {after['summary']}"]
+    lines += ["", "## Corrective and Preventative Measures", ""]
+    lines += [f"- {m}" for m in report["measures"]]
+    test = report["regression_test"]
+    lines += [
+        "- Turn this outage into a regression test: save the fix that worked and prove it on every change:",
+        "",
+        "  ```sh",
+        f"  {test['command']}",
+        "  ```",
+        "",
+        "  or in a pytest suite:",
+        "",
+        "  ```python",
+        *(f"  {line}" for line in test["pytest"].rstrip().splitlines()),
+        "  ```",
+        "",
+        "## Figures",
+        "",
+        "| time to detect | time to recover | availability | hints used | notes |",
+        "|---|---|---|---|---|",
+        f"| {_duration(f['time_to_detect_s'])} | {_duration(f['time_to_recover_s'])} | "
+        f"{f['availability_pct'] if f['availability_pct'] is not None else '—'} % | {f['hints_used']} | {f['notes']} |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(rehearsal: Rehearsal, state: dict[str, Any]) -> dict[str, Any]:
+    report = build(rehearsal, state)
+    rehearsal.report_path("json").write_text(json.dumps(report, indent=2))
+    rehearsal.report_path("md").write_text(to_markdown(report))
+    return report

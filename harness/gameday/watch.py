@@ -1,0 +1,185 @@
+"""The watcher: one background process per rehearsal that owns its target.
+
+It starts the target, injects the fault, probes port 80 as monitoring does,
+and recognises recovery itself (K good samples in a row and a healthy doctor).
+It writes the rehearsal's state to disk twice a second, honours `gameday end`
+and the time limit, writes the postmortem draft, and removes the target.
+Dashboards come and go; the watcher stays until the rehearsal ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from harness.doctor import Diagnosis, examine
+from harness.errors import HarnessError
+from harness.gameday.hints import hints_for
+from harness.gameday.postmortem import write_report
+from harness.gameday.state import Rehearsal, Status, iso, now
+from harness.ownership import owner_token
+from harness.probe import Monitor, Probe, Sample, find_streak, ok_for
+from harness.report import diagnosis_to_dict
+from harness.scenario import Scenario
+from harness.session import Session
+from harness.signals import sigterm_as_interrupt
+from harness.target import Target
+
+log = logging.getLogger(__name__)
+
+TICK = 0.5  # how often the state file is rewritten
+DOCTOR_EVERY = 1.0
+SETTLE = 1.0  # how long the probe must stay ok after the injection before the doctor's finding counts as detection  # at most one examination per second while waiting for recovery
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    scenario: str
+    hidden: bool
+    time_limit: float
+    streak: int = 3
+    interval: float = 0.1
+
+
+class Watcher:
+    def __init__(self, rehearsal: Rehearsal, session: Session, options: WatchOptions) -> None:
+        self.rehearsal = rehearsal
+        self.session = session
+        self.options = options
+        self.state: dict[str, Any] = {
+            "id": rehearsal.id,
+            "status": Status.STARTING.value,
+            "scenario": options.scenario,
+            "hidden": options.hidden,
+            "time_limit_s": options.time_limit,
+            "streak": options.streak,
+            "watcher": {"run_id": session.run_id, "pid": os.getpid(), "owner": owner_token()},
+        }
+        self._t0 = time.monotonic()
+        self._injected_t: float | None = None
+        self._last_doctor = 0.0
+        self._doctor_found: tuple[float, str] | None = None  # when the first examination found a fault, and which
+
+    def run(self) -> dict[str, Any]:
+        try:
+            with sigterm_as_interrupt():
+                scenario = self.session.catalogue.get(self.options.scenario)
+                self.state.update(
+                    summary=scenario.summary, cause=scenario.cause, declared_symptom=scenario.symptom.value
+                )
+                labels = {"harness.scenario": scenario.name, "harness.gameday": self.rehearsal.id}
+                with self.session.new_target(capabilities=scenario.capabilities, labels=labels) as target:
+                    self._rehearse(scenario, target)
+        except KeyboardInterrupt:
+            self._finish(Status.NOT_RECOVERED, "the watcher was stopped (SIGTERM or Ctrl-C); the target was removed")
+        except HarnessError as exc:
+            self._finish(Status.ERROR, str(exc))
+        self.state["torn_down_at"] = iso(now())
+        # The report first: whoever sees the final status on disk may open the report at once.
+        write_report(self.rehearsal, self.state)
+        self._save()
+        return self.state
+
+    # -- phases --------------------------------------------------------------
+    def _rehearse(self, scenario: Scenario, target: Target) -> None:
+        opts = self.options
+        self.state.update(target=target.name, url=target.url, shell=target.shell_command())
+        monitor = Monitor(Probe(target.url, timeout=self.session.settings.probe_timeout), opts.interval)
+        with monitor:
+            if monitor.wait_for_streak(True, opts.streak, since=0.0, timeout=30) is None:
+                raise HarnessError("the target never served its page before the fault was injected")
+            target.require_managed()
+            self._injected_t = time.monotonic()
+            scenario.inject(target)
+            before = examine(target)
+            if not before.healthy:
+                self._doctor_found = (time.monotonic(), before.cause)
+            self.state.update(
+                status=Status.BROKEN.value,
+                injected_at=self._wall(self._injected_t),
+                doctor_before=diagnosis_to_dict(before),
+                hints=hints_for(before),
+            )
+            self._save()
+            self._watch(target, monitor)
+            self.state["doctor_after"] = diagnosis_to_dict(examine(target))
+
+    def _watch(self, target: Target, monitor: Monitor) -> None:
+        opts = self.options
+        assert self._injected_t is not None
+        while True:
+            samples = [s for s in monitor.samples if s.t >= self._injected_t]
+            self._update_probe(samples)
+            if "detected_at" not in self.state:
+                self._detect(samples)
+            elif self._recovered(target, samples):
+                return self._finish(Status.RECOVERED, "port 80 serves again and the doctor finds nginx healthy")
+            why = self.rehearsal.end_requested()
+            if why is not None:
+                return self._finish(Status.NOT_RECOVERED, f"ended before recovery: {why}")
+            if time.monotonic() - self._injected_t >= opts.time_limit:
+                return self._finish(Status.NOT_RECOVERED, f"the time limit of {opts.time_limit:g} s ran out")
+            self._save()
+            time.sleep(TICK)
+
+    def _detect(self, samples: list[Sample]) -> None:
+        """The probe first, as monitoring would; a fault it cannot see is detected by the examination."""
+        assert self._injected_t is not None
+        bad = find_streak(samples, False, self.options.streak, self._injected_t)
+        if bad is not None:
+            self._detected(f"by the probe: {bad.outcome.value} ({bad.first.detail})", bad.first.t)
+        elif self._doctor_found is not None and ok_for(samples, self._injected_t) >= SETTLE:
+            # Not naming the cause here: a hidden scenario's dashboard shows this line.
+            self._detected("by the doctor's examination (port 80 still serves)", self._doctor_found[0])
+
+    def _recovered(self, target: Target, samples: list[Sample]) -> bool:
+        """K good samples in a row after the last failure, and then a healthy examination."""
+        k = self.options.streak
+        if len(samples) < k or not all(s.ok for s in samples[-k:]):
+            return False
+        if time.monotonic() - self._last_doctor < DOCTOR_EVERY:
+            return False
+        self._last_doctor = time.monotonic()
+        diagnosis: Diagnosis = examine(target)
+        self.state["doctor_now"] = diagnosis.cause
+        if not diagnosis.healthy:
+            return False
+        last_bad = max((i for i, s in enumerate(samples) if not s.ok), default=-1)
+        first_good = samples[last_bad + 1] if last_bad + 1 < len(samples) else samples[-1]
+        self.state["recovered_at"] = self._wall(first_good.t)
+        return True
+
+    # -- state ----------------------------------------------------------------
+    def _update_probe(self, samples: list[Sample]) -> None:
+        if not samples:
+            return
+        failed = [s for s in samples if not s.ok]
+        symptom = Counter(s.outcome.value for s in failed).most_common(1)
+        last = samples[-1]
+        self.state["probe"] = {
+            "current": last.outcome.value,
+            "detail": last.detail,
+            "samples": len(samples),
+            "failed": len(failed),
+            "availability_pct": round(100.0 * (len(samples) - len(failed)) / len(samples), 2),
+            "symptom": symptom[0][0] if symptom else None,
+        }
+
+    def _detected(self, how: str, t: float) -> None:
+        self.state.update(detected_at=self._wall(t), detected_by=how)
+
+    def _finish(self, status: Status, reason: str) -> None:
+        self.state.update(status=status.value, reason=reason, ended_at=iso(now()))
+
+    def _wall(self, t: float) -> str:
+        """A monotonic instant as UTC wall-clock time."""
+        return iso(now() - timedelta(seconds=time.monotonic() - t))
+
+    def _save(self) -> None:
+        self.state["updated_at"] = iso(now())
+        self.rehearsal.write(self.state)
