@@ -33,8 +33,8 @@ from harness.target import Target
 log = logging.getLogger(__name__)
 
 TICK = 0.5  # how often the state file is rewritten
-DOCTOR_EVERY = 1.0
-SETTLE = 1.0  # how long the probe must stay ok after the injection before the doctor's finding counts as detection  # at most one examination per second while waiting for recovery
+DOCTOR_EVERY = 1.0  # at most one examination per second while waiting for recovery
+SETTLE = 1.0  # how long the probe must stay ok after the injection before the doctor's finding counts as detection
 
 
 @dataclass(frozen=True)
