@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import click
+from docker.errors import APIError, NotFound
 
 from harness import engine, ownership
 from harness.cli import PASSED, VERDICT_FAILED, cli, progress, stdout
@@ -257,15 +258,18 @@ def _sweep_abandoned(root: Path, max_age: float) -> None:
         age = (now() - parse_iso(started)).total_seconds() if started else max_age + 1
         if alive and age <= max_age:
             continue
-        why = "its watcher process is gone" if not alive else f"it ran longer than {max_age:g} s"
-        if alive and watcher.get("pid"):
+        if alive:
+            why = f"it ran longer than {max_age:g} s"
+            # A live watcher tears its own target down and writes the report.
             rehearsal.request_end(f"swept as abandoned: {why}")
             with contextlib.suppress(ProcessLookupError):
-                os.kill(int(watcher["pid"]), signal.SIGTERM)  # the watcher tears its own target down
+                os.kill(int(watcher["pid"]), signal.SIGTERM)
+            progress(f"swept abandoned rehearsal {rehearsal.id} ({why}); its watcher is ending it")
+            continue
+        why = "its watcher process is gone"
         removed = _remove_targets(rehearsal.id)
         state.update(status=Status.NOT_RECOVERED.value, reason=f"abandoned: {why}", ended_at=iso(now()))
-        if not alive:
-            rehearsal.write(state)
+        rehearsal.write(state)
         progress(f"swept abandoned rehearsal {rehearsal.id} ({why}); removed {len(removed)} target(s)")
 
 
@@ -274,7 +278,9 @@ def _remove_targets(rehearsal_id: str) -> list[str]:
     try:
         found = client.containers.list(all=True, filters={"label": [f"harness.gameday={rehearsal_id}"]})
         for container in found:
-            container.remove(force=True)
+            # The orphan sweep of another harness process may be removing it at the same moment.
+            with contextlib.suppress(NotFound, APIError):
+                container.remove(force=True)
         return [str(c.name) for c in found]
     finally:
         client.close()

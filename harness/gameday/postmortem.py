@@ -97,7 +97,7 @@ def build(rehearsal: Rehearsal, state: dict[str, Any]) -> dict[str, Any]:
             "recovered": recovered is not None,
             "failed_requests_pct": round(100.0 - float(probe.get("availability_pct", 100.0)), 2),
             "probe_requests": probe.get("samples", 0),
-            "symptom": probe.get("symptom") or state.get("declared_symptom"),
+            "symptom": probe.get("symptom"),  # None: no monitoring request failed (a latent fault)
             "root_cause": {"cause": cause, "in_words": state.get("summary", "")},
         },
         "timeline": [{**item, "at": item["at"].isoformat()} for item in timeline],
