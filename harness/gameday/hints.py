@@ -22,7 +22,9 @@ def hints_for(diagnosis: Diagnosis) -> list[str]:
     """Hints from the examination made right after the fault went in (blind to the scenario)."""
     hints = []
     if diagnosis.ruled_out:
-        hints.append("Not everything alarming is the cause: " + "; ".join(diagnosis.ruled_out))
+        # The doctor's notes name the cause they set aside signals for; a first hint must not.
+        set_aside = (line.replace(diagnosis.cause, "this outage") for line in diagnosis.ruled_out)
+        hints.append("Not everything alarming is the cause: " + "; ".join(set_aside))
     for area, prefixes in _AREAS:
         lines = [line for line in diagnosis.evidence if line.startswith(prefixes)]
         if lines:
