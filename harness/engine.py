@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from urllib.parse import urlsplit
 
 import requests
 from docker.errors import DockerException, ImageNotFound
@@ -19,6 +20,23 @@ START_HINT = "start one (e.g. `sudo service docker start`, or `sudo dockerd &`) 
 
 def engine_address() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def published_on() -> tuple[str, str]:
+    """Where targets publish port 80, and the address probes use to reach it.
+
+    A local engine (unix socket, or TCP/SSH on loopback) publishes on loopback
+    only: a deliberately broken server has no business on the LAN. A remote
+    engine must publish on its own interfaces, and probes go to its host.
+    """
+    address = urlsplit(engine_address())
+    host = address.hostname or ""
+    if address.scheme in ("", "unix", "npipe") or host in ("", "localhost", LOOPBACK, "::1"):
+        return LOOPBACK, LOOPBACK
+    return "0.0.0.0", host
 
 
 def connect(timeout: float = 60.0) -> docker.DockerClient:

@@ -77,6 +77,7 @@ class Session:
         """An unstarted Target on this session's image (or IMAGE); start it with `with`."""
         if self.closed:
             raise HarnessError(f"session {self.run_id} is closed; open a new Session")
+        bind, host = engine.published_on()
         return Target(
             image or self.image.tag,
             run_id=self.run_id,
@@ -84,6 +85,8 @@ class Session:
             capabilities=capabilities,
             probe_timeout=self.settings.probe_timeout,
             ready_timeout=self.settings.ready_timeout,
+            bind_address=bind,
+            host=host,
         )
 
     def leftovers(self) -> list[str]:
@@ -92,6 +95,13 @@ class Session:
             all=True, filters={"label": [f"{ownership.MANAGED}=true", f"{ownership.RUN}={self.run_id}"]}
         )
         return [str(c.name) for c in found]
+
+    def remove_targets(self) -> list[Removed]:
+        """Remove every container of this run now (drills still using them end with an error)."""
+        if self._client is None:
+            return []
+        with deferred_signals():
+            return ownership.remove_run(self._client, self.run_id)
 
     def close(self) -> list[Removed]:
         if self.closed:

@@ -150,6 +150,7 @@ class Target:
         probe_timeout: float = 1.0,
         ready_timeout: float = 30.0,
         bind_address: str = "127.0.0.1",
+        host: str | None = None,  # where probes reach the published port (a remote engine's host)
     ) -> None:
         self.image = image
         self.run_id = run_id
@@ -164,7 +165,7 @@ class Target:
         # Publish on loopback only: a deliberately broken server has no business on the LAN.
         self._container.ports[f"{HTTP_PORT}/tcp"] = (bind_address, None)  # type: ignore[assignment]
         self._container.with_kwargs(labels=self.labels, cap_add=list(capabilities) or None, hostname="harness-target")
-        self._host = "127.0.0.1" if bind_address in ("127.0.0.1", "0.0.0.0") else bind_address
+        self._host = host or ("127.0.0.1" if bind_address in ("127.0.0.1", "0.0.0.0") else bind_address)
         self._port: int | None = None
         self._adopted = False
 

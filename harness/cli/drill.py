@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import click
 from rich.status import Status
@@ -68,6 +69,13 @@ def exit_code(result: Result) -> int:
     show_default=True,
     help="Concurrent clients in a load burst.",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 32),
+    default=1,
+    show_default=True,
+    help="Drill this many scenarios at once, each on its own target.",
+)
 @FAIL_IF_SLOWER
 def drill_command(
     scenarios: tuple[str, ...],
@@ -78,6 +86,7 @@ def drill_command(
     phase_timeout: float | None,
     load_requests: int,
     load_clients: int,
+    jobs: int,
     fail_if_slower: float | None,
 ) -> int:
     """Break a fresh target with SCENARIO, then detect, diagnose, repair and verify it.
@@ -108,7 +117,10 @@ def drill_command(
             result = _drill_one(session, chosen[0], options, as_json, store)
             emit_result(result, as_json)
             return max(exit_code(result), record(store, [run_of_drill(result)], fail_if_slower))
-        results = _drill_catalogue(session, chosen, options, as_json, store)
+        if jobs > 1:
+            results = _drill_parallel(session, chosen, options, as_json, store, jobs)
+        else:
+            results = _drill_catalogue(session, chosen, options, as_json, store)
     emit_results(results, as_json)
     gate = record(store, [run_of_drill(r) for r in results], fail_if_slower)
     return max([gate, *(exit_code(r) for r in results)])
@@ -156,6 +168,39 @@ def _drill_catalogue(
         took = f"{result.verdict.value}, {result.duration:.1f} s"
         progress(f"[{number}/{len(scenarios)}] {scenario.name}: {mark} ({took})")
     return results
+
+
+def _drill_parallel(
+    session: Session, scenarios: list[Scenario], options: DrillOptions, as_json: bool, store: ResultStore, jobs: int
+) -> list[Result]:
+    """Up to JOBS drills at once; the table keeps catalogue order whatever finishes first."""
+    done: dict[str, Result] = {}
+
+    def drill(scenario: Scenario) -> Result:
+        def log(event: Event, offset: float) -> None:
+            progress(f"{scenario.name} +{offset:.3f}s {event.kind.value}: {event.detail}")
+
+        return Drill(session, scenario, options=options, observer=log).run()
+
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="harness-drill")
+    try:
+        futures = {pool.submit(drill, scenario): scenario for scenario in scenarios}
+        for future in as_completed(futures):
+            result = future.result()
+            done[result.scenario] = result
+            mark = "ok" if result.passed else "FAILED"
+            took = f"{result.verdict.value}, {result.duration:.1f} s"
+            progress(f"[{len(done)}/{len(scenarios)}] {result.scenario}: {mark} ({took})")
+    except KeyboardInterrupt:
+        # Workers cannot be interrupted; removing every target of this run makes their drills end at once.
+        session.remove_targets()
+        pool.shutdown(wait=True, cancel_futures=True)
+        finished = [done[s.name] for s in scenarios if s.name in done]
+        emit_results(finished, as_json)
+        record(store, [run_of_drill(r) for r in finished], None)
+        raise
+    pool.shutdown(wait=True)
+    return [done[s.name] for s in scenarios]
 
 
 def emit_results(results: list[Result], as_json: bool) -> None:
