@@ -80,6 +80,7 @@ class Result:
     repair_steps: tuple[ExecResult, ...]
     load_reports: tuple[LoadReport, ...]
     timeline: Timeline
+    round_trips: tuple[tuple[float, str], ...]  # every exec or upload into the target: (monotonic start, what)
     time_to_detect: float | None
     time_to_recover: float | None
     duration: float
@@ -161,6 +162,7 @@ class Drill:
         self.load_reports: list[LoadReport] = []
         self.target_name = ""
         self.monitor: Monitor | None = None
+        self.target: Target | None = None
         self._ran = False
 
     def run(self) -> Result:
@@ -196,6 +198,7 @@ class Drill:
         return self._result(verdict, reason, image)
 
     def _with_target(self, target: Target) -> tuple[Verdict, str]:
+        self.target = target
         target.start()
         self.target_name = target.name
         self.recorder.record(EventKind.TARGET_STARTED, f"{target.name} serving on {target.url}")
@@ -335,6 +338,7 @@ class Drill:
             repair_steps=tuple(self.steps),
             load_reports=tuple(self.load_reports),
             timeline=timeline,
+            round_trips=tuple(self.target.round_trips) if self.target is not None else (),
             time_to_detect=detected.t - injected.t if injected and detected else None,
             time_to_recover=recovered.t - injected.t if injected and recovered else None,
             duration=time.monotonic() - self.recorder.t0,

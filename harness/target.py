@@ -168,6 +168,8 @@ class Target:
         self._host = host or ("127.0.0.1" if bind_address in ("127.0.0.1", "0.0.0.0") else bind_address)
         self._port: int | None = None
         self._adopted = False
+        # (monotonic start, what) for every round trip into the container: the benchmark counts them per phase.
+        self.round_trips: list[tuple[float, str]] = []
 
     @classmethod
     def adopt(cls, container: Any) -> Target:
@@ -305,6 +307,7 @@ class Target:
     ) -> ExecResult:
         if not argv or not all(isinstance(a, str) for a in argv):
             raise TypeError("exec takes a non-empty list of strings")
+        self.round_trips.append((time.monotonic(), argv[0] if argv else "?"))
         try:
             result = exec_in(self._wrapped, argv, timeout=timeout, user=user, environment=environment)
         except (DockerException, requests.RequestException) as exc:
@@ -327,6 +330,7 @@ class Target:
             info.mode = mode
             info.mtime = int(time.time())
             archive.addfile(info, io.BytesIO(data))
+        self.round_trips.append((time.monotonic(), f"upload {path}"))
         try:
             accepted = self._wrapped.put_archive(folder or "/", buffer.getvalue())
         except (DockerException, requests.RequestException) as exc:
