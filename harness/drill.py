@@ -14,13 +14,13 @@ from enum import StrEnum
 from typing import TypeVar
 
 from harness.doctor import Diagnosis, examine
-from harness.errors import HarnessError, RemedyError
+from harness.errors import DeadlineExceeded, HarnessError, RemedyError
 from harness.load import LoadReport, burst
 from harness.probe import Monitor, Probe, Streak
 from harness.remedy import remedy_for
 from harness.scenario import Scenario
 from harness.session import Session
-from harness.signals import deferred_signals, sigterm_as_interrupt
+from harness.signals import deadline, deferred_signals, sigterm_as_interrupt
 from harness.symptom import Symptom
 from harness.target import ExecResult, Target
 from harness.timeline import Event, EventKind, Recorder, Timeline
@@ -62,6 +62,7 @@ class DrillOptions:
     settle: float = 1.0
     load_requests: int = 2000
     load_concurrency: int = 100
+    timeout: float | None = None  # the whole drill, from start to teardown (--timeout)
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,8 @@ class Drill:
                     image=image,
                 )
                 try:
-                    verdict, reason = self._with_target(target)
+                    with deadline(self.options.timeout, self._out_of_time):
+                        verdict, reason = self._with_target(target)
                 finally:
                     with deferred_signals():
                         if self.monitor is not None:
@@ -196,6 +198,12 @@ class Drill:
             verdict, reason = Verdict.ERROR, str(exc)
             self.recorder.record(EventKind.FAILED, reason)
         return self._result(verdict, reason, image)
+
+    def _out_of_time(self) -> DeadlineExceeded:
+        last = self.recorder.events[-1].kind.value if self.recorder.events else "nothing yet"
+        return DeadlineExceeded(
+            f"the drill did not finish within {self.options.timeout:g} s (--timeout); the last event was {last}"
+        )
 
     def _with_target(self, target: Target) -> tuple[Verdict, str]:
         self.target = target

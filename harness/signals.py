@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -55,3 +55,27 @@ def deferred_signals() -> Iterator[None]:
             signal.signal(sig, handler)
         if received:
             raise KeyboardInterrupt(f"received {signal.Signals(received[0]).name} during cleanup")
+
+
+@contextmanager
+def deadline(seconds: float | None, expired: Callable[[], BaseException]) -> Iterator[None]:
+    """Raise expired() in the main thread if the block is still running after SECONDS.
+
+    The alarm is cancelled before the block's own cleanup can be cut short: leave
+    the block (or call `cancel`) before tearing anything down. In other threads,
+    and without SECONDS, there is no deadline.
+    """
+    if seconds is None or not _in_main_thread():
+        yield
+        return
+
+    def fire(signum: int, frame: FrameType | None) -> None:
+        raise expired()
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -55,8 +55,18 @@ def _fail(message: str) -> None:
     stderr.print(f"[bold red]harness:[/bold red] {message}", soft_wrap=True)
 
 
+def _one_line(exc: click.ClickException) -> str:
+    """click's error as one line that says where to look, instead of its usage block."""
+    message = " ".join(exc.format_message().split())
+    if "(see " in message:
+        return message
+    context = getattr(exc, "ctx", None)
+    where = f"`{context.command_path} --help`" if context is not None else "`harness --help`"
+    return f"{message} (see {where})"
+
+
 def main(argv: list[str] | None = None) -> None:
-    from harness.cli import check, drill, gameday, history, image, listing, sweep, verify_fix  # noqa: F401
+    from harness.cli import check, drill, gameday, history, image, listing, soak, sweep, verify_fix  # noqa: F401
 
     try:
         # SIGTERM takes the Ctrl-C path, so a stopped job still removes its targets and temp files.
@@ -71,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
             _fail("interrupted")
         code = INTERRUPTED
     except click.ClickException as exc:
-        exc.show()
+        _fail(_one_line(exc))
         code = BAD_INPUT
     except InvalidInput as exc:
         _fail(str(exc))

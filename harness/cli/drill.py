@@ -76,6 +76,13 @@ def exit_code(result: Result) -> int:
     show_default=True,
     help="Drill this many scenarios at once, each on its own target.",
 )
+@click.option(
+    "--timeout",
+    "drill_timeout",
+    type=click.FloatRange(1, 86_400),
+    default=None,
+    help="Seconds a whole drill may take, start to teardown; past it the drill ends as an error.",
+)
 @FAIL_IF_SLOWER
 def drill_command(
     scenarios: tuple[str, ...],
@@ -87,6 +94,7 @@ def drill_command(
     load_requests: int,
     load_clients: int,
     jobs: int,
+    drill_timeout: float | None,
     fail_if_slower: float | None,
 ) -> int:
     """Break a fresh target with SCENARIO, then detect, diagnose, repair and verify it.
@@ -111,6 +119,7 @@ def drill_command(
             recover_timeout=wait,
             load_requests=load_requests,
             load_concurrency=load_clients,
+            timeout=drill_timeout,
         )
         progress(f"image {session.image.describe()}")
         if len(chosen) == 1 and not run_all:

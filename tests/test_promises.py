@@ -1,0 +1,241 @@
+"""Nothing lost, nothing leaked, nothing hangs: each promise of harness, tested for real."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import docker
+from harness.cli import BAD_INPUT, HARNESS_ERROR, INTERRUPTED, PASSED
+from harness.doctor import Diagnosis
+from harness.drill import Result, Verdict, repair_by_remedy
+from harness.history import ResultStore
+from harness.session import Session
+from harness.target import ExecResult, Target
+from tests.engines import second_engine
+from tests.helpers import containers_of_run, fresh_run_id, harness_env, run_harness, stderr_lines
+
+
+def _drill_process(*args: str, **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", "drill", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=harness_env(**env),
+    )
+
+
+def _wait_for(proc: subprocess.Popen[str], marker: str, timeout: float = 120) -> str:
+    """Read the drill's progress until MARKER; returns the target's name (from target-started)."""
+    target = ""
+    for line in stderr_lines(proc, timeout=timeout):
+        if " target-started: " in line:
+            target = line.split(" target-started: ", 1)[1].split()[0]
+        if marker in line:
+            return target
+    raise AssertionError(f"the drill ended before {marker!r}")
+
+
+# -- 1. interrupts -------------------------------------------------------------------
+
+
+# The event that opens each phase: a signal right after it lands in that phase.
+PHASES = {
+    "steady": " target-started:",
+    "inject": " steady:",
+    "detect": " injected:",
+    "diagnose": " detected:",
+    "repair": " repair-started:",
+    "verify": " repaired:",
+}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("phase", list(PHASES))
+def test_interrupt_in_any_phase_tears_down_and_records_it(signum: int, phase: str, tmp_path: Path) -> None:
+    run_id, store = fresh_run_id("int"), tmp_path / "results.sqlite"
+    proc = _drill_process("missing-symlink", "--json", HARNESS_RUN_ID=run_id, HARNESS_RESULTS=str(store))
+    try:
+        _wait_for(proc, PHASES[phase])
+        proc.send_signal(signum)  # at once: a fast drill may otherwise finish first
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == INTERRUPTED, err
+    result = json.loads(out)
+    assert result["verdict"] == "interrupted"
+    events = [e["event"] for e in result["timeline"]["events"]]
+    assert events[-2:] == ["torn-down", "interrupted"] or events[-2:] == ["interrupted", "torn-down"]
+    assert containers_of_run(run_id) == []
+    assert [r.verdict for r in ResultStore(store).runs()] == ["interrupted"]
+
+
+def test_signal_handlers_are_restored_after_a_drill(harness_drill: Callable[..., Result]) -> None:
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
+    result = harness_drill("nginx-stopped", timeout=120.0)
+    assert result.passed, result.problems()
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
+# -- 2. crashes ------------------------------------------------------------------------
+
+
+def test_a_killed_harness_is_swept_by_the_next_start_and_live_runs_are_spared() -> None:
+    killed_run, live_run = fresh_run_id("killed"), fresh_run_id("live")
+    killed = _drill_process("missing-symlink", HARNESS_RUN_ID=killed_run)
+    _wait_for(killed, " steady:")
+    killed.kill()  # SIGKILL: no cleanup of its own
+    killed.communicate(timeout=30)
+    assert containers_of_run(killed_run), "the killed drill should have left its target behind"
+    live = _drill_process("fd-limit", HARNESS_RUN_ID=live_run)  # a long drill, running while the sweep happens
+    try:
+        _wait_for(live, " injected:")
+        sweeper = run_harness("drill", "nginx-stopped")
+        assert sweeper.returncode == PASSED, sweeper.stderr
+        assert f"removed orphaned container harness-{killed_run}-" in sweeper.stderr
+        assert f"harness-{live_run}" not in sweeper.stderr
+        assert containers_of_run(killed_run) == []
+        _, err = live.communicate(timeout=120)
+    finally:
+        if live.poll() is None:
+            live.kill()
+    assert live.returncode == PASSED, err  # the live run kept its target and finished
+
+
+# -- 3. the engine disappears -------------------------------------------------------------
+
+
+def test_engine_stopping_mid_drill_is_a_clear_error_not_a_hang(harness_session: Session) -> None:
+    with second_engine(harness_session.image.tag, bridge="harness-br3", address="172.31.251.1/24") as host:
+        proc = _drill_process("fd-limit", "--json", DOCKER_HOST=host)
+        try:
+            _wait_for(proc, " injected:")
+            stopped = time.monotonic()
+            _stop_engine_at(host)
+            out, err = proc.communicate(timeout=90)
+            took = time.monotonic() - stopped
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == HARNESS_ERROR, err
+    assert "Docker engine" in err or "Docker engine" in out
+    assert took < 90
+    assert "Traceback" not in err
+
+
+def _stop_engine_at(host: str) -> None:
+    """Stop the dockerd listening at HOST, as an engine crash or shutdown would."""
+    port = host.rsplit(":", 1)[1]
+    found = subprocess.run(["pgrep", "-f", f"dockerd --host {host}"], capture_output=True, text=True)
+    pids = [int(p) for p in found.stdout.split()]
+    assert pids, f"no dockerd listens on port {port}"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+
+
+# -- 4. the target disappears ----------------------------------------------------------------
+
+
+def test_target_removed_mid_drill_is_an_error_naming_it() -> None:
+    proc = _drill_process("missing-symlink", "--json")
+    try:
+        target = _wait_for(proc, " injected:")
+        docker.from_env().containers.get(target).remove(force=True)
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == HARNESS_ERROR, err
+    result = json.loads(out)
+    assert result["verdict"] == "error"
+    assert "target container" in result["reason"] and (
+        "disappeared" in result["reason"] or "stopped" in result["reason"]
+    )
+
+
+def test_nginx_dying_after_the_repair_is_never_recovered(harness_drill: Callable[..., Result]) -> None:
+    def repair_then_die(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+        steps = repair_by_remedy(target, diagnosis)
+        # Something no scenario intended: nginx dies right after the repair.
+        return [*steps, target.exec(["pkill", "-KILL", "-x", "nginx"])]
+
+    result = harness_drill("missing-symlink", repair=repair_then_die, recover_timeout=3.0)
+    assert result.verdict is not Verdict.RECOVERED
+    assert "did not serve the expected page" in result.reason or "doctor still finds" in result.reason
+
+
+# -- 5. every wait is bounded ----------------------------------------------------------------
+
+
+def test_timeout_bounds_a_whole_drill() -> None:
+    run_id = fresh_run_id("timeout")
+    started = time.monotonic()
+    done = run_harness("drill", "fd-limit", "--timeout", "3", "--json", HARNESS_RUN_ID=run_id)
+    took = time.monotonic() - started
+    assert done.returncode == HARNESS_ERROR, done.stderr
+    result = json.loads(done.stdout)
+    assert result["verdict"] == "error"
+    assert "did not finish within 3 s (--timeout)" in result["reason"]
+    assert took < 15
+    assert containers_of_run(run_id) == []
+
+
+# -- 6. blast radius ------------------------------------------------------------------------------
+
+
+def test_targets_mount_nothing_from_the_host(harness_target: Target) -> None:
+    details = docker.from_env().api.inspect_container(harness_target.name)
+    assert details["Mounts"] == []
+    assert not details["HostConfig"]["Binds"]
+    assert not details["HostConfig"]["Privileged"]
+    assert not details["HostConfig"]["CapAdd"]
+
+
+def test_no_input_reaches_a_host_shell(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    evil = f"$(touch {marker}); touch {marker}; `touch {marker}`"
+    attempts = [
+        ("drill", evil),
+        ("check", evil),
+        ("verify-fix", "missing-symlink", evil),
+        ("history", "--scenario", evil),
+    ]
+    for args in attempts:
+        done = run_harness(*args)
+        assert done.returncode in (PASSED, BAD_INPUT), (args, done.stderr)
+    assert not marker.exists()
+
+
+def test_a_fix_runs_only_inside_the_target(tmp_path: Path) -> None:
+    marker = tmp_path / "ran-on-the-host"
+    fix = tmp_path / "fix.sh"
+    fix.write_text(f"touch {marker}\nservice nginx start\n")
+    done = run_harness("verify-fix", "nginx-stopped", str(fix), "--no-scope", "--json")
+    assert done.returncode == PASSED, done.stderr
+    assert not marker.exists()  # the path exists nowhere but inside throwaway targets
+
+
+# -- 8. concurrency ------------------------------------------------------------------------------------
+
+
+def test_two_catalogue_runs_at_once_both_succeed_and_record_everything(tmp_path: Path) -> None:
+    store = tmp_path / "results.sqlite"
+    names = ["missing-symlink", "nginx-stopped", "bad-config-deploy", "web-root-permissions", "latent-bad-config"]
+    runs = [_drill_process(*names, "--json", HARNESS_RESULTS=str(store)) for _ in range(2)]
+    outputs = [proc.communicate(timeout=300) for proc in runs]
+    for proc, (out, err) in zip(runs, outputs, strict=True):
+        assert proc.returncode == PASSED, err
+        assert json.loads(out)["accuracy"]["recovered"] == len(names)
+    recorded = ResultStore(store).runs()
+    assert len(recorded) == 2 * len(names)
+    assert len({r.run_id for r in recorded}) == 2
