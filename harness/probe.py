@@ -211,7 +211,8 @@ class Monitor:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
+        # An interrupt can land between creating the thread and starting it.
+        if self._thread is not None and self._thread.ident is not None:
             # A sample in flight ends within the probe timeout per check.
             self._thread.join(timeout=self.probe.timeout * len(self.probe.checks) + 1.0)
         self.probe.close()

@@ -27,6 +27,7 @@ from harness.probe import Outcome, Probe
 log = logging.getLogger(__name__)
 
 DEFAULT_EXEC_TIMEOUT = 30.0
+EXEC_FAILED = 126  # docker exec's code when the command could not be started in the container
 HTTP_PORT = 80
 
 
@@ -312,6 +313,9 @@ class Target:
             result = exec_in(self._wrapped, argv, timeout=timeout, user=user, environment=environment)
         except (DockerException, requests.RequestException) as exc:
             raise self._translate(exc, f"running {argv[0]}") from exc
+        if result.exit_code == EXEC_FAILED:
+            # The engine could not run it at all: often because the container is gone; say so if it is.
+            self._ensure_alive()
         return result.check() if check else result
 
     def read_file(self, path: str) -> str:
@@ -351,8 +355,12 @@ class Target:
         except (DockerException, requests.RequestException) as exc:
             raise self._translate(exc, "checking the target") from exc
         status = self._wrapped.status
+        if status in ("removing", "dead"):
+            raise TargetGone(f"the target container {self.name} is being removed: something outside harness removed it")
         if status != "running":
-            raise TargetGone(f"target {self.name} is {status}, not running; log tail:\n{self.logs(tail=20)}")
+            raise TargetGone(
+                f"the target container {self.name} stopped ({status}) outside harness; log tail:\n{self.logs(tail=20)}"
+            )
 
     def _translate(self, exc: BaseException, doing: str) -> Exception:
         if isinstance(exc, NotFound):

@@ -92,15 +92,15 @@ def test_signal_handlers_are_restored_after_a_drill(harness_drill: Callable[...,
 
 def test_a_killed_harness_is_swept_by_the_next_start_and_live_runs_are_spared() -> None:
     killed_run, live_run = fresh_run_id("killed"), fresh_run_id("live")
-    killed = _drill_process("missing-symlink", HARNESS_RUN_ID=killed_run)
-    _wait_for(killed, " steady:")
-    killed.kill()  # SIGKILL: no cleanup of its own
-    killed.communicate(timeout=30)
-    assert containers_of_run(killed_run), "the killed drill should have left its target behind"
-    live = _drill_process("fd-limit", HARNESS_RUN_ID=live_run)  # a long drill, running while the sweep happens
+    live = _drill_process("fd-limit", HARNESS_RUN_ID=live_run)  # a long drill, running all along
     try:
-        _wait_for(live, " injected:")
-        sweeper = run_harness("drill", "nginx-stopped")
+        _wait_for(live, " steady:")
+        killed = _drill_process("missing-symlink", HARNESS_RUN_ID=killed_run)
+        _wait_for(killed, " steady:")
+        killed.kill()  # SIGKILL: no cleanup of its own
+        killed.communicate(timeout=30)
+        assert containers_of_run(killed_run), "the killed drill should have left its target behind"
+        sweeper = run_harness("drill", "nginx-stopped")  # the next harness start
         assert sweeper.returncode == PASSED, sweeper.stderr
         assert f"removed orphaned container harness-{killed_run}-" in sweeper.stderr
         assert f"harness-{live_run}" not in sweeper.stderr
@@ -158,9 +158,8 @@ def test_target_removed_mid_drill_is_an_error_naming_it() -> None:
     assert proc.returncode == HARNESS_ERROR, err
     result = json.loads(out)
     assert result["verdict"] == "error"
-    assert "target container" in result["reason"] and (
-        "disappeared" in result["reason"] or "stopped" in result["reason"]
-    )
+    reason = result["reason"]
+    assert "target container" in reason and any(word in reason for word in ("disappeared", "removed", "stopped"))
 
 
 def test_nginx_dying_after_the_repair_is_never_recovered(harness_drill: Callable[..., Result]) -> None:
