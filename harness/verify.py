@@ -146,7 +146,11 @@ class FixVerifier:
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-harmless") as pool:
                 harmless = pool.submit(self._harmless, image)
-                drill = self._drill(image)
+                try:
+                    drill = self._drill(image)
+                except BaseException:
+                    self._abandon()  # before the pool waits for the harmless check to wind down
+                    raise
                 self.checks["harmless"] = _outcome(harmless, "harmless")
             scope = self._scope(image) if self.options.scope else []
         except BaseException:
@@ -168,6 +172,11 @@ class FixVerifier:
             duration=time.monotonic() - started,
             image=image,
         )
+
+    def _abandon(self) -> None:
+        """Stop the other targets' work now: their steps see the cancel, or their container gone."""
+        self.cancelled.set()
+        self.session.remove_targets()
 
     def _drill(self, image: str) -> Result:
         opts = self.options
@@ -294,7 +303,7 @@ class FixVerifier:
             try:
                 return [_scope_outcome(name, future) for name, future in futures.items()]
             except BaseException:
-                self.cancelled.set()
+                self._abandon()
                 raise
 
     def _scope_one(self, scenario: Scenario, image: str) -> ScopeEntry:

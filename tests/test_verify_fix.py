@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from harness.cli import INTERRUPTED
 from harness.fix import Fix, FixKind
 from harness.history import ResultStore
 from harness.verify import SECOND_RUN, CheckStatus, FixReport
-from tests.helpers import containers_of_run, fresh_run_id, run_harness
+from tests.helpers import containers_of_run, fresh_run_id, harness_env, run_harness, stderr_lines
 
 FIXES = Path(__file__).parent / "fixes"
 Verify = Callable[..., FixReport]
@@ -154,3 +159,31 @@ def test_unreadable_fix_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_interrupted_verify_fix_stops_its_other_targets_at_once() -> None:
+    run_id = fresh_run_id("verify-int")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "verify-fix", "missing-symlink", str(FIXES / "relink.sh")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=harness_env(HARNESS_RUN_ID=run_id),
+    )
+    try:
+        for line in stderr_lines(proc, timeout=120):
+            if line.startswith("scope: trying"):
+                break
+        else:
+            raise AssertionError("verify-fix ended before its scope check")
+        time.sleep(1.0)  # let the scope targets start
+        interrupted = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+        took = time.monotonic() - interrupted
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == INTERRUPTED
+    assert took < 15  # not the rest of the scope, nor a fix's 60 s deadline
+    assert containers_of_run(run_id) == []
