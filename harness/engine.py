@@ -39,6 +39,22 @@ def published_on() -> tuple[str, str]:
     return "0.0.0.0", host
 
 
+def brief(exc: BaseException) -> str:
+    """What went wrong talking to the engine, in a few words rather than urllib3's retry story."""
+    text = str(exc)
+    where = engine_address()
+    if "Connection refused" in text or isinstance(exc, ConnectionRefusedError):
+        return f"connection refused at {where}"
+    if "Read timed out" in text or "timed out" in text.lower():
+        return f"no answer from {where} in time"
+    if "No such file or directory" in text or "FileNotFoundError" in text:
+        return f"no engine socket at {where}"
+    if "Connection aborted" in text or "RemoteDisconnected" in text:
+        return f"the connection to {where} broke"
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first if len(first) <= 160 else first[:157] + "..."
+
+
 def connect(timeout: float = 60.0) -> docker.DockerClient:
     """A client for the engine in DOCKER_HOST (or the local socket), checked to answer."""
     try:
@@ -65,5 +81,5 @@ def configure_reaper(client: docker.DockerClient) -> bool:
         testcontainers_config.ryuk_disabled = True
         return False
     except (DockerException, requests.RequestException) as exc:
-        raise EngineUnavailable(f"the Docker engine at {engine_address()} stopped answering: {exc}") from exc
+        raise EngineUnavailable(f"the Docker engine at {engine_address()} stopped answering: {brief(exc)}") from exc
     return not testcontainers_config.ryuk_disabled

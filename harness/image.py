@@ -27,6 +27,7 @@ from docker.errors import APIError, DockerException, ImageNotFound
 from docker.models.images import Image
 
 import docker
+from harness import engine
 from harness.config import Settings
 from harness.errors import EngineUnavailable, ImageBuildError, ImageError
 from harness.paths import default_docker_dir
@@ -86,7 +87,7 @@ def _build_lock(cache_dir: Path) -> Iterator[None]:
 
 
 def _engine_trouble(exc: Exception) -> EngineUnavailable:
-    return EngineUnavailable(f"the Docker engine stopped answering while preparing the image: {exc}")
+    return EngineUnavailable(f"the Docker engine stopped answering while preparing the image: {engine.brief(exc)}")
 
 
 def _find(client: docker.DockerClient, ref: str) -> Image | None:

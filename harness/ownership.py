@@ -20,6 +20,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 
 import docker
+from harness import engine
 from harness.errors import EngineUnavailable
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def _remove_matching(client: docker.DockerClient, labels: list[str], keep_alive_
         containers = client.containers.list(all=True, filters=filters)
         networks = client.networks.list(filters=filters)
     except (DockerException, requests.RequestException) as exc:
-        raise EngineUnavailable(f"the Docker engine stopped answering while cleaning up: {exc}") from exc
+        raise EngineUnavailable(f"the Docker engine stopped answering while cleaning up: {engine.brief(exc)}") from exc
     items: list[tuple[Container | Network, str]] = [
         *((c, "container") for c in containers),
         *((n, "network") for n in networks),

@@ -20,7 +20,7 @@ import requests
 from docker.errors import APIError, DockerException, NotFound
 from testcontainers.core.container import DockerContainer
 
-from harness import ownership
+from harness import engine, ownership
 from harness.errors import CommandFailed, EngineUnavailable, NotOurTarget, TargetError, TargetGone, TargetNotReady
 from harness.probe import Outcome, Probe
 
@@ -370,5 +370,5 @@ class Target:
         if isinstance(exc, (requests.ConnectionError, ConnectionError)) or (
             isinstance(exc, DockerException) and not isinstance(exc, APIError)
         ):
-            return EngineUnavailable(f"the Docker engine stopped answering while {doing}: {exc}")
+            return EngineUnavailable(f"the Docker engine stopped answering while {doing}: {engine.brief(exc)}")
         return TargetError(f"Docker refused {doing}: {exc}")
