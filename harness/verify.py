@@ -323,7 +323,7 @@ class FixVerifier:
             served, sample = self._settle(target, min(self.options.settle_timeout, SCOPE_SETTLE))
             after = examine(target)
         if served and after.healthy:
-            return ScopeEntry(scenario.name, True, f"repaired (the fix {run.describe()})")
+            return ScopeEntry(scenario.name, True, f"the fix {run.describe()}")
         return ScopeEntry(scenario.name, False, _unhealthy(served, sample, after))
 
     # -- helpers ----------------------------------------------------------
