@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_EXEC_TIMEOUT = 30.0
 EXEC_FAILED = 126  # docker exec's code when the command could not be started in the container
+KILLED = 137  # SIGKILL: a deadline's kill-after, or the container itself being killed
+GOING_AWAY_WATCH = 1.0
 HTTP_PORT = 80
 
 
@@ -313,9 +315,10 @@ class Target:
             result = exec_in(self._wrapped, argv, timeout=timeout, user=user, environment=environment)
         except (DockerException, requests.RequestException) as exc:
             raise self._translate(exc, f"running {argv[0]}") from exc
-        if result.exit_code == EXEC_FAILED:
-            # The engine could not run it at all: often because the container is gone; say so if it is.
-            self._ensure_alive()
+        if result.exit_code in (EXEC_FAILED, KILLED) or result.exit_code < 0:
+            # Not run at all, or killed: often because the container is going away. Docker may still
+            # call it running for a moment while it is being killed, so look for a little while.
+            self._ensure_alive(watch=GOING_AWAY_WATCH)
         return result.check() if check else result
 
     def read_file(self, path: str) -> str:
@@ -349,11 +352,17 @@ class Target:
             return f"(no logs: {exc})"
 
     # -- errors -------------------------------------------------------------
-    def _ensure_alive(self) -> None:
-        try:
-            self._wrapped.reload()
-        except (DockerException, requests.RequestException) as exc:
-            raise self._translate(exc, "checking the target") from exc
+    def _ensure_alive(self, watch: float = 0.0) -> None:
+        """Raise TargetGone if the container is not running, or stops within WATCH seconds."""
+        deadline = time.monotonic() + watch
+        while True:
+            try:
+                self._wrapped.reload()
+            except (DockerException, requests.RequestException) as exc:
+                raise self._translate(exc, "checking the target") from exc
+            if self._wrapped.status != "running" or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
         status = self._wrapped.status
         if status in ("removing", "dead"):
             raise TargetGone(f"the target container {self.name} is being removed: something outside harness removed it")
@@ -365,8 +374,9 @@ class Target:
     def _translate(self, exc: BaseException, doing: str) -> Exception:
         if isinstance(exc, NotFound):
             return TargetGone(f"the target container disappeared while {doing}")
-        if isinstance(exc, APIError) and exc.status_code == 409:
-            return TargetGone(f"the target container stopped while {doing}: {exc.explanation}")
+        # A container being removed answers 409, or 500 "is not running: Removal In Progress" to an exec.
+        if isinstance(exc, APIError) and (exc.status_code == 409 or "is not running" in str(exc.explanation)):
+            return TargetGone(f"the target container stopped or was removed while {doing}: {exc.explanation}")
         if isinstance(exc, (requests.ConnectionError, ConnectionError)) or (
             isinstance(exc, DockerException) and not isinstance(exc, APIError)
         ):

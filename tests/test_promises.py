@@ -36,13 +36,14 @@ def _drill_process(*args: str, **env: str) -> subprocess.Popen[str]:
 
 def _wait_for(proc: subprocess.Popen[str], marker: str, timeout: float = 120) -> str:
     """Read the drill's progress until MARKER; returns the target's name (from target-started)."""
-    target = ""
+    target, seen = "", []
     for line in stderr_lines(proc, timeout=timeout):
+        seen.append(line)
         if " target-started: " in line:
             target = line.split(" target-started: ", 1)[1].split()[0]
         if marker in line:
             return target
-    raise AssertionError(f"the drill ended before {marker!r}")
+    raise AssertionError(f"the drill ended before {marker!r}; it said:\n" + "\n".join(seen[-8:]))
 
 
 # -- 1. interrupts -------------------------------------------------------------------
