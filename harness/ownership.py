@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from docker.errors import DockerException, NotFound
+from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network
 
@@ -73,7 +73,7 @@ def _remove_matching(client: docker.DockerClient, labels: list[str], keep_alive_
     removed: list[Removed] = []
     filters: dict[str, str | list[str] | bool] = {"label": labels}
     try:
-        containers = client.containers.list(all=True, filters=filters)
+        containers = client.containers.list(all=True, filters=filters, ignore_removed=True)
         networks = client.networks.list(filters=filters)
     except (DockerException, requests.RequestException) as exc:
         raise EngineUnavailable(f"the Docker engine stopped answering while cleaning up: {engine.brief(exc)}") from exc
@@ -92,6 +92,11 @@ def _remove_matching(client: docker.DockerClient, labels: list[str], keep_alive_
                 item.remove()
         except NotFound:
             continue  # someone else removed it first: that is the goal anyway
+        except APIError as exc:
+            if exc.status_code == 409 and "in progress" in str(exc.explanation):
+                continue  # another harness process is removing it right now
+            log.warning("could not remove %s %s: %s", kind, item.name, exc)
+            continue
         except (DockerException, requests.RequestException) as exc:
             log.warning("could not remove %s %s: %s", kind, item.name, exc)
             continue

@@ -92,7 +92,9 @@ class Session:
     def leftovers(self) -> list[str]:
         """Names of containers of this run that still exist."""
         found = self.client.containers.list(
-            all=True, filters={"label": [f"{ownership.MANAGED}=true", f"{ownership.RUN}={self.run_id}"]}
+            all=True,
+            ignore_removed=True,
+            filters={"label": [f"{ownership.MANAGED}=true", f"{ownership.RUN}={self.run_id}"]},
         )
         return [str(c.name) for c in found]
 

@@ -40,7 +40,7 @@ def containers_of_run(run_id: str) -> list[str]:
     client = docker.from_env()
     try:
         found = client.containers.list(
-            all=True, filters={"label": [f"{ownership.MANAGED}=true", f"{ownership.RUN}={run_id}"]}
+            all=True, ignore_removed=True, filters={"label": [f"{ownership.MANAGED}=true", f"{ownership.RUN}={run_id}"]}
         )
         return [c.name for c in found]
     finally:

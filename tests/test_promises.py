@@ -34,6 +34,16 @@ def _drill_process(*args: str, **env: str) -> subprocess.Popen[str]:
     )
 
 
+def _finish(proc: subprocess.Popen[str]) -> None:
+    """Kill a drill still running and close its pipes, so a failed test leaks no descriptors into the next."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=30)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None and not stream.closed:
+            stream.close()
+
+
 def _wait_for(proc: subprocess.Popen[str], marker: str, timeout: float = 120) -> str:
     """Read the drill's progress until MARKER; returns the target's name (from target-started)."""
     target, seen = "", []
@@ -70,8 +80,7 @@ def test_interrupt_in_any_phase_tears_down_and_records_it(signum: int, phase: st
         proc.send_signal(signum)  # at once: a fast drill may otherwise finish first
         out, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        _finish(proc)
     assert proc.returncode == INTERRUPTED, err
     result = json.loads(out)
     assert result["verdict"] == "interrupted"
@@ -91,26 +100,32 @@ def test_signal_handlers_are_restored_after_a_drill(harness_drill: Callable[...,
 # -- 2. crashes ------------------------------------------------------------------------
 
 
-def test_a_killed_harness_is_swept_by_the_next_start_and_live_runs_are_spared() -> None:
-    killed_run, live_run = fresh_run_id("killed"), fresh_run_id("live")
-    live = _drill_process("fd-limit", HARNESS_RUN_ID=live_run)  # a long drill, running all along
-    try:
-        _wait_for(live, " steady:")
-        killed = _drill_process("missing-symlink", HARNESS_RUN_ID=killed_run)
-        _wait_for(killed, " steady:")
-        killed.kill()  # SIGKILL: no cleanup of its own
-        killed.communicate(timeout=30)
-        assert containers_of_run(killed_run), "the killed drill should have left its target behind"
-        sweeper = run_harness("drill", "nginx-stopped")  # the next harness start
-        assert sweeper.returncode == PASSED, sweeper.stderr
-        assert f"removed orphaned container harness-{killed_run}-" in sweeper.stderr
-        assert f"harness-{live_run}" not in sweeper.stderr
-        assert containers_of_run(killed_run) == []
-        _, err = live.communicate(timeout=120)
-    finally:
-        if live.poll() is None:
-            live.kill()
-    assert live.returncode == PASSED, err  # the live run kept its target and finished
+def _containers_on(host: str, run_id: str) -> list[str]:
+    argv = ["docker", "-H", host, "ps", "-aq", "--filter", f"label=harness.run={run_id}"]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split()
+
+
+def test_a_killed_harness_is_swept_by_the_next_start_and_live_runs_are_spared(harness_session: Session) -> None:
+    # On an engine of its own: on a shared one, any other harness start (another test worker's) may sweep first.
+    with second_engine(harness_session.image.tag, bridge="harness-br5", address="172.31.253.1/24") as host:
+        killed_run, live_run = fresh_run_id("killed"), fresh_run_id("live")
+        live = _drill_process("fd-limit", HARNESS_RUN_ID=live_run, DOCKER_HOST=host)  # running all along
+        try:
+            _wait_for(live, " steady:")
+            killed = _drill_process("missing-symlink", HARNESS_RUN_ID=killed_run, DOCKER_HOST=host)
+            _wait_for(killed, " steady:")
+            killed.kill()  # SIGKILL: no cleanup of its own
+            killed.communicate(timeout=30)
+            assert _containers_on(host, killed_run), "the killed drill should have left its target behind"
+            sweeper = run_harness("drill", "nginx-stopped", DOCKER_HOST=host)  # the next harness start
+            assert sweeper.returncode == PASSED, sweeper.stderr
+            assert f"removed orphaned container harness-{killed_run}-" in sweeper.stderr
+            assert f"harness-{live_run}" not in sweeper.stderr
+            assert _containers_on(host, killed_run) == []
+            _, err = live.communicate(timeout=120)
+        finally:
+            _finish(live)
+        assert live.returncode == PASSED, err  # the live run kept its target and finished
 
 
 # -- 3. the engine disappears -------------------------------------------------------------
@@ -126,8 +141,7 @@ def test_engine_stopping_mid_drill_is_a_clear_error_not_a_hang(harness_session: 
             out, err = proc.communicate(timeout=90)
             took = time.monotonic() - stopped
         finally:
-            if proc.poll() is None:
-                proc.kill()
+            _finish(proc)
     assert proc.returncode == HARNESS_ERROR, err
     assert "Docker engine" in err or "Docker engine" in out
     assert took < 90
@@ -154,8 +168,7 @@ def test_target_removed_mid_drill_is_an_error_naming_it() -> None:
         docker.from_env().containers.get(target).remove(force=True)
         out, err = proc.communicate(timeout=90)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        _finish(proc)
     assert proc.returncode == HARNESS_ERROR, err
     result = json.loads(out)
     assert result["verdict"] == "error"

@@ -276,7 +276,9 @@ def _sweep_abandoned(root: Path, max_age: float) -> None:
 def _remove_targets(rehearsal_id: str) -> list[str]:
     client = engine.connect()
     try:
-        found = client.containers.list(all=True, filters={"label": [f"harness.gameday={rehearsal_id}"]})
+        found = client.containers.list(
+            all=True, filters={"label": [f"harness.gameday={rehearsal_id}"]}, ignore_removed=True
+        )
         for container in found:
             # The orphan sweep of another harness process may be removing it at the same moment.
             with contextlib.suppress(NotFound, APIError):
