@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import click
-from docker.errors import APIError, NotFound
 
 from harness import engine, ownership
 from harness.cli import PASSED, VERDICT_FAILED, cli, progress, stdout
@@ -23,6 +22,7 @@ from harness.errors import HarnessError, InvalidInput
 from harness.gameday.dashboard import render, run_dashboard, take_hint
 from harness.gameday.state import Rehearsal, Status, all_rehearsals, find, iso, now, parse_iso, root_folder
 from harness.gameday.watch import Watcher, WatchOptions
+from harness.ownership import Removed
 from harness.session import Session
 
 # What would give a hidden scenario away; shown only once the rehearsal has ended.
@@ -223,7 +223,7 @@ def _latest(root: Path) -> Rehearsal:
 def _spawn_watcher(rehearsal: Rehearsal, scenario: str, hidden: bool, time_limit: float, streak: int) -> None:
     argv = [sys.executable, "-m", "harness", "gameday", "_watch", str(rehearsal.folder), "--scenario", scenario]
     argv += ["--time-limit", str(time_limit), "--streak", str(streak), *(["--hidden"] if hidden else [])]
-    env = {**os.environ, "HARNESS_RUN_ID": f"gameday-{rehearsal.id.lower()}"}
+    env = {**os.environ, "HARNESS_RUN_ID": _watcher_run_id(rehearsal)}
     with open(rehearsal.folder / "watcher.log", "ab") as log:
         # Its own session: closing the terminal (SIGHUP) or Ctrl-C in the dashboard must not end the rehearsal.
         subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True)
@@ -267,22 +267,20 @@ def _sweep_abandoned(root: Path, max_age: float) -> None:
             progress(f"swept abandoned rehearsal {rehearsal.id} ({why}); its watcher is ending it")
             continue
         why = "its watcher process is gone"
-        removed = _remove_targets(rehearsal.id)
+        removed = _remove_targets(rehearsal)
         state.update(status=Status.NOT_RECOVERED.value, reason=f"abandoned: {why}", ended_at=iso(now()))
         rehearsal.write(state)
         progress(f"swept abandoned rehearsal {rehearsal.id} ({why}); removed {len(removed)} target(s)")
 
 
-def _remove_targets(rehearsal_id: str) -> list[str]:
+def _watcher_run_id(rehearsal: Rehearsal) -> str:
+    """The run id the watcher labels its targets with, so a sweep can find them by run."""
+    return f"gameday-{rehearsal.id.lower()}"
+
+
+def _remove_targets(rehearsal: Rehearsal) -> list[Removed]:
     client = engine.connect()
     try:
-        found = client.containers.list(
-            all=True, filters={"label": [f"harness.gameday={rehearsal_id}"]}, ignore_removed=True
-        )
-        for container in found:
-            # The orphan sweep of another harness process may be removing it at the same moment.
-            with contextlib.suppress(NotFound, APIError):
-                container.remove(force=True)
-        return [str(c.name) for c in found]
+        return ownership.remove_run(client, _watcher_run_id(rehearsal))
     finally:
         client.close()
