@@ -62,6 +62,8 @@ class CheckReport:
     skipped_probe: str  # why there was no outside probe, if there was none
     samples: tuple[Sample, ...]
     diagnosis: Diagnosis
+    # What was asked and could not be checked (--expect without a published port): never a pass.
+    unchecked: str = ""
 
     @property
     def probe_ok(self) -> bool | None:
@@ -69,7 +71,7 @@ class CheckReport:
 
     @property
     def healthy(self) -> bool:
-        return self.probe_ok is not False and self.diagnosis.healthy
+        return self.probe_ok is not False and self.diagnosis.healthy and not self.unchecked
 
 
 def find_container(client: docker.DockerClient, name: str) -> ExistingServer:
@@ -90,10 +92,12 @@ def check_server(server: ExistingServer, expect: str | None = None, probe_timeou
     samples: list[Sample] = []
     if url is not None:
         # Our own targets carry our page and app; on any other server, any page from nginx will do unless told.
-        checks = DEFAULT_CHECKS if server.ours and expect is None else (Check("", expect or ""),)
+        checks = DEFAULT_CHECKS if server.ours and expect is None else (Check("", expect or "", own_page=False),)
         probe = Probe(url, timeout=probe_timeout, checks=checks)
         try:
             samples = [probe.sample() for _ in range(SAMPLES)]
         finally:
             probe.close()
-    return CheckReport(server.name, url, why, tuple(samples), examine(server))
+    failing = tuple(dict.fromkeys(f"the probe: {s.detail}" for s in samples if not s.ok))
+    unchecked = f"--expect {expect!r} could not be checked: {why}" if expect is not None and url is None else ""
+    return CheckReport(server.name, url, why, tuple(samples), examine(server, failing), unchecked)

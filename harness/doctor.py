@@ -8,6 +8,7 @@ names the cause.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,9 +17,11 @@ from harness.facts import COLLECT_SCRIPT, Facts, parse_facts
 from harness.rules import HEALTHY, RULES, set_aside
 from harness.target import ExecResult
 
-__all__ = ["HEALTHY", "UNKNOWN", "Diagnosis", "diagnose", "examine", "observations"]
+__all__ = ["HEALTHY", "UNEXPLAINED", "UNKNOWN", "Diagnosis", "diagnose", "examine", "observations"]
 
 UNKNOWN = "unknown"
+# The outage was measured (the probe or a load burst failed) and no rule explains it. Never "healthy".
+UNEXPLAINED = "unexplained"
 DOCTOR_TIMEOUT = 20.0
 
 
@@ -30,6 +33,8 @@ class Diagnosis:
     facts: Facts
     # Alarming things the doctor saw and set aside, with the reason: the misleading paths.
     ruled_out: tuple[str, ...] = ()
+    # Failures measured from outside that the diagnosis had to account for (the probe's, a load burst's).
+    measured: tuple[str, ...] = ()
 
     @property
     def healthy(self) -> bool:
@@ -83,14 +88,28 @@ def observations(facts: Facts) -> list[str]:
     return lines
 
 
-def diagnose(facts: Facts) -> Diagnosis:
-    seen = observations(facts)
+def diagnose(facts: Facts, measured: Sequence[str] = ()) -> Diagnosis:
+    """Name the cause from FACTS; MEASURED are failures seen from outside, which "healthy" may never contradict."""
+    measured = tuple(measured)
+    seen = [*(f"measured from outside: {m}" for m in measured), *observations(facts)]
     for rule in RULES:
         found = rule(facts)
-        if found is not None:
-            cause, summary = found
-            notes = set_aside(facts, cause)
-            return Diagnosis(cause, summary, (*seen, *notes), facts, tuple(notes))
+        if found is None:
+            continue
+        cause, summary = found
+        if cause == HEALTHY and measured:
+            break
+        notes = set_aside(facts, cause)
+        return Diagnosis(cause, summary, (*seen, *notes), facts, tuple(notes), measured)
+    if measured:
+        return Diagnosis(
+            UNEXPLAINED,
+            f"the checks do not explain what was measured ({measured[0]}); look where that request fails",
+            tuple(seen),
+            facts,
+            (),
+            measured,
+        )
     return Diagnosis(UNKNOWN, "no rule matched what the checks saw", tuple(seen), facts)
 
 
@@ -103,12 +122,12 @@ class Server(Protocol):
     def exec(self, argv: list[str], *, timeout: float = ...) -> ExecResult: ...
 
 
-def examine(target: Server) -> Diagnosis:
-    """Gather facts in one docker exec and diagnose them."""
+def examine(target: Server, measured: Sequence[str] = ()) -> Diagnosis:
+    """Gather facts in one docker exec and diagnose them; MEASURED: failures seen from outside meanwhile."""
     result = target.exec(["sh", "-c", COLLECT_SCRIPT], timeout=DOCTOR_TIMEOUT)
     if result.timed_out:
         raise TargetError(f"the doctor's checks did not finish within {DOCTOR_TIMEOUT:.0f} s in {target.name}")
     try:
-        return diagnose(parse_facts(result.stdout))
+        return diagnose(parse_facts(result.stdout), measured)
     except ValueError as exc:
         raise TargetError(f"the doctor could not read its checks' output: {exc}") from exc

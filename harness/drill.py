@@ -7,18 +7,18 @@ harness itself (engine gone, target vanished) ends a drill with verdict
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
 
 from harness.doctor import Diagnosis, examine
 from harness.errors import DeadlineExceeded, HarnessError, RemedyError
 from harness.load import LoadReport, burst
 from harness.probe import Monitor, Probe, Streak
 from harness.remedy import remedy_for
-from harness.scenario import Scenario
+from harness.scenario import Scenario, call_plugin
 from harness.session import Session
 from harness.signals import deadline, deferred_signals, sigterm_as_interrupt
 from harness.symptom import Symptom
@@ -28,7 +28,6 @@ from harness.timeline import Event, EventKind, Recorder, Timeline
 Repair = Callable[[Target, Diagnosis], list[ExecResult]]
 # Runs on the live target once the drill has its verdict, before teardown (verify-fix's further checks).
 Aftercare = Callable[[Target, "Verdict"], None]
-T = TypeVar("T")
 
 
 class Verdict(StrEnum):
@@ -146,6 +145,7 @@ class Drill:
         observer: Callable[[Event, float], None] | None = None,
         image: str | None = None,
         aftercare: Aftercare | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.session = session
         self.image = image
@@ -161,10 +161,23 @@ class Drill:
         self.diagnosis_after: Diagnosis | None = None
         self.steps: list[ExecResult] = []
         self.load_reports: list[LoadReport] = []
+        self.measured: tuple[str, ...] = ()  # the failure seen from outside, which the diagnosis must account for
         self.target_name = ""
         self.monitor: Monitor | None = None
         self.target: Target | None = None
+        # Set by whoever runs drills in parallel, on Ctrl-C: this drill ends as interrupted at its next step.
+        self.cancel = cancel or threading.Event()
         self._ran = False
+
+    def interrupt(self) -> None:
+        """End this drill from another thread: nothing more is injected, its waits return now."""
+        self.cancel.set()
+        if self.monitor is not None:
+            self.monitor.halt()
+
+    def _checkpoint(self) -> None:
+        if self.cancel.is_set():
+            raise KeyboardInterrupt("interrupted")
 
     def run(self) -> Result:
         if self._ran:
@@ -174,6 +187,7 @@ class Drill:
         image = ""
         try:
             with sigterm_as_interrupt():
+                self._checkpoint()
                 image = self.image or self.session.image.tag
                 target = self.session.new_target(
                     capabilities=self.scenario.capabilities,
@@ -195,6 +209,12 @@ class Drill:
                 self._result(Verdict.INTERRUPTED, "interrupted before the drill finished", image)
             ) from exc
         except HarnessError as exc:
+            if self.cancel.is_set():
+                # Its target was removed because of the interrupt: that is the interrupt, not a failure.
+                self.recorder.record(EventKind.INTERRUPTED, "interrupted")
+                raise DrillInterrupted(
+                    self._result(Verdict.INTERRUPTED, "interrupted before the drill finished", image)
+                ) from exc
             verdict, reason = Verdict.ERROR, str(exc)
             self.recorder.record(EventKind.FAILED, reason)
         return self._result(verdict, reason, image)
@@ -208,10 +228,13 @@ class Drill:
     def _with_target(self, target: Target) -> tuple[Verdict, str]:
         self.target = target
         target.start()
+        self._checkpoint()
         self.target_name = target.name
         self.recorder.record(EventKind.TARGET_STARTED, f"{target.name} serving on {target.url}")
         self.monitor = Monitor(Probe(target.url, timeout=self.session.settings.probe_timeout), self.options.interval)
         self.monitor.start()
+        if self.cancel.is_set():
+            self.monitor.halt()
         try:
             self._phases(target, self.monitor)
             verdict, reason = (
@@ -219,6 +242,7 @@ class Drill:
                 "port 80 serves the expected page again and the doctor finds nginx healthy",
             )
         except _Stop as stop:
+            self._checkpoint()  # a wait cut short by an interrupt is the interrupt, not a verdict
             verdict, reason = stop.verdict, stop.reason
         if self.aftercare is not None:
             self.monitor.stop()  # aftercare may restart the container, which moves the published port
@@ -233,6 +257,7 @@ class Drill:
             raise _Stop(
                 Verdict.NOT_STEADY, f"no {k} good samples in a row within {opts.steady_timeout:g} s before injection"
             )
+        self._checkpoint()
         self.baseline = examine(target)
         if not self.baseline.healthy:
             raise _Stop(
@@ -242,24 +267,39 @@ class Drill:
         rec.record(EventKind.STEADY, f"{k} good samples in a row; the doctor finds nginx healthy")
 
         target.require_managed()
+        self._checkpoint()
         injected = rec.record(EventKind.INJECTED, self.scenario.summary)
-        _plugin_call(self.scenario.name, "inject", self.scenario.inject, target)
+        call_plugin(self.scenario.name, "inject", self.scenario.inject, target)
         self._detect(target, monitor, injected.t, time.monotonic())
+        self._checkpoint()
 
         if self.diagnosis is None:
             examined = time.monotonic()
-            self.diagnosis = examine(target)
+            self.diagnosis = examine(target, self.measured)
             took = time.monotonic() - examined
             rec.record(
                 EventKind.DIAGNOSED, f"{self.diagnosis.cause} (examined in {took:.2f} s): {self.diagnosis.summary}"
             )
 
+        self._checkpoint()
         repair_started = rec.record(EventKind.REPAIR_STARTED, f"repairing {self.diagnosis.cause}").t
         try:
-            self.steps = _plugin_call(self.scenario.name, "repair", self.repair, target, self.diagnosis)
+            self.steps = call_plugin(self.scenario.name, "repair", self.repair, target, self.diagnosis)
         except RemedyError as exc:
             raise _Stop(Verdict.NOT_RECOVERED, str(exc)) from exc
-        repaired = rec.record(EventKind.REPAIRED, "; ".join(" ".join(s.argv) for s in self.steps) or "nothing to do")
+        failed = [s for s in self.steps if not s.ok]
+        if failed:
+            what = f"failed: {' '.join(failed[0].argv)} exited {failed[0].exit_code}"
+        else:
+            what = "; ".join(" ".join(s.argv) for s in self.steps) or "nothing to do"
+        repaired = rec.record(EventKind.REPAIRED, what)
+        if not self.steps:
+            # Nothing was changed, so nothing can recover: waiting out the recovery timeout would only hide that.
+            raise _Stop(
+                Verdict.NOT_RECOVERED,
+                f"the repair for {self.diagnosis.cause} had nothing to do, so port 80 stays broken; "
+                f"{self.diagnosis.summary}",
+            )
 
         # The probe was ok throughout a fault it cannot see, so only samples after the repair prove anything.
         since = repair_started if self.detected_by is DetectedBy.PROBE else repaired.t
@@ -296,13 +336,16 @@ class Drill:
         bad = monitor.wait_for_failure(k, since=inject_done, quiet=opts.settle, timeout=opts.detect_timeout)
         if bad is not None:
             self.symptom_seen, self.detected_by = Symptom.of(bad.outcome), DetectedBy.PROBE
+            self.measured = (f"the probe: {bad.first.detail}",)
             first = monitor.failing_since(bad, floor=injected)
             rec.record(EventKind.DETECTED, f"by the probe: {_describe_streak(bad)}", t=first.t)
             return
+        self._checkpoint()
         started = time.monotonic()
         report = self._burst(target, "single requests are still served")
         if report.degraded:
-            self.symptom_seen, self.detected_by = Symptom.DEGRADED, DetectedBy.LOAD
+            self.symptom_seen, self.detected_by = Symptom.FAILS_UNDER_LOAD, DetectedBy.LOAD
+            self.measured = (f"a load burst: {report.describe()}",)
             rec.record(EventKind.DETECTED, f"by load: {report.describe()}", t=started)
             return
         examined = time.monotonic()
@@ -354,16 +397,6 @@ class Drill:
             target=self.target_name,
             run_id=self.session.run_id,
         )
-
-
-def _plugin_call(scenario: str, what: str, call: Callable[..., T], *args: object) -> T:
-    """Run code that is not harness's own; a crash in it is an error that names it, not a traceback."""
-    try:
-        return call(*args)
-    except HarnessError:
-        raise
-    except Exception as exc:
-        raise HarnessError(f"{what} for scenario {scenario!r} crashed: {type(exc).__name__}: {exc}") from exc
 
 
 def _describe_streak(streak: Streak) -> str:

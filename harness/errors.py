@@ -26,6 +26,8 @@ caught, with ``raise ... from exc``; none of them reach users.
 
 from __future__ import annotations
 
+import difflib
+
 
 class HarnessError(Exception):
     """Root of everything harness raises deliberately."""
@@ -40,7 +42,9 @@ class UnknownScenario(InvalidInput):
         self.name = name
         self.known = known
         listing = ", ".join(known) if known else "none are installed"
-        super().__init__(f"unknown scenario {name!r}; known scenarios: {listing}")
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        guess = f"; did you mean {close[0]!r}?" if close else ""
+        super().__init__(f"unknown scenario {name!r}{guess} (known scenarios: {listing})")
 
 
 class InvalidSetting(InvalidInput):

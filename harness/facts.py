@@ -30,7 +30,8 @@ s missing;     printf '%s\n' "$t" | sed -n 's/.*open() "\([^"]*\)" failed (2: .*
                  dir=$(dirname "$f"); [ -d "$dir" ] && e=present || e=missing
                  printf '%s\t%s\t%s\n' "$f" "$dir" "$e"
                done
-conf=$(nginx -T 2>/dev/null | sed -e 's/#.*//')
+# One directive per line, so `server { listen 80; root /srv; }` written on one line is read too.
+conf=$(nginx -T 2>/dev/null | sed -e 's/#.*//' -e 's/[{};]/&\n/g')
 d() { printf '%s\n' "$conf" | sed -n "s/^[[:space:]]*$1[[:space:]]\{1,\}\([^;]*\);.*/\1/p"; }
 s directives;  for k in user root index listen worker_connections worker_rlimit_nofile; do
                  d "$k" | sort -u | sed "s/^/$k\t/"

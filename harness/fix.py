@@ -11,6 +11,8 @@ of that file come back.
 from __future__ import annotations
 
 import hashlib
+import shutil
+import subprocess
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -88,7 +90,55 @@ class Fix:
         if b"\0" in content:
             raise InvalidInput(f"fix {str(path)!r} is a binary file, not a script; {hint}")
         kind = FixKind.PUPPET if file.suffix == ".pp" else FixKind.SCRIPT
+        _refuse_crlf(file, content)
+        if kind is FixKind.SCRIPT:
+            _check_shell_syntax(file, content)
         return cls(file, kind, content, hashlib.sha256(content).hexdigest())
+
+
+def _refuse_crlf(file: Path, content: bytes) -> None:
+    """A script saved on Windows fails in the target with a baffling "not found"; say so before anything starts."""
+    if b"\r\n" in content:
+        line = content[: content.index(b"\r\n")].count(b"\n") + 1
+        raise InvalidInput(
+            f"fix {str(file)!r} has Windows line endings (CRLF) from line {line}; "
+            f"convert it first: sed -i 's/\\r$//' {file}"
+        )
+
+
+# Shells whose -n parses a script without running any of it.
+_PARSING_SHELLS = {"bash": "bash", "sh": "sh", "dash": "sh"}
+
+
+def _check_shell_syntax(file: Path, content: bytes) -> None:
+    """Parse (never run) a shell fix here, so a syntax error costs no target; other interpreters are not checked."""
+    shell = "bash"
+    if content.startswith(b"#!"):
+        words = content[2 : content.find(b"\n")].decode(errors="replace").split()
+        name = words[0].rsplit("/", 1)[-1] if words else ""
+        if name == "env" and len(words) > 1:
+            name = words[1]
+        shell = _PARSING_SHELLS.get(name, "")
+    program = shutil.which(shell) if shell else None
+    if program is None:
+        return
+    try:
+        done = subprocess.run(
+            [program, "-n"],
+            input=content,
+            capture_output=True,
+            timeout=10,
+            env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"},
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return  # no verdict from the parser: the run in the target will tell
+    if done.returncode != 0:
+        said = " ".join(done.stderr.decode(errors="replace").split())
+        # "bash: line 3: syntax error ..." names the line; say it with the file's name instead of the shell's.
+        said = said.split(": ", 1)[1] if said.split(": ", 1)[0].rsplit("/", 1)[-1] in ("bash", "sh") else said
+        raise InvalidInput(
+            f"fix {str(file)!r} has a shell syntax error ({shell} -n): {said}; fix it, then verify again"
+        )
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from harness.report import JSON_SCHEMA_VERSION, result_to_dict
+from harness.report import result_to_dict
+from harness.schemas import schema_id
 from harness.verify import CheckStatus, FixReport, FixVerdict
 
 _STATUS_STYLE = {
@@ -31,7 +32,7 @@ def _round(value: float | None) -> float | None:
 
 def report_to_dict(report: FixReport) -> dict[str, Any]:
     return {
-        "schema": JSON_SCHEMA_VERSION,
+        "schema": schema_id("verify-fix"),
         "kind": "verify-fix",
         "scenario": report.scenario,
         "fix": {"path": str(report.fix.path), "kind": report.fix.kind.value, "sha256": report.fix.sha256},
@@ -68,8 +69,10 @@ def render_report(report: FixReport, console: Console) -> None:
     for check in report.checks:
         style = _STATUS_STYLE.get(check.status, "")
         mark = _MARK.get(check.status, "!")
-        checks.add_row(check.name, Text(f"{mark} {check.status.value}", style=style), check.summary)
-        for line in check.evidence[:EVIDENCE_SHOWN]:
+        checks.add_row(check.name, Text(f"{mark} {check.status.value}", style=style), Text(check.summary))
+        # Scope's evidence is its list of scenarios: every one tried is shown.
+        shown = check.evidence if check.name == "scope" else check.evidence[:EVIDENCE_SHOWN]
+        for line in shown:
             checks.add_row("", "", Text(f"· {line}", style="dim"))
     parts: list[Any] = [checks, Text("")]
     first = report.first_run

@@ -29,6 +29,9 @@ class Check:
 
     path: str
     marker: str
+    # True: the marker is harness's own page, so a page without it is someone else's server.
+    # False: a text a user asked for (check --expect); nginx serving a page without it is "missing-text".
+    own_page: bool = True
 
 
 # The site's page, then the application nginx proxies: a 502 from the app is an outage too.
@@ -42,6 +45,7 @@ class Outcome(StrEnum):
     HTTP_4XX = "http-4xx"
     HTTP_5XX = "http-5xx"
     NOT_OUR_SERVER = "not-our-server"
+    MISSING_TEXT = "missing-text"  # nginx answered 200, but without the text the user expects
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +61,9 @@ class Sample:
         return self.outcome is Outcome.OK
 
 
-def classify_response(status: int, server_header: str, body: str, marker: str = PAGE_MARKER) -> tuple[Outcome, str]:
+def classify_response(
+    status: int, server_header: str, body: str, marker: str = PAGE_MARKER, own_page: bool = True
+) -> tuple[Outcome, str]:
     if 500 <= status <= 599:
         return Outcome.HTTP_5XX, f"HTTP {status}"
     if 400 <= status <= 499:
@@ -65,6 +71,8 @@ def classify_response(status: int, server_header: str, body: str, marker: str = 
     if status == 200 and marker in body and server_header.lower().startswith("nginx"):
         return Outcome.OK, "HTTP 200, expected page from nginx"
     server = server_header or "no Server header"
+    if not own_page and status == 200 and marker not in body and server_header.lower().startswith("nginx"):
+        return Outcome.MISSING_TEXT, f"HTTP 200 from nginx, but the page lacks {marker!r}"
     if marker not in body:
         return Outcome.NOT_OUR_SERVER, f"HTTP {status} without the expected page ({server})"
     return Outcome.NOT_OUR_SERVER, f"HTTP {status} with the page but not from nginx ({server})"
@@ -136,7 +144,7 @@ class Probe:
         try:
             response = self._session.get(self.url + check.path, timeout=self.timeout, allow_redirects=False)
             outcome, detail = classify_response(
-                response.status_code, response.headers.get("Server", ""), response.text, check.marker
+                response.status_code, response.headers.get("Server", ""), response.text, check.marker, check.own_page
             )
             return Sample(sent, outcome, response.status_code, time.monotonic() - sent, where + detail)
         except (requests.RequestException, OSError, http.client.HTTPException) as exc:
@@ -208,6 +216,12 @@ class Monitor:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="harness-monitor", daemon=True)
         self._thread.start()
+
+    def halt(self) -> None:
+        """Stop sampling and wake every waiter now, without waiting for the thread (safe from any thread)."""
+        self._stop.set()
+        with self._changed:
+            self._changed.notify_all()
 
     def stop(self) -> None:
         self._stop.set()

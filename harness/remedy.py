@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from harness.doctor import Diagnosis
+from harness.doctor import UNEXPLAINED, Diagnosis
 from harness.errors import RemedyError
 from harness.facts import BACKUP_DIR, Facts
 from harness.rules import APP_URL, HEALTHY, blocks_port_80
@@ -247,6 +247,10 @@ REMEDIES: dict[str, Remedy] = {
 
 
 def remedy_for(diagnosis: Diagnosis) -> Remedy:
+    if diagnosis.cause == UNEXPLAINED:
+        raise RemedyError(
+            f"the doctor could not explain the outage, so nothing was repaired: {diagnosis.summary}; repair it by hand"
+        )
     try:
         return REMEDIES[diagnosis.cause]
     except KeyError:

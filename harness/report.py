@@ -13,8 +13,7 @@ from rich.text import Text
 from harness.doctor import Diagnosis
 from harness.drill import Result, Verdict
 from harness.scenario import Catalogue
-
-JSON_SCHEMA_VERSION = 1
+from harness.schemas import schema_id
 
 
 def _seconds(value: float | None) -> str:
@@ -39,7 +38,6 @@ def diagnosis_to_dict(diagnosis: Diagnosis | None) -> dict[str, Any] | None:
 def result_to_dict(result: Result) -> dict[str, Any]:
     timeline = result.timeline
     return {
-        "schema": JSON_SCHEMA_VERSION,
         "scenario": result.scenario,
         "summary": result.summary,
         "verdict": result.verdict.value,
@@ -106,7 +104,7 @@ def render_result(result: Result, console: Console) -> None:
     events.add_column("event", no_wrap=True)
     events.add_column("detail", overflow="fold")
     for event in timeline.events:
-        events.add_row(f"+{timeline.offset(event.t):.3f}s", event.kind.value, event.detail)
+        events.add_row(f"+{timeline.offset(event.t):.3f}s", event.kind.value, Text(event.detail))
 
     probe = Text("probe: ")
     for i, run in enumerate(timeline.outcome_runs()):
@@ -157,6 +155,7 @@ def render_result(result: Result, console: Console) -> None:
 
 def catalogue_to_dict(catalogue: Catalogue) -> dict[str, Any]:
     return {
+        "schema": schema_id("list"),
         "scenarios": [
             {"name": name, "symptom": cls.symptom.value, "cause": cls.cause, "summary": cls.summary}
             for name, cls in sorted(catalogue.scenarios.items())
@@ -171,46 +170,74 @@ def render_catalogue(catalogue: Catalogue, console: Console) -> None:
         table.add_column(column, no_wrap=True)
     table.add_column("what it does", overflow="fold")
     for name, cls in sorted(catalogue.scenarios.items()):
-        table.add_row(name, cls.symptom.value, cls.cause, cls.summary)
+        table.add_row(Text(name), cls.symptom.value, Text(cls.cause), Text(cls.summary))
     console.print(table)
     for problem in catalogue.broken:
-        console.print(f"[red]broken plugin[/red] {problem}")
+        console.print(Text.assemble(("broken plugin", "red"), " ", str(problem)))
 
 
 @dataclass(frozen=True)
 class Accuracy:
-    """How the doctor did over a set of drills: right causes, and alarms on healthy targets."""
+    """How the doctor did over a set of drills: right causes, and alarms on healthy targets.
 
-    scenarios: int
+    Only drills that reached a diagnosis count towards its accuracy; drills cut
+    short by an interrupt are counted apart, never as right or wrong.
+    """
+
+    planned: int  # drills asked for
+    diagnosed: int  # drills that reached a diagnosis
     correct: int
     healthy_targets: int  # targets the doctor examined before any fault
     false_alarms: int
+    finished: int  # drills that ran to a verdict (not interrupted)
     recovered: int
+    interrupted: int
 
     @classmethod
-    def of(cls, results: list[Result]) -> Accuracy:
+    def of(cls, results: list[Result], planned: int | None = None) -> Accuracy:
+        finished = [r for r in results if r.verdict is not Verdict.INTERRUPTED]
         return cls(
-            scenarios=len(results),
+            planned=len(results) if planned is None else planned,
+            diagnosed=sum(r.diagnosis is not None for r in results),
             correct=sum(r.diagnosis_correct for r in results),
             healthy_targets=sum(r.baseline is not None for r in results),
             false_alarms=sum(r.false_alarm for r in results),
+            finished=len(finished),
             recovered=sum(r.verdict is Verdict.RECOVERED for r in results),
+            interrupted=len(results) - len(finished),
         )
+
+    @property
+    def was_interrupted(self) -> bool:
+        return self.interrupted > 0 or self.finished < self.planned
 
     def line(self) -> str:
-        return (
-            f"{self.correct}/{self.scenarios} diagnosed correctly, "
+        said = (
+            f"{self.correct}/{self.diagnosed} diagnosed correctly, "
             f"{self.false_alarms} false alarms on {self.healthy_targets} healthy targets, "
-            f"{self.recovered}/{self.scenarios} recovered"
+            f"{self.recovered}/{self.finished} recovered"
         )
+        if self.was_interrupted:
+            said += (
+                f"; interrupted after {self.finished} of {self.planned} drills"
+                f" ({self.interrupted} interrupted while running, {self.planned - self.finished - self.interrupted}"
+                " never started)"
+            )
+        return said
 
 
-def results_to_dict(results: list[Result]) -> dict[str, Any]:
-    accuracy = Accuracy.of(results)
+def results_to_dict(results: list[Result], planned: int | None = None) -> dict[str, Any]:
+    """One shape for `drill A`, `drill A B` and `drill --all` (schema drill/2, harness/schemas/drill.json)."""
+    accuracy = Accuracy.of(results, planned)
     return {
-        "schema": JSON_SCHEMA_VERSION,
+        "schema": schema_id("drill"),
+        "passed": bool(results) and not accuracy.was_interrupted and all(r.passed for r in results),
+        "interrupted": accuracy.was_interrupted,
         "accuracy": {
-            "scenarios": accuracy.scenarios,
+            "planned": accuracy.planned,
+            "finished": accuracy.finished,
+            "interrupted": accuracy.interrupted,
+            "diagnosed": accuracy.diagnosed,
             "diagnosed_correctly": accuracy.correct,
             "healthy_targets": accuracy.healthy_targets,
             "false_alarms": accuracy.false_alarms,
@@ -221,7 +248,7 @@ def results_to_dict(results: list[Result]) -> dict[str, Any]:
     }
 
 
-def render_results(results: list[Result], console: Console) -> None:
+def render_results(results: list[Result], console: Console, planned: int | None = None) -> None:
     table = Table(title="catalogue drill", title_justify="left")
     table.add_column("scenario", no_wrap=True)
     table.add_column("symptom seen", no_wrap=True)
@@ -237,14 +264,14 @@ def render_results(results: list[Result], console: Console) -> None:
         table.add_row(
             r.scenario,
             seen,
-            r.diagnosis.cause if r.diagnosis else "—",
+            Text(r.diagnosis.cause if r.diagnosis else "—"),
             "[green]✓[/green]" if r.diagnosis_correct else "[red]✗[/red]",
             _seconds(r.time_to_detect),
             _seconds(r.time_to_recover),
             f"[{_VERDICT_STYLE.get(r.verdict, 'bold red')}]{r.verdict.value}[/]",
         )
     console.print(table)
-    console.print(Accuracy.of(results).line(), style="bold", highlight=False)
+    console.print(Accuracy.of(results, planned).line(), style="bold", highlight=False, markup=False)
     for r in results:
         for problem in r.problems():
-            console.print(f"[red]✗ {r.scenario}:[/red] {problem}", highlight=False)
+            console.print(Text.assemble((f"✗ {r.scenario}:", "red"), " ", problem), highlight=False)

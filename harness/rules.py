@@ -183,12 +183,22 @@ def _app_down(facts: Facts) -> Finding | None:
         return None
     previous = facts.previous_release
     crash = next((line for line in reversed(facts.app_log) if "Error" in line or "Traceback" in line), "")
+    seen = _failing_requests(facts)
     if previous is not None:
         return "app-release-crashing", (
-            f"nginx answers 502 on /app/: the app release {facts.app_release or '?'} deployed last does not stay up"
+            f"{seen}: the app release {facts.app_release or '?'} deployed last does not stay up"
             f"{f' ({crash.strip()})' if crash else ''}; {previous} ran before it"
         )
-    return "app-not-running", "nginx answers 502 on /app/: the app behind it is not running"
+    return "app-not-running", f"{seen}: the app behind it is not running"
+
+
+def _failing_requests(facts: Facts) -> str:
+    """What the inside fetches saw fail, in the words of the codes they got (never a code nobody saw)."""
+    failing = [(url, code) for url, code in facts.local_status if code != "200"]
+    if not failing:
+        return "requests to the app fail"
+    said = ", ".join(f"{'no answer' if code == '000' else code} from {url}" for url, code in failing)
+    return f"inside the server: {said}"
 
 
 def _healthy(facts: Facts) -> Finding | None:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
-from harness.errors import PluginError, UnknownScenario
+from harness.errors import HarnessError, PluginError, UnknownScenario
 from harness.symptom import Symptom
 from harness.target import Target
 
+T = TypeVar("T")
 GROUP = "harness.scenarios"
 _KEBAB = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 
@@ -39,6 +41,20 @@ class Scenario(ABC):
     @abstractmethod
     def repair(self, target: Target) -> None:
         """The reference fix an operator's runbook would apply."""
+
+
+def call_plugin(scenario: str, what: str, call: Callable[..., T], *args: object) -> T:
+    """Run code that is not harness's own (a scenario's inject, a repair): a crash in it is an error naming it.
+
+    Every caller of plugin code (drill, verify-fix, game day) goes through here,
+    so a plugin raising ValueError ends one run with a clear line, never a traceback.
+    """
+    try:
+        return call(*args)
+    except HarnessError:
+        raise
+    except Exception as exc:
+        raise HarnessError(f"{what} for scenario {scenario!r} crashed: {type(exc).__name__}: {exc}") from exc
 
 
 def validate(cls: object, entry_name: str) -> type[Scenario]:

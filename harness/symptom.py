@@ -13,8 +13,10 @@ class Symptom(StrEnum):
     HTTP_4XX = "http-4xx"
     HTTP_5XX = "http-5xx"
     NOT_OUR_SERVER = "not-our-server"
+    MISSING_TEXT = "missing-text"
     # Single requests are fine; a burst of concurrent clients sees failures.
-    DEGRADED = "fails-under-load"
+    FAILS_UNDER_LOAD = "fails-under-load"
+    DEGRADED = FAILS_UNDER_LOAD  # the older name, kept for plugins written against it
     # Port 80 serves, but the server is one restart away from an outage; only the doctor sees it.
     LATENT = "latent"
 

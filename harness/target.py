@@ -227,6 +227,11 @@ class Target:
                 wrapped.remove(force=True, v=True)
         except NotFound:
             pass
+        except APIError as exc:
+            if exc.status_code == 409:  # being removed already (an interrupt's sweep): that is the goal
+                log.debug("target %s is already being removed", self._container._name)
+            else:
+                log.warning("could not remove target %s: %s (harness sweep will)", self._container._name, exc)
         except (DockerException, requests.RequestException) as exc:
             log.warning("could not remove target %s: %s (harness sweep will)", self._container._name, exc)
         finally:

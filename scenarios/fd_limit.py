@@ -18,7 +18,7 @@ DEFAULTS = "/etc/default/nginx"
 class FdLimit(Scenario):
     name = "fd-limit"
     summary = 'ULIMIT="-n 15" added to /etc/default/nginx; nginx restarted through its service'
-    symptom = Symptom.DEGRADED
+    symptom = Symptom.FAILS_UNDER_LOAD
     cause = "fd-limit-too-low"
 
     def inject(self, target: Target) -> None:

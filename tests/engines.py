@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 BRIDGE = "harness-br2"
@@ -66,9 +66,56 @@ def second_engine(image: str, bridge: str = BRIDGE, address: str = BRIDGE_ADDRES
         yield host
     finally:
         stop(daemon)
+        # An engine killed mid-run leaves its containers' shims (and tini, nginx, the app under them) running
+        # with nothing above them, and their network namespaces mounted under ROOT: end and unmount them all.
+        reap(root)
         subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
-        subprocess.run(["umount", "-R", str(root / "data")], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def processes_of(root: Path) -> list[int]:
+    """Pids of processes started for the engine under ROOT: any whose command line names ROOT, and their trees."""
+    parents: dict[int, int] = {}
+    named: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # it ended meanwhile
+        pid = int(entry.name)
+        parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
+        if str(root) in cmdline and pid != os.getpid():
+            named.add(pid)
+    found = set(named)
+    grew = True
+    while grew:
+        children = {pid for pid, parent in parents.items() if parent in found} - found
+        found |= children
+        grew = bool(children)
+    return sorted(found)
+
+
+def mounts_under(root: Path) -> list[str]:
+    with open("/proc/self/mounts") as mounts:
+        points = [line.split()[1] for line in mounts]
+    return [p for p in points if p == str(root) or p.startswith(f"{root}/")]
+
+
+def reap(root: Path) -> None:
+    """Kill every process of the engine under ROOT (deepest first), then unmount what it mounted."""
+    for _ in range(3):
+        pids = processes_of(root)
+        if not pids:
+            break
+        for pid in reversed(pids):
+            with suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        time.sleep(0.3)
+    for point in sorted(mounts_under(root), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)
 
 
 def stop(daemon: subprocess.Popen[bytes]) -> None:

@@ -21,7 +21,7 @@ from harness.timeline import EventKind
 
 NAMES = load_catalogue().names()
 # The probe alone must not see these; detection has to escalate.
-ESCALATED = {Symptom.DEGRADED: DetectedBy.LOAD, Symptom.LATENT: DetectedBy.DOCTOR}
+ESCALATED = {Symptom.FAILS_UNDER_LOAD: DetectedBy.LOAD, Symptom.LATENT: DetectedBy.DOCTOR}
 
 
 def test_the_catalogue_covers_the_ways_servers_break() -> None:
@@ -59,7 +59,7 @@ def _await_symptom(target: Target, symptom: Symptom, within: float = 10.0) -> No
         assert Probe(target.url).sample().outcome is Outcome.OK
         assert not examine(target).healthy
         return
-    if symptom is Symptom.DEGRADED:
+    if symptom is Symptom.FAILS_UNDER_LOAD:
         assert Probe(target.url).sample().outcome is Outcome.OK
         report = burst(target.url)
         assert report.degraded, report.describe()
@@ -88,7 +88,7 @@ def test_reference_repair_restores_service(harness_each_scenario: Scenario, harn
         target.wait_until_serving(15)
         diagnosis = examine(target)
         assert diagnosis.cause == HEALTHY, diagnosis.summary
-        if scenario.symptom is Symptom.DEGRADED:
+        if scenario.symptom is Symptom.FAILS_UNDER_LOAD:
             report = burst(target.url)
             assert not report.degraded, report.describe()
 

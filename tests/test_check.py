@@ -90,6 +90,7 @@ def test_check_a_container_with_no_nginx_at_all(harness_session: Session) -> Non
     assert report["diagnosis"]["cause"] == "port-squatted"
 
 
+@pytest.mark.docker
 def test_check_unknown_container_is_bad_input() -> None:
     proc = run_harness("check", "no-such-container-anywhere")
     assert proc.returncode == 2

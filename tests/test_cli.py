@@ -25,7 +25,8 @@ def test_unknown_scenario_is_one_line_naming_the_known_ones() -> None:
     done = run_harness("drill", "missing-symlnk")
     assert done.returncode == BAD_INPUT
     assert done.stderr.strip().splitlines() == [
-        f"harness: unknown scenario 'missing-symlnk'; known scenarios: {', '.join(load_catalogue().names())}"
+        "harness: unknown scenario 'missing-symlnk'; did you mean 'missing-symlink'? "
+        f"(known scenarios: {', '.join(load_catalogue().names())})"
     ]
 
 
@@ -102,6 +103,7 @@ def test_drill_needs_exactly_one_of_a_scenario_or_all(args: tuple[str, ...]) -> 
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.docker
 def test_several_scenarios_end_with_the_catalogue_table_and_accuracy() -> None:
     run_id = fresh_run_id()
     done = run_harness("drill", "nginx-stopped", "nginx-killed", "--json", HARNESS_RUN_ID=run_id)

@@ -57,6 +57,7 @@ def repair_through_a_root_shell(target: str) -> None:
     assert shell.returncode == 0, shell.stderr
 
 
+@pytest.mark.docker
 def test_a_scripted_rehearsal_writes_the_postmortem(results: str) -> None:
     proc = gameday(results, "start", "misleading-path", "--hide", "--no-dashboard", "--time-limit", "2m")
     assert proc.returncode == 0, proc.stderr
@@ -96,6 +97,7 @@ def test_a_scripted_rehearsal_writes_the_postmortem(results: str) -> None:
     assert containers_of_run(f"gameday-{rehearsal}") == []
 
 
+@pytest.mark.docker
 def test_time_limit_ends_it_not_recovered_and_cleans_up(results: str) -> None:
     proc = gameday(results, "start", "nginx-stopped", "--no-dashboard", "--time-limit", "3s")
     assert proc.returncode == 0, proc.stderr
@@ -115,6 +117,7 @@ def _terminal(results: str, *args: str) -> pexpect.spawn:
     )
 
 
+@pytest.mark.docker
 def test_dashboard_in_a_terminal_takes_notes_detaches_and_reattaches(results: str) -> None:
     screen = _terminal(results, "start", "nginx-stopped", "--time-limit", "90s")
     screen.expect("game day (\\S+) started")
@@ -143,6 +146,7 @@ def test_dashboard_in_a_terminal_takes_notes_detaches_and_reattaches(results: st
     assert containers_of_run(f"gameday-{rehearsal}") == []
 
 
+@pytest.mark.docker
 def test_abandoned_rehearsals_are_swept_at_the_next_start(results: str) -> None:
     crashed = started(gameday(results, "start", "nginx-stopped", "--no-dashboard", "--time-limit", "5m"))
     os.kill(status(results, crashed)["watcher"]["pid"], signal.SIGKILL)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.history import ResultStore, Run
 from tests.helpers import run_harness
 
@@ -73,6 +75,7 @@ def test_history_command_groups_runs_and_fails_on_a_slower_recovery(tmp_path: Pa
     assert "nginx-stopped · drill (4 runs)" in table.stdout and "relink.sh" not in table.stdout
 
 
+@pytest.mark.docker
 def test_drill_records_its_result_and_gates_on_the_stored_median(tmp_path: Path) -> None:
     path = tmp_path / "results.sqlite"
     store = ResultStore(path)

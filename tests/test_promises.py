@@ -20,7 +20,7 @@ from harness.drill import Result, Verdict, repair_by_remedy
 from harness.history import ResultStore
 from harness.session import Session
 from harness.target import ExecResult, Target
-from tests.engines import second_engine
+from tests.engines import mounts_under, processes_of, second_engine
 from tests.helpers import containers_of_run, fresh_run_id, harness_env, run_harness, stderr_lines
 
 
@@ -70,6 +70,7 @@ PHASES = {
 }
 
 
+@pytest.mark.docker
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("phase", list(PHASES))
 def test_interrupt_in_any_phase_tears_down_and_records_it(signum: int, phase: str, tmp_path: Path) -> None:
@@ -133,6 +134,7 @@ def test_a_killed_harness_is_swept_by_the_next_start_and_live_runs_are_spared(ha
 
 def test_engine_stopping_mid_drill_is_a_clear_error_not_a_hang(harness_session: Session) -> None:
     with second_engine(harness_session.image.tag, bridge="harness-br3", address="172.31.251.1/24") as host:
+        root = Path(_engine_root(host))
         proc = _drill_process("fd-limit", "--json", DOCKER_HOST=host)
         try:
             _wait_for(proc, " injected:")
@@ -142,10 +144,21 @@ def test_engine_stopping_mid_drill_is_a_clear_error_not_a_hang(harness_session: 
             took = time.monotonic() - stopped
         finally:
             _finish(proc)
+    # The engine's orphans (shim, tini, nginx, the app) and its namespace mounts are gone with it.
+    assert processes_of(root) == []
+    assert mounts_under(root) == []
+    assert not root.exists()
     assert proc.returncode == HARNESS_ERROR, err
     assert "Docker engine" in err or "Docker engine" in out
     assert took < 90
     assert "Traceback" not in err
+
+
+def _engine_root(host: str) -> str:
+    """The folder the dockerd listening at HOST keeps its state in (its --data-root's parent)."""
+    found = subprocess.run(["pgrep", "-af", f"dockerd --host {host}"], capture_output=True, text=True)
+    words = found.stdout.split()
+    return words[words.index("--data-root") + 1].rsplit("/", 1)[0]
 
 
 def _stop_engine_at(host: str) -> None:
@@ -161,6 +174,7 @@ def _stop_engine_at(host: str) -> None:
 # -- 4. the target disappears ----------------------------------------------------------------
 
 
+@pytest.mark.docker
 def test_target_removed_mid_drill_is_an_error_naming_it() -> None:
     proc = _drill_process("missing-symlink", "--json")
     try:
@@ -190,6 +204,7 @@ def test_nginx_dying_after_the_repair_is_never_recovered(harness_drill: Callable
 # -- 5. every wait is bounded ----------------------------------------------------------------
 
 
+@pytest.mark.docker
 def test_timeout_bounds_a_whole_drill() -> None:
     run_id = fresh_run_id("timeout")
     started = time.monotonic()
@@ -214,6 +229,7 @@ def test_targets_mount_nothing_from_the_host(harness_target: Target) -> None:
     assert not details["HostConfig"]["CapAdd"]
 
 
+@pytest.mark.docker
 def test_no_input_reaches_a_host_shell(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     evil = f"$(touch {marker}); touch {marker}; `touch {marker}`"
@@ -229,6 +245,7 @@ def test_no_input_reaches_a_host_shell(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+@pytest.mark.docker
 def test_a_fix_runs_only_inside_the_target(tmp_path: Path) -> None:
     marker = tmp_path / "ran-on-the-host"
     fix = tmp_path / "fix.sh"
@@ -241,6 +258,7 @@ def test_a_fix_runs_only_inside_the_target(tmp_path: Path) -> None:
 # -- 8. concurrency ------------------------------------------------------------------------------------
 
 
+@pytest.mark.docker
 def test_two_catalogue_runs_at_once_both_succeed_and_record_everything(tmp_path: Path) -> None:
     store = tmp_path / "results.sqlite"
     names = ["missing-symlink", "nginx-stopped", "bad-config-deploy", "web-root-permissions", "latent-bad-config"]

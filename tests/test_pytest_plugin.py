@@ -148,6 +148,7 @@ def test_forgetful_fix(harness_verify_fix):
 """
 
 
+@pytest.mark.docker
 def test_verify_fix_fixture_fails_naming_the_failed_check(pytester: pytest.Pytester) -> None:
     fixes = pytester.mkdir("fixes")
     for name in ("relink.sh", "no-restart.sh"):

@@ -101,5 +101,13 @@ def test_unknown_scenario_lists_the_known_ones() -> None:
     with pytest.raises(UnknownScenario) as caught:
         load_catalogue().get("missing-symlnk")
     known = ", ".join(load_catalogue().names())
-    assert str(caught.value) == f"unknown scenario 'missing-symlnk'; known scenarios: {known}"
+    assert str(caught.value) == (
+        f"unknown scenario 'missing-symlnk'; did you mean 'missing-symlink'? (known scenarios: {known})"
+    )
     assert "missing-symlink" in known
+
+
+def test_a_name_like_no_known_one_gets_no_guess() -> None:
+    with pytest.raises(UnknownScenario) as caught:
+        load_catalogue().get("database-pool")
+    assert "did you mean" not in str(caught.value)

@@ -73,6 +73,7 @@ def test_installed_plugin_is_listed_and_the_broken_one_is_named(site: Path) -> N
     assert f"broken plugin scenario plugin 'broken-plugin' from {DIST} 1.0 is broken" in " ".join(table.stdout.split())
 
 
+@pytest.mark.docker
 def test_installed_plugin_runs_a_drill(site: Path) -> None:
     run_id = fresh_run_id()
     done = run_harness("drill", "nginx-terminated", "--json", PYTHONPATH=str(site), HARNESS_RUN_ID=run_id)

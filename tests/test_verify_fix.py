@@ -107,6 +107,7 @@ def test_fix_output_is_capped_in_the_report(harness_verify_fix: Verify, tmp_path
     assert "starting nginx" in first.output  # the tail, where the fix's last words are, is kept
 
 
+@pytest.mark.docker
 def test_verify_fix_command_reports_scope_records_history_and_leaves_nothing(tmp_path: Path) -> None:
     run_id = fresh_run_id("verify")
     store = tmp_path / "results.sqlite"
@@ -161,6 +162,7 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
+@pytest.mark.docker
 def test_interrupted_verify_fix_stops_its_other_targets_at_once() -> None:
     run_id = fresh_run_id("verify-int")
     proc = subprocess.Popen(

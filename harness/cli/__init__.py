@@ -9,10 +9,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Any
 
 import click
 from rich.console import Console
+from rich.text import Text
 
+from harness import __version__
 from harness.drill import DrillInterrupted
 from harness.errors import HarnessError, ImageBuildError, InvalidInput
 from harness.signals import sigterm_as_interrupt
@@ -35,24 +38,55 @@ def stdout() -> Console:
     return Console(width=LOG_WIDTH)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", is_flag=True, help="Log what harness does, step by step.")
-def cli(verbose: bool) -> None:
+def _verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """-v before or after the subcommand: harness's own debug lines, never urllib3's or docker's."""
+    if value:
+        logging.getLogger("harness").setLevel(logging.DEBUG)
+
+
+# Every command takes -v, so `harness drill X -v` works as well as `harness -v drill X`.
+VERBOSE = click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_verbose,
+    help="Log what harness does, step by step.",
+)
+
+
+class _Command(click.Command):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        VERBOSE(self)
+
+
+class _Group(click.Group):
+    command_class = _Command
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        VERBOSE(self)
+
+
+_Group.group_class = _Group
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="harness", message="%(prog)s %(version)s")
+def cli() -> None:
     """Chaos drills for nginx: break a throwaway server, detect, diagnose, repair, measure."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
 
 
 def progress(line: str) -> None:
     """Progress goes to stderr, unwrapped, so stdout stays clean for --json."""
-    stderr.print(f"[dim]{line}[/dim]", highlight=False, soft_wrap=True)
+    # Text, not markup: progress carries what servers, fixes and people wrote ("[emerg]" must survive).
+    stderr.print(Text(line, style="dim"), highlight=False, soft_wrap=True)
 
 
 def _fail(message: str) -> None:
-    stderr.print(f"[bold red]harness:[/bold red] {message}", soft_wrap=True)
+    stderr.print(Text.assemble(("harness:", "bold red"), " ", message), soft_wrap=True)
 
 
 def _one_line(exc: click.ClickException) -> str:
@@ -65,7 +99,15 @@ def _one_line(exc: click.ClickException) -> str:
     return f"{message} (see {where})"
 
 
+def _logging() -> None:
+    # Library noise (urllib3, docker) stays at warnings; -v lowers only harness's own loggers.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+
+
 def main(argv: list[str] | None = None) -> None:
+    _logging()
     from harness.cli import check, drill, gameday, history, image, listing, soak, sweep, verify_fix  # noqa: F401
 
     try:

@@ -11,9 +11,10 @@ from rich.text import Text
 
 from harness import engine
 from harness.check import CheckReport, check_server, find_container
-from harness.cli import PASSED, VERDICT_FAILED, cli, stdout
+from harness.cli import HARNESS_ERROR, PASSED, VERDICT_FAILED, cli, stdout
 from harness.config import Settings
 from harness.report import diagnosis_to_dict
+from harness.schemas import schema_id
 
 
 @cli.command("check")
@@ -36,13 +37,17 @@ def check_command(container: str, expect: str | None, as_json: bool) -> int:
         click.echo(json.dumps(_to_dict(report), indent=2))
     else:
         _render(report)
+    if report.unchecked:
+        return HARNESS_ERROR  # not a finding about the server, and never a pass
     return PASSED if report.healthy else VERDICT_FAILED
 
 
 def _to_dict(report: CheckReport) -> dict[str, object]:
     return {
+        "schema": schema_id("check"),
         "container": report.container,
-        "healthy": report.healthy,
+        "passed": report.healthy,
+        "unchecked": report.unchecked or None,
         "probe": {
             "url": report.url,
             "skipped": report.skipped_probe or None,
@@ -68,9 +73,14 @@ def _render(report: CheckReport) -> None:
         Text(diagnosis.summary, style="italic"),
         *(Text(f"  · {line}", style="dim") for line in diagnosis.evidence),
         Text(""),
+        *([Text(report.unchecked, style="bold yellow")] if report.unchecked else []),
         Text.assemble(
             ("verdict: ", "bold"),
-            ("HEALTHY", "bold green") if report.healthy else ("FAULT", "bold red"),
+            ("NOT CHECKED", "bold yellow")
+            if report.unchecked
+            else ("HEALTHY", "bold green")
+            if report.healthy
+            else ("FAULT", "bold red"),
         ),
     ]
     stdout().print(Panel(Group(*parts), title=f"check {report.container}", title_align="left"))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 
 import click
 from rich.status import Status
@@ -14,17 +15,18 @@ from harness.cli.history import FAIL_IF_SLOWER, open_store, record
 from harness.drill import Drill, DrillInterrupted, DrillOptions, Result, Verdict
 from harness.history import ResultStore
 from harness.records import run_of_drill
-from harness.report import render_result, render_results, result_to_dict, results_to_dict
+from harness.report import render_result, render_results, results_to_dict
 from harness.scenario import Scenario
 from harness.session import Session
 from harness.timeline import Event
 
 
-def emit_result(result: Result, as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(result_to_dict(result), indent=2))
-    else:
-        render_result(result, stdout())
+class _NotStarted(Exception):
+    """A queued drill that found the run interrupted before it began: it started nothing."""
+
+
+# How long running drills get to wind down after Ctrl-C before the summary is printed.
+INTERRUPT_GRACE = 1.5
 
 
 def exit_code(result: Result) -> int:
@@ -104,9 +106,15 @@ def drill_command(
     """
     if run_all == bool(scenarios):
         raise click.UsageError("name a SCENARIO (or several) or pass --all (see `harness list`)")
+    repeated = sorted({name for name in scenarios if scenarios.count(name) > 1})
+    if repeated:
+        # One target per scenario and one row per scenario in the table: a repeat would only be ambiguous.
+        raise click.UsageError(
+            f"scenario {repeated[0]!r} is named twice; name each scenario once (or use `harness soak`)"
+        )
     with Session(progress=progress) as session:
         # Bad names fail before any container starts.
-        names = session.catalogue.names() if run_all else list(dict.fromkeys(scenarios))
+        names = session.catalogue.names() if run_all else list(scenarios)
         chosen = [session.catalogue.get(name) for name in names]
         settings = session.settings
         store = open_store(settings)
@@ -122,15 +130,9 @@ def drill_command(
             timeout=drill_timeout,
         )
         progress(f"image {session.image.describe()}")
-        if len(chosen) == 1 and not run_all:
-            result = _drill_one(session, chosen[0], options, as_json, store)
-            emit_result(result, as_json)
-            return max(exit_code(result), record(store, [run_of_drill(result)], fail_if_slower))
-        if jobs > 1:
-            results = _drill_parallel(session, chosen, options, as_json, store, jobs)
-        else:
-            results = _drill_catalogue(session, chosen, options, as_json, store)
-    emit_results(results, as_json)
+        run = _drill_parallel if jobs > 1 else _drill_sequential
+        results = run(session, chosen, options, as_json, store, jobs)
+    emit_results(results, as_json, planned=len(chosen), single=len(chosen) == 1)
     gate = record(store, [run_of_drill(r) for r in results], fail_if_slower)
     return max([gate, *(exit_code(r) for r in results)])
 
@@ -149,71 +151,99 @@ def _run(session: Session, scenario: Scenario, options: DrillOptions, label: str
         return Drill(session, scenario, options=options, observer=_observer(status, scenario.name)).run()
 
 
-def _drill_one(
-    session: Session, scenario: Scenario, options: DrillOptions, as_json: bool, store: ResultStore
-) -> Result:
-    try:
-        return _run(session, scenario, options, f"drill {scenario.name}")
-    except DrillInterrupted as exc:
-        emit_result(exc.result, as_json)
-        record(store, [run_of_drill(exc.result)], None)
-        raise
+def _finished(result: Result, done: int, planned: int) -> None:
+    mark = "ok" if result.passed else "FAILED"
+    progress(f"[{done}/{planned}] {result.scenario}: {mark} ({result.verdict.value}, {result.duration:.1f} s)")
 
 
-def _drill_catalogue(
-    session: Session, scenarios: list[Scenario], options: DrillOptions, as_json: bool, store: ResultStore
+def _interrupted(results: list[Result], planned: int, as_json: bool, store: ResultStore) -> None:
+    """What finished is still worth its table and its history, with the interruption said plainly."""
+    emit_results(results, as_json, planned=planned, single=planned == 1)
+    record(store, [run_of_drill(r) for r in results], None)
+
+
+def _drill_sequential(
+    session: Session, scenarios: list[Scenario], options: DrillOptions, as_json: bool, store: ResultStore, jobs: int
 ) -> list[Result]:
     results: list[Result] = []
     for number, scenario in enumerate(scenarios, 1):
+        label = f"[{number}/{len(scenarios)}] drill {scenario.name}" if len(scenarios) > 1 else f"drill {scenario.name}"
         try:
-            result = _run(session, scenario, options, f"[{number}/{len(scenarios)}] drill {scenario.name}")
+            result = _run(session, scenario, options, label)
         except DrillInterrupted as exc:
-            # What finished is still worth its table.
-            emit_results([*results, exc.result], as_json)
-            record(store, [run_of_drill(r) for r in [*results, exc.result]], None)
+            _interrupted([*results, exc.result], len(scenarios), as_json, store)
             raise
         results.append(result)
-        mark = "ok" if result.passed else "FAILED"
-        took = f"{result.verdict.value}, {result.duration:.1f} s"
-        progress(f"[{number}/{len(scenarios)}] {scenario.name}: {mark} ({took})")
+        if len(scenarios) > 1:
+            _finished(result, number, len(scenarios))
     return results
 
 
 def _drill_parallel(
     session: Session, scenarios: list[Scenario], options: DrillOptions, as_json: bool, store: ResultStore, jobs: int
 ) -> list[Result]:
-    """Up to JOBS drills at once; the table keeps catalogue order whatever finishes first."""
+    """Up to JOBS drills at once; the table keeps catalogue order whatever finishes first.
+
+    On Ctrl-C no further drill starts and nothing more is injected: queued
+    drills are cancelled, running ones are told to stop at their next step,
+    and their targets are removed so that a step blocked on the engine or a
+    load burst ends at once. They end as interrupted, not as failures.
+    """
+    cancel = threading.Event()
     done: dict[str, Result] = {}
+    running: dict[str, Drill] = {}
+    lock = threading.Lock()
 
     def drill(scenario: Scenario) -> Result:
         def log(event: Event, offset: float) -> None:
-            progress(f"{scenario.name} +{offset:.3f}s {event.kind.value}: {event.detail}")
+            if not cancel.is_set():
+                progress(f"{scenario.name} +{offset:.3f}s {event.kind.value}: {event.detail}")
 
-        return Drill(session, scenario, options=options, observer=log).run()
+        one = Drill(session, scenario, options=options, observer=log, cancel=cancel)
+        with lock:
+            if cancel.is_set():
+                raise _NotStarted(scenario.name)
+            running[scenario.name] = one
+        try:
+            return one.run()
+        finally:
+            with lock:
+                running.pop(scenario.name, None)
 
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="harness-drill")
+    futures = {pool.submit(drill, scenario): scenario for scenario in scenarios}
     try:
-        futures = {pool.submit(drill, scenario): scenario for scenario in scenarios}
         for future in as_completed(futures):
             result = future.result()
             done[result.scenario] = result
-            mark = "ok" if result.passed else "FAILED"
-            took = f"{result.verdict.value}, {result.duration:.1f} s"
-            progress(f"[{len(done)}/{len(scenarios)}] {result.scenario}: {mark} ({took})")
+            _finished(result, len(done), len(scenarios))
     except KeyboardInterrupt:
-        # Workers cannot be interrupted; removing every target of this run makes their drills end at once.
+        with lock:
+            cancel.set()
+            stopping = list(running.values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for one in stopping:
+            one.interrupt()
         session.remove_targets()
-        pool.shutdown(wait=True, cancel_futures=True)
-        finished = [done[s.name] for s in scenarios if s.name in done]
-        emit_results(finished, as_json)
-        record(store, [run_of_drill(r) for r in finished], None)
+        wait(futures, timeout=INTERRUPT_GRACE)
+        for future, scenario in futures.items():
+            if scenario.name in done or not future.done() or future.cancelled():
+                continue
+            exc = future.exception()
+            if isinstance(exc, DrillInterrupted):
+                done[scenario.name] = exc.result
+            elif exc is None:
+                done[scenario.name] = future.result()
+        _interrupted([done[s.name] for s in scenarios if s.name in done], len(scenarios), as_json, store)
         raise
     pool.shutdown(wait=True)
     return [done[s.name] for s in scenarios]
 
 
-def emit_results(results: list[Result], as_json: bool) -> None:
+def emit_results(results: list[Result], as_json: bool, planned: int, single: bool = False) -> None:
     if as_json:
-        click.echo(json.dumps(results_to_dict(results), indent=2))
+        click.echo(json.dumps(results_to_dict(results, planned=planned), indent=2))
+    elif single and len(results) == 1:
+        render_result(results[0], stdout())
     else:
-        render_results(results, stdout())
+        render_results(results, stdout(), planned=planned)

@@ -23,10 +23,9 @@ from harness.gameday.dashboard import render, run_dashboard, take_hint
 from harness.gameday.state import Rehearsal, Status, all_rehearsals, find, iso, now, parse_iso, root_folder
 from harness.gameday.watch import Watcher, WatchOptions
 from harness.ownership import Removed
+from harness.schemas import schema_id
 from harness.session import Session
 
-# What would give a hidden scenario away; shown only once the rehearsal has ended.
-REVEALING = ("scenario", "summary", "cause", "hints", "doctor_before", "declared_symptom", "doctor_now")
 START_DEADLINE = 60.0  # for the watcher to start the target and inject the fault
 DEFAULT_MAX_AGE = 4 * 3600.0
 _DURATION = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>s|m|h)?")
@@ -37,7 +36,10 @@ def parse_duration(text: str) -> float:
     match = _DURATION.fullmatch(text.strip().lower())
     if not match:
         raise click.BadParameter(f"{text!r} is not a duration; use e.g. 90s, 30m or 1h")
-    return float(match["n"]) * {"s": 1, "m": 60, "h": 3600}[match["unit"] or "s"]
+    seconds = float(match["n"]) * {"s": 1, "m": 60, "h": 3600}[match["unit"] or "s"]
+    if seconds <= 0:
+        raise click.BadParameter(f"{text!r} is not a positive duration; use e.g. 90s, 30m or 1h")
+    return seconds
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg]
@@ -96,12 +98,13 @@ def start_command(
     state = _wait_until_broken(rehearsal)
     console = stdout()
     shown = "hidden" if hide else name
-    console.print(f"game day {rehearsal.id} started: scenario {shown}; port 80 is broken now.", highlight=False)
-    console.print(f"  root shell:   {state.get('shell')}", highlight=False)
-    console.print('  note:         harness gameday note "what you tried" [--dead-end]', highlight=False)
-    console.print("  hint:         harness gameday hint      end: harness gameday end", highlight=False)
+    # Not "port 80 is broken": a latent fault leaves it serving, and saying which would give the scenario away.
+    console.print(f"game day {rehearsal.id} started: scenario {shown}; the fault is in.", highlight=False, markup=False)
+    console.print(f"  root shell:   {state.get('shell')}", highlight=False, markup=False)
+    console.print('  note:         harness gameday note "what you tried" [--dead-end]', highlight=False, markup=False)
+    console.print("  hint:         harness gameday hint      end: harness gameday end", highlight=False, markup=False)
     if no_dashboard or not sys.stdin.isatty():
-        console.print("  dashboard:    harness gameday attach", highlight=False)
+        console.print("  dashboard:    harness gameday attach", highlight=False, markup=False)
         return PASSED
     return _exit(run_dashboard(rehearsal, console))
 
@@ -135,7 +138,7 @@ def hint_command(rehearsal_id: str | None) -> int:
     if hint is None:
         stdout().print("no more hints", highlight=False)
     else:
-        stdout().print(f"Hint {hint.number}: {hint.text}", highlight=False, soft_wrap=True)
+        stdout().print(f"Hint {hint.number}: {hint.text}", highlight=False, soft_wrap=True, markup=False)
     return PASSED
 
 
@@ -148,9 +151,8 @@ def status_command(rehearsal_id: str | None, as_json: bool) -> int:
     rehearsal = find(root, rehearsal_id) if rehearsal_id or _any_active(root) else _latest(root)
     state = rehearsal.read()
     if as_json:
-        if state.get("hidden") and Status(state.get("status", "starting")).active:
-            state = {k: v for k, v in state.items() if k not in REVEALING}
-        click.echo(json.dumps({"id": rehearsal.id, **state}, indent=2, default=str))
+        document = {"schema": schema_id("gameday-status"), "id": rehearsal.id, **state}
+        click.echo(json.dumps(document, indent=2, default=str))
     else:
         stdout().print(render(rehearsal, state))
     return PASSED
@@ -170,7 +172,7 @@ def end_command(rehearsal_id: str | None, wait: float) -> int:
         raise HarnessError(
             f"rehearsal {rehearsal.id} did not end within {wait:g} s; see {rehearsal.folder}/watcher.log"
         )
-    stdout().print(f"ended; postmortem draft: {rehearsal.report_path('md')}", highlight=False)
+    stdout().print(f"ended; postmortem draft: {rehearsal.report_path('md')}", highlight=False, markup=False)
     return _exit(rehearsal.status)
 
 
@@ -183,7 +185,15 @@ def report_command(rehearsal_id: str | None, as_json: bool) -> int:
     rehearsal = find(root, rehearsal_id) if rehearsal_id else _latest(root)
     path = rehearsal.report_path("json" if as_json else "md")
     if not path.exists():
-        raise InvalidInput(f"rehearsal {rehearsal.id} has no report yet; it is {rehearsal.status.value}")
+        status = rehearsal.status
+        if status.active:
+            raise InvalidInput(
+                f"rehearsal {rehearsal.id} is still running, so it has no report yet; "
+                "end it with `harness gameday end` or wait for recovery"
+            )
+        raise InvalidInput(
+            f"rehearsal {rehearsal.id} has no report ({status.value}); see {rehearsal.folder}/watcher.log"
+        )
     click.echo(path.read_text())
     return PASSED
 

@@ -6,10 +6,12 @@ import json
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from harness.cli import PASSED, VERDICT_FAILED, cli, progress, stdout
 from harness.config import Settings
 from harness.history import Regression, ResultStore, Run, group
+from harness.schemas import schema_id
 
 FAIL_IF_SLOWER = click.option(
     "--fail-if-slower",
@@ -66,6 +68,8 @@ def history_command(
     store = ResultStore(Settings.from_env().results)
     if not store.path.exists():
         progress(f"no results recorded yet in {store.path}")
+        if as_json:
+            click.echo(json.dumps(_to_dict({}, {}, last), indent=2))
         return PASSED
     grouped = group(store.runs(scenario=scenario, fix=fix, kind=kind))
     regressions = {key: store.regression(key, fail_if_slower) for key in grouped} if fail_if_slower is not None else {}
@@ -99,7 +103,7 @@ def _render(grouped: dict[tuple[str, str, str], list[Run]], last: int) -> None:
             name = f"{run.label} ({len(runs)} runs)" if index == 0 else ""
             style = "green" if run.passed else "red"
             table.add_row(
-                name,
+                Text(name),
                 run.recorded_at[:19].replace("T", " "),
                 f"[{style}]{run.verdict}[/{style}]",
                 _seconds(run.time_to_detect),
@@ -147,4 +151,4 @@ def _to_dict(
                 },
             }
         )
-    return {"groups": out}
+    return {"schema": schema_id("history"), "groups": out}

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from harness.cli import PASSED, VERDICT_FAILED, cli, progress, stdout
 from harness.drill import DrillOptions, Result
+from harness.schemas import schema_id
 from harness.session import Session
 from harness.soak import FLAT_MB, Sample, SoakReport, soak
 
@@ -45,13 +46,14 @@ def soak_command(count: int, seed: int | None, as_json: bool) -> int:
 
 def _to_dict(report: SoakReport) -> dict[str, object]:
     return {
+        "schema": schema_id("soak"),
+        "passed": report.ok,
         "seed": report.seed,
         "drills": len(report.samples),
         "failures": report.failures,
         "leaks": report.leaks,
         "memory": {"growth_mb": round(report.memory_growth_mb, 2), "flat": report.memory_flat},
         "wall_s": round(report.wall, 1),
-        "ok": report.ok,
         "samples": [asdict(s) for s in report.samples],
     }
 
@@ -83,4 +85,4 @@ def _render(report: SoakReport) -> None:
         highlight=False,
     )
     for line in [*report.failures, *report.leaks]:
-        console.print(f"  ✗ {line}", style="red", highlight=False)
+        console.print(f"  ✗ {line}", style="red", highlight=False, markup=False)

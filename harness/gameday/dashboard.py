@@ -27,7 +27,7 @@ HELP = 'type a note + Enter · "!note" marks a dead end · "?" hint · "/end" gi
 
 def take_hint(rehearsal: Rehearsal) -> Hint | None:
     """The next unused hint, recorded on the timeline; None when all are used or none exist yet."""
-    available = rehearsal.read().get("hints") or []
+    available = rehearsal.read(unseal=True).get("hints") or []
     used = len(rehearsal.hints())
     if used >= len(available):
         return None
@@ -59,14 +59,14 @@ def render(rehearsal: Rehearsal, state: dict[str, Any], message: str = "") -> Pa
     detected = state.get("detected_at")
     if detected and injected:
         after = (parse_iso(detected) - parse_iso(injected)).total_seconds()
-        grid.add_row("detected", f"{detected[11:19]} UTC (+{after:.1f} s) {state.get('detected_by', '')}")
+        grid.add_row("detected", Text(f"{detected[11:19]} UTC (+{after:.1f} s) {state.get('detected_by', '')}"))
     else:
         grid.add_row("detected", "not yet")
     grid.add_row("root shell", Text(state.get("shell", "…"), style="cyan"))
-    grid.add_row("hints used", f"{len(rehearsal.hints())} of {len(state.get('hints') or [])}")
+    grid.add_row("hints used", f"{len(rehearsal.hints())} of {state.get('hint_count', 0)}")
     notes = rehearsal.notes()[-NOTES_SHOWN:]
     grid.add_row(
-        "notes", "\n".join(f"{n.at[11:19]}  {n.text}{'  (dead end)' if n.dead_end else ''}" for n in notes) or "—"
+        "notes", Text("\n".join(f"{n.at[11:19]}  {n.text}{'  (dead end)' if n.dead_end else ''}" for n in notes) or "—")
     )
     parts: list[Any] = [grid]
     if message:

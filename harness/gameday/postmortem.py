@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from harness.gameday.state import Rehearsal, parse_iso
+from harness.schemas import schema_id
 
 # What to change so this cause cannot take port 80 down unnoticed again, per doctor cause.
 SUGGESTIONS: dict[str, tuple[str, ...]] = {
@@ -84,12 +85,13 @@ def build(rehearsal: Rehearsal, state: dict[str, Any]) -> dict[str, Any]:
     timeline.sort(key=lambda item: item["at"])
     ttd, ttr = _seconds(injected, detected), _seconds(injected, recovered)
     return {
-        "schema": 1,
+        "schema": schema_id("gameday-report"),
         "kind": "gameday",
         "id": rehearsal.id,
         "scenario": scenario,
         "hidden": bool(state.get("hidden")),
         "status": state.get("status"),
+        "passed": state.get("status") == "recovered",
         "summary": {
             "start": injected.isoformat() if injected else None,
             "end": end_at.isoformat() if end_at else None,

@@ -27,6 +27,10 @@ from typing import Any
 from harness.errors import InvalidInput
 
 ROOT_NAME = "gameday"
+# What would give a hidden scenario away. While a hidden rehearsal runs, these live only in the sealed
+# file, which status, the dashboard and rehearsal.json never show; the end merges them back.
+REVEALING = ("scenario", "summary", "cause", "hints", "doctor_before", "declared_symptom", "doctor_now")
+SEALED = ".sealed.json"
 
 
 class Status(StrEnum):
@@ -85,18 +89,36 @@ class Rehearsal:
         return cls(folder)
 
     # -- the watcher's state ----------------------------------------------
-    def read(self) -> dict[str, Any]:
+    def read(self, unseal: bool = False) -> dict[str, Any]:
+        """The state as participants may see it; UNSEAL adds what a hidden rehearsal keeps sealed (for hints)."""
+        state = self._load("rehearsal.json", {"id": self.id, "status": Status.STARTING.value})
+        if unseal:
+            state.update(self._load(SEALED, {}))
+        return state
+
+    def _load(self, name: str, missing: dict[str, Any]) -> dict[str, Any]:
         try:
-            return dict(json.loads((self.folder / "rehearsal.json").read_text()))
+            return dict(json.loads((self.folder / name).read_text()))
         except FileNotFoundError:
-            return {"id": self.id, "status": Status.STARTING.value}
+            return missing
         except (OSError, ValueError) as exc:
-            raise InvalidInput(f"rehearsal {self.id}: its state file cannot be read ({exc})") from None
+            raise InvalidInput(f"rehearsal {self.id}: its state file {name} cannot be read ({exc})") from None
 
     def write(self, state: dict[str, Any]) -> None:
-        scratch = self.folder / f".rehearsal.json.{os.getpid()}"
-        scratch.write_text(json.dumps(state, indent=2, default=str))
-        scratch.replace(self.folder / "rehearsal.json")
+        active = Status(state.get("status", Status.STARTING.value)).active
+        if state.get("hidden") and active:
+            sealed = {k: v for k, v in state.items() if k in REVEALING}
+            self._replace(SEALED, sealed, mode=0o600)
+            state = {k: v for k, v in state.items() if k not in REVEALING}
+        self._replace("rehearsal.json", state)
+        if not active:
+            (self.folder / SEALED).unlink(missing_ok=True)
+
+    def _replace(self, name: str, data: dict[str, Any], mode: int = 0o644) -> None:
+        scratch = self.folder / f".{name.lstrip('.')}.{os.getpid()}"
+        scratch.write_text(json.dumps(data, indent=2, default=str))
+        scratch.chmod(mode)
+        scratch.replace(self.folder / name)
 
     @property
     def status(self) -> Status:

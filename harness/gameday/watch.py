@@ -25,7 +25,7 @@ from harness.gameday.state import Rehearsal, Status, iso, now
 from harness.ownership import owner_token
 from harness.probe import Monitor, Probe, Sample, find_streak, ok_for
 from harness.report import diagnosis_to_dict
-from harness.scenario import Scenario
+from harness.scenario import Scenario, call_plugin
 from harness.session import Session
 from harness.signals import sigterm_as_interrupt
 from harness.target import Target
@@ -62,6 +62,7 @@ class Watcher:
         }
         self._t0 = time.monotonic()
         self._injected_t: float | None = None
+        self._detected_t: float | None = None
         self._last_doctor = 0.0
         self._doctor_found: tuple[float, str] | None = None  # when the first examination found a fault, and which
 
@@ -79,6 +80,9 @@ class Watcher:
             self._finish(Status.NOT_RECOVERED, "the watcher was stopped (SIGTERM or Ctrl-C); the target was removed")
         except HarnessError as exc:
             self._finish(Status.ERROR, str(exc))
+        except Exception as exc:  # the watcher must still write its report and remove its target
+            log.exception("the watcher failed")
+            self._finish(Status.ERROR, f"the watcher failed: {type(exc).__name__}: {exc}")
         self.state["torn_down_at"] = iso(now())
         # The report first: whoever sees the final status on disk may open the report at once.
         write_report(self.rehearsal, self.state)
@@ -95,15 +99,17 @@ class Watcher:
                 raise HarnessError("the target never served its page before the fault was injected")
             target.require_managed()
             self._injected_t = time.monotonic()
-            scenario.inject(target)
+            call_plugin(scenario.name, "inject", scenario.inject, target)
             before = examine(target)
+            hints = hints_for(before)
             if not before.healthy:
                 self._doctor_found = (time.monotonic(), before.cause)
             self.state.update(
                 status=Status.BROKEN.value,
                 injected_at=self._wall(self._injected_t),
                 doctor_before=diagnosis_to_dict(before),
-                hints=hints_for(before),
+                hints=hints,
+                hint_count=len(hints),
             )
             self._save()
             self._watch(target, monitor)
@@ -144,14 +150,19 @@ class Watcher:
             return False
         if time.monotonic() - self._last_doctor < DOCTOR_EVERY:
             return False
-        self._last_doctor = time.monotonic()
+        examined = self._last_doctor = time.monotonic()
         diagnosis: Diagnosis = examine(target)
         self.state["doctor_now"] = diagnosis.cause
         if not diagnosis.healthy:
             return False
-        last_bad = max((i for i, s in enumerate(samples) if not s.ok), default=-1)
-        first_good = samples[last_bad + 1] if last_bad + 1 < len(samples) else samples[-1]
-        self.state["recovered_at"] = self._wall(first_good.t)
+        last_bad = max((i for i, s in enumerate(samples) if not s.ok), default=None)
+        if last_bad is None:
+            # The probe never saw this fault (a latent one): it ended when the doctor first found nginx healthy.
+            resolved = examined
+        else:
+            resolved = samples[last_bad + 1].t if last_bad + 1 < len(samples) else samples[-1].t
+        detected = self._detected_t if self._detected_t is not None else resolved
+        self.state["recovered_at"] = self._wall(max(resolved, detected))
         return True
 
     # -- state ----------------------------------------------------------------
@@ -171,6 +182,7 @@ class Watcher:
         }
 
     def _detected(self, how: str, t: float) -> None:
+        self._detected_t = t
         self.state.update(detected_at=self._wall(t), detected_by=how)
 
     def _finish(self, status: Status, reason: str) -> None:
