@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import selectors
 import subprocess
@@ -9,9 +10,12 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
 
 import docker
-from harness import ownership
+from harness import ownership, schemas
 
 
 def fresh_run_id(prefix: str = "test") -> str:
@@ -69,3 +73,18 @@ def stderr_lines(proc: subprocess.Popen[str], timeout: float) -> Iterator[str]:
             if not chunk:
                 return
             pending += chunk
+
+
+def validated(output: str, name: str) -> dict[str, Any]:
+    """A `--json` output, checked against the schema the package publishes for it."""
+    document = json.loads(output)
+    jsonschema.validate(document, schemas.load(name))
+    assert document["schema"] == schemas.schema_id(name)
+    return dict(document)
+
+
+def single_drill(output: str) -> dict[str, Any]:
+    """The one result of `harness drill SCENARIO --json` (the same shape as several: a list of results)."""
+    document = validated(output, "drill")
+    assert len(document["results"]) == 1, document["accuracy"]
+    return dict(document["results"][0])

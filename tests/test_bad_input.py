@@ -41,9 +41,15 @@ def test_any_setting_value_is_accepted_or_refused_in_one_line(name: str, value: 
 @given(text=st.text(max_size=20))
 def test_any_duration_parses_or_is_a_usage_error(text: str) -> None:
     try:
-        assert parse_duration(text) >= 0
+        assert parse_duration(text) > 0
     except click.BadParameter as exc:
-        assert "is not a duration" in exc.format_message()
+        assert "is not a duration" in exc.format_message() or "is not a positive duration" in exc.format_message()
+
+
+@pytest.mark.parametrize("text", ["0", "0s", "0m", "0.0h"])
+def test_a_zero_duration_is_refused(text: str) -> None:
+    with pytest.raises(click.BadParameter, match="not a positive duration"):
+        parse_duration(text)
 
 
 @settings(max_examples=100, deadline=None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 
@@ -13,7 +12,7 @@ import docker
 from harness.errors import NotOurTarget
 from harness.session import Session
 from harness.target import Target
-from tests.helpers import run_harness
+from tests.helpers import run_harness, validated
 
 
 def _serving(port: str, timeout: float = 20.0) -> None:
@@ -51,8 +50,8 @@ def foreign(harness_session: Session) -> Iterator[docker.models.containers.Conta
 def test_check_a_healthy_foreign_container(foreign: docker.models.containers.Container) -> None:
     proc = run_harness("check", foreign.name, "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    report = json.loads(proc.stdout)
-    assert report["healthy"] is True
+    report = validated(proc.stdout, "check")
+    assert report["passed"] is True
     assert report["probe"]["ok"] is True and len(report["probe"]["samples"]) == 5
     assert report["diagnosis"]["cause"] == "healthy"
 
@@ -84,8 +83,8 @@ def test_check_a_container_with_no_nginx_at_all(harness_session: Session) -> Non
         container.remove(force=True)
         client.close()
     assert proc.returncode == 1, proc.stderr
-    report = json.loads(proc.stdout)
-    assert report["healthy"] is False
+    report = validated(proc.stdout, "check")
+    assert report["passed"] is False
     assert "not from nginx" in report["probe"]["samples"][0]["detail"]
     assert report["diagnosis"]["cause"] == "port-squatted"
 

@@ -10,7 +10,7 @@ import docker
 from harness import ownership
 from harness.cli import BAD_INPUT, HARNESS_ERROR, PASSED
 from harness.scenario import load_catalogue
-from tests.helpers import containers_of_run, fresh_run_id, run_harness
+from tests.helpers import containers_of_run, fresh_run_id, run_harness, single_drill
 
 
 def test_list_shows_symptom_and_cause() -> None:
@@ -52,7 +52,7 @@ def test_drill_prints_a_recovered_result_and_leaves_nothing() -> None:
     run_id = fresh_run_id("cli")
     done = run_harness("drill", "missing-symlink", "--json", HARNESS_RUN_ID=run_id)
     assert done.returncode == PASSED, done.stderr
-    result = json.loads(done.stdout)
+    result = single_drill(done.stdout)
     assert result["verdict"] == "recovered" and result["passed"]
     assert result["observed"]["symptom"] == "refused"
     assert result["observed"]["diagnosis"]["cause"] == "site-not-enabled"

@@ -21,7 +21,7 @@ from harness.history import ResultStore
 from harness.session import Session
 from harness.target import ExecResult, Target
 from tests.engines import mounts_under, processes_of, second_engine
-from tests.helpers import containers_of_run, fresh_run_id, harness_env, run_harness, stderr_lines
+from tests.helpers import containers_of_run, fresh_run_id, harness_env, run_harness, single_drill, stderr_lines
 
 
 def _drill_process(*args: str, **env: str) -> subprocess.Popen[str]:
@@ -83,7 +83,7 @@ def test_interrupt_in_any_phase_tears_down_and_records_it(signum: int, phase: st
     finally:
         _finish(proc)
     assert proc.returncode == INTERRUPTED, err
-    result = json.loads(out)
+    result = single_drill(out)
     assert result["verdict"] == "interrupted"
     events = [e["event"] for e in result["timeline"]["events"]]
     assert events[-2:] == ["torn-down", "interrupted"] or events[-2:] == ["interrupted", "torn-down"]
@@ -184,7 +184,7 @@ def test_target_removed_mid_drill_is_an_error_naming_it() -> None:
     finally:
         _finish(proc)
     assert proc.returncode == HARNESS_ERROR, err
-    result = json.loads(out)
+    result = single_drill(out)
     assert result["verdict"] == "error"
     reason = result["reason"]
     assert "target container" in reason and any(word in reason for word in ("disappeared", "removed", "stopped"))
@@ -211,7 +211,7 @@ def test_timeout_bounds_a_whole_drill() -> None:
     done = run_harness("drill", "fd-limit", "--timeout", "3", "--json", HARNESS_RUN_ID=run_id)
     took = time.monotonic() - started
     assert done.returncode == HARNESS_ERROR, done.stderr
-    result = json.loads(done.stdout)
+    result = single_drill(done.stdout)
     assert result["verdict"] == "error"
     assert "did not finish within 3 s (--timeout)" in result["reason"]
     assert took < 15

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 
 from harness.session import Session
 from tests.engines import second_engine
-from tests.helpers import containers_of_run, fresh_run_id, run_harness
+from tests.helpers import containers_of_run, fresh_run_id, run_harness, single_drill
 
 
 def _harness_containers(host: str | None) -> list[str]:
@@ -28,7 +27,7 @@ def test_drill_on_a_remote_engine_recovers_and_leaves_nothing_on_either(harness_
         since = int(time.time()) - 1
         proc = run_harness("drill", "missing-symlink", "--json", DOCKER_HOST=host, HARNESS_RUN_ID=run_id)
         assert proc.returncode == 0, proc.stderr
-        result = json.loads(proc.stdout)
+        result = single_drill(proc.stdout)
         assert result["verdict"] == "recovered" and result["passed"]
         assert result["observed"]["diagnosis"]["cause"] == "site-not-enabled"
         # The target was created on the second engine, and nothing of it is left there.

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import BAD_INPUT, PASSED
-from tests.helpers import containers_of_run, fresh_run_id, run_harness
+from tests.helpers import containers_of_run, fresh_run_id, run_harness, single_drill
 
 DIST = "harness-extra-scenarios"
 MODULE = """
@@ -78,7 +78,7 @@ def test_installed_plugin_runs_a_drill(site: Path) -> None:
     run_id = fresh_run_id()
     done = run_harness("drill", "nginx-terminated", "--json", PYTHONPATH=str(site), HARNESS_RUN_ID=run_id)
     assert done.returncode == PASSED, done.stderr
-    result = json.loads(done.stdout)
+    result = single_drill(done.stdout)
     assert result["passed"] and result["observed"]["diagnosis"]["cause"] == "nginx-not-running"
     assert containers_of_run(run_id) == []
 

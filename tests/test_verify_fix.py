@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from harness.cli import INTERRUPTED
 from harness.fix import Fix, FixKind
 from harness.history import ResultStore
 from harness.verify import SECOND_RUN, CheckStatus, FixReport
-from tests.helpers import containers_of_run, fresh_run_id, harness_env, run_harness, stderr_lines
+from tests.helpers import containers_of_run, fresh_run_id, harness_env, run_harness, stderr_lines, validated
 
 FIXES = Path(__file__).parent / "fixes"
 Verify = Callable[..., FixReport]
@@ -112,11 +111,11 @@ def test_verify_fix_command_reports_scope_records_history_and_leaves_nothing(tmp
     run_id = fresh_run_id("verify")
     store = tmp_path / "results.sqlite"
     proc = run_harness(
-        "verify-fix", "missing-symlink", str(FIXES / "relink.sh"), "--json",
+        "verify-fix", "missing-symlink", str(FIXES / "relink.sh"), "--json", "--scope",
         HARNESS_RUN_ID=run_id, HARNESS_RESULTS=str(store),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = validated(proc.stdout, "verify-fix")
     assert report["verdict"] == "passed"
     scope = {entry["scenario"]: entry["repaired"] for entry in report["scope"]}
     assert "missing-symlink" not in scope and len(scope) >= 15
@@ -166,7 +165,7 @@ def _write(path: Path, data: bytes) -> Path:
 def test_interrupted_verify_fix_stops_its_other_targets_at_once() -> None:
     run_id = fresh_run_id("verify-int")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "verify-fix", "missing-symlink", str(FIXES / "relink.sh")],
+        [sys.executable, "-m", "harness", "verify-fix", "missing-symlink", str(FIXES / "relink.sh"), "--scope"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

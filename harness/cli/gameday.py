@@ -31,13 +31,13 @@ DEFAULT_MAX_AGE = 4 * 3600.0
 _DURATION = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>s|m|h)?")
 
 
-def parse_duration(text: str) -> float:
-    """90, 90s, 30m, 1h -> seconds."""
+def parse_duration(text: str, positive: bool = True) -> float:
+    """90, 90s, 30m, 1h -> seconds (zero only where POSITIVE is False)."""
     match = _DURATION.fullmatch(text.strip().lower())
     if not match:
         raise click.BadParameter(f"{text!r} is not a duration; use e.g. 90s, 30m or 1h")
     seconds = float(match["n"]) * {"s": 1, "m": 60, "h": 3600}[match["unit"] or "s"]
-    if seconds <= 0:
+    if seconds <= 0 and positive:
         raise click.BadParameter(f"{text!r} is not a positive duration; use e.g. 90s, 30m or 1h")
     return seconds
 
@@ -45,8 +45,11 @@ def parse_duration(text: str) -> float:
 class Duration(click.ParamType):  # type: ignore[type-arg]
     name = "duration"
 
+    def __init__(self, positive: bool = True) -> None:
+        self.positive = positive
+
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        return value if isinstance(value, float) else parse_duration(str(value))
+        return value if isinstance(value, float) else parse_duration(str(value), self.positive)
 
 
 def _root() -> Path:
@@ -69,7 +72,7 @@ def gameday() -> None:
 @click.option("--streak", type=click.IntRange(1, 100), default=3, show_default=True, help="Good samples = recovered.")
 @click.option(
     "--max-age",
-    type=Duration(),
+    type=Duration(positive=False),  # 0s: sweep every rehearsal still running
     default=f"{int(DEFAULT_MAX_AGE)}s",
     show_default=True,
     help="Older rehearsals still running, or ones whose watcher died, are swept first.",
