@@ -14,7 +14,7 @@ import requests
 from docker.errors import DockerException, NotFound
 
 import docker
-from harness.doctor import Diagnosis, examine
+from harness.doctor import Diagnosis, Request, examine
 from harness.errors import EngineUnavailable, InvalidInput
 from harness.ownership import MANAGED
 from harness.probe import DEFAULT_CHECKS, Check, Probe, Sample
@@ -99,5 +99,6 @@ def check_server(server: ExistingServer, expect: str | None = None, probe_timeou
         finally:
             probe.close()
     failing = tuple(dict.fromkeys(f"the probe: {s.detail}" for s in samples if not s.ok))
+    requests = tuple(dict.fromkeys(Request(s.path) for s in samples if not s.ok))
     unchecked = f"--expect {expect!r} could not be checked: {why}" if expect is not None and url is None else ""
-    return CheckReport(server.name, url, why, tuple(samples), examine(server, failing), unchecked)
+    return CheckReport(server.name, url, why, tuple(samples), examine(server, failing, requests), unchecked)

@@ -10,6 +10,7 @@ all, as nginx would resolve them inside the server.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 import io
@@ -118,6 +119,8 @@ class ConfigModel:
     errors: tuple[str, ...] = ()  # what the parser could not read, with file:line
     parsed: tuple[str, ...] = ()  # the files read, in order
     contents: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    upstreams: dict[str, tuple[Directive, ...]] = field(default_factory=dict)  # upstream NAME -> its server lines
+    raw: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)  # every file's bytes, by path
 
     def directive(self, name: str) -> Directive | None:
         return next((d for d in self.main if d.name == name), None)
@@ -229,7 +232,7 @@ def parse_tree(data: bytes) -> ConfigModel:
 
 
 def replace_errors(model: ConfigModel, errors: tuple[str, ...]) -> ConfigModel:
-    return ConfigModel(model.files, model.servers, model.includes, model.main, model.http, errors, model.parsed)
+    return dataclasses.replace(model, errors=errors)
 
 
 class _Reader:
@@ -242,6 +245,7 @@ class _Reader:
         self.main: list[Directive] = []
         self.http: list[Directive] = []
         self.servers: list[Server] = []
+        self.upstreams: dict[str, tuple[Directive, ...]] = {}
         self._stack: list[str] = []
 
     def read(self) -> ConfigModel:
@@ -257,6 +261,8 @@ class _Reader:
             tuple(self.errors),
             tuple(self.parsed),
             text,
+            self.upstreams,
+            self.contents,
         )
 
     def _statements(self, path: str, at: Where) -> list[dict[str, Any]]:
@@ -286,7 +292,8 @@ class _Reader:
     def _expand(self, statements: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for statement in statements:
-            statement = {**statement, "file": path}
+            # Evidence names the file a person edits: the link's target, not sites-enabled/NAME.
+            statement = {**statement, "file": resolve(path, self.files) or path}
             if "block" in statement:
                 statement["block"] = self._expand(statement["block"], path)
             if statement["directive"] == "include" and statement["args"]:
@@ -323,6 +330,9 @@ class _Reader:
                 self._walk(statement["block"], name)
             elif name == "server" and context == "http":
                 self.servers.append(self._server(statement))
+            elif name == "upstream" and context == "http" and statement["args"]:
+                lines = tuple(_directive(s) for s in statement.get("block", []) if s["directive"] == "server")
+                self.upstreams[statement["args"][0]] = lines
             elif "block" not in statement:
                 directive = _directive(statement)
                 self.main.append(directive)

@@ -1,28 +1,59 @@
-"""White-box diagnosis: name the root cause from inside the target, blind.
+"""White-box diagnosis: name the root cause from inside the server, blind.
 
-The doctor is never told which scenario ran. It gathers Facts in one round
-trip, walks every check so its evidence shows what it looked at (a decoy in
-the logs does not stop it), and the first rule (harness.rules) that fits
-names the cause.
+The doctor is never told which scenario ran. Its first round trip gathers
+the facts and brings /etc/nginx out; the configuration is parsed here, and a
+second round trip checks what only the configuration can name (roots,
+index files, upstreams, requests through nginx). For each request that failed
+outside, it traces the path nginx would take and finds the first step that
+breaks. Compared with the healthy examination before the fault (in a drill),
+it lists what changed. Then every registered cause unit reads all of that:
+the first that fits names the cause, and any other that fits is listed too.
+
+Honest verdicts: "healthy" only when nothing fits and nothing failed
+outside; "unexplained", with the failing request's trace, when the outage
+was measured and no unit explains it; "unknown" when nothing was measured,
+yet the server is not healthy and no unit says why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from harness.causes import AREAS, Cause, Context, Finding, Registry, registry
+from harness.changes import Changes, compare
 from harness.errors import TargetError
-from harness.facts import COLLECT_SCRIPT, Facts, parse_facts
-from harness.rules import HEALTHY, RULES, set_aside
+from harness.facts import COLLECT_SCRIPT, END, Facts, parse_facts, with_inside
+from harness.inside import Request, parse_inside, plan
 from harness.target import ExecResult
+from harness.trace import Trace, trace
 
-__all__ = ["HEALTHY", "UNEXPLAINED", "UNKNOWN", "Diagnosis", "diagnose", "examine", "observations"]
+__all__ = [
+    "HEALTHY",
+    "UNEXPLAINED",
+    "UNKNOWN",
+    "Diagnosis",
+    "Observation",
+    "Request",
+    "diagnose",
+    "examine",
+    "observations",
+]
 
+HEALTHY = "healthy"
 UNKNOWN = "unknown"
-# The outage was measured (the probe or a load burst failed) and no rule explains it. Never "healthy".
+# The outage was measured (the probe or a load burst failed) and no unit explains it. Never "healthy".
 UNEXPLAINED = "unexplained"
 DOCTOR_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One line of evidence with the area a responder would look in (game-day hints group by it)."""
+
+    area: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -35,82 +66,185 @@ class Diagnosis:
     ruled_out: tuple[str, ...] = ()
     # Failures measured from outside that the diagnosis had to account for (the probe's, a load burst's).
     measured: tuple[str, ...] = ()
+    also: tuple[str, ...] = ()  # other causes that fit too, in the order tried
+    traces: tuple[Trace, ...] = ()
+    changes: Changes = field(default_factory=Changes)
+    observed: tuple[Observation, ...] = ()
+    context: Context | None = field(default=None, compare=False, repr=False)
 
     @property
     def healthy(self) -> bool:
         return self.cause == HEALTHY
 
+    @property
+    def broken_step(self) -> str:
+        """The first broken step of the first failing request's trace, in a few words ("" when none broke)."""
+        for item in self.traces:
+            step = item.broken
+            if step is not None:
+                return f"{step.what}: {step.detail}" + (f" ({step.where})" if step.where else "")
+        return ""
 
-def observations(facts: Facts) -> list[str]:
+
+def observations(facts: Facts) -> list[Observation]:
     """One line per check, in the order a responder would look."""
-    lines = []
+    found: list[Observation] = []
+
+    def add(area: str, text: str) -> None:
+        found.append(Observation(area, text))
+
     master = facts.nginx_master
     if master is None:
         stale = f", pid file names dead pid {facts.pidfile}" if facts.stale_pidfile else ""
-        lines.append(f"nginx master process: not running{stale}")
+        add("process", f"nginx master process: not running{stale}")
     else:
         state = "stopped (SIGSTOP), not scheduled" if master.stopped else "running"
-        lines.append(f"nginx master process: {state} (pid {master.pid})")
-    lines.append(f"service nginx status: {'running' if facts.service_running else 'not running'}")
+        add("process", f"nginx master process: {state} (pid {master.pid})")
+    add("process", f"service nginx status: {'running' if facts.service_running else 'not running'}")
     config = facts.config_output.splitlines()
-    lines.append("nginx -t: passes" if facts.config_ok else f"nginx -t: fails: {config[0] if config else '?'}")
-    on_80 = facts.listeners_on(80)
-    if on_80:
-        owners = sorted({p for item in on_80 for p in item.processes}) or ["unknown process"]
-        lines.append(f"port 80: listened on by {', '.join(owners)}")
-    else:
-        lines.append("port 80: nothing listens")
-    lines.append(f"sites-available: {', '.join(facts.available) or 'empty'}")
+    add("config", "nginx -t: passes" if facts.config_ok else f"nginx -t: fails: {config[0] if config else '?'}")
+    model = facts.config
+    ports = sorted(model.ports() - {-1}) or [80]
+    for port in ports:
+        on_port = facts.listeners_on(port)
+        if on_port:
+            owners = sorted({p for item in on_port for p in item.processes}) or ["unknown process"]
+            add("port", f"port {port}: listened on by {', '.join(owners)}")
+        else:
+            add("port", f"port {port}: nothing listens")
+    if 80 not in ports and not facts.listeners_on(80):
+        add("port", "port 80: nothing listens")
+    add("config", f"sites-available: {', '.join(facts.available) or 'empty'}")
     enabled = [
         f"{e.name} -> {e.link_target}{'' if e.target_exists else ' (dangling)'}"
         if e.kind == "link"
         else f"{e.name} ({e.kind})"
         for e in facts.enabled
     ]
-    lines.append(f"sites-enabled: {', '.join(enabled) or 'empty'}")
+    add("config", f"sites-enabled: {', '.join(enabled) or 'empty'}")
+    for server in model.servers[:8]:
+        listens = ", ".join(f"{i.address + ':' if i.address else ''}{i.port}{' default' if i.default_server else ''}"
+                            for i in server.listens)  # fmt: skip
+        add("config", f"{server.label()}: listen {listens}; server_name {' '.join(server.names) or '-'}")
+    for include in model.includes:
+        # An empty conf.d is normal; an include whose folder does not exist is a typo worth showing.
+        folder = include.resolved.rsplit("/", 1)[0]
+        if include.collected and not include.matched and folder not in model.files:
+            add("config", f"include {include.pattern} matches no file: {folder} does not exist ({include.where})")
+    for error in model.errors[:3]:
+        add("config", f"configuration: {error}")
     for root in facts.docroots:
         state = "missing" if not root.exists else "readable" if root.worker_can_read else "not readable"
         index = ", ".join(root.index_files) or "no index file"
-        lines.append(f"document root {root.path}: {state} by {root.worker_user}; {index}")
+        add("files", f"document root {root.path}: {state} by {root.worker_user}; {index}")
     limit = "unlimited or unknown" if facts.open_files_limit is None else str(facts.open_files_limit)
-    lines.append(f"open files limit of nginx: {limit} (worker_connections {facts.worker_connections or '?'})")
+    add("resources", f"open files limit of nginx: {limit} (worker_connections {facts.worker_connections or '?'})")
     if facts.firewall_readable:
-        lines.append(f"firewall INPUT rules: {'; '.join(facts.firewall_rules) or 'none'}")
+        add("port", f"firewall INPUT rules: {'; '.join(facts.firewall_rules) or 'none'}")
     else:
-        lines.append("firewall INPUT rules: not readable here")
+        add("port", "firewall INPUT rules: not readable here")
     if facts.local_status:
-        lines.append("inside the server: " + ", ".join(f"{url} {code}" for url, code in facts.local_status))
-    lines.append(f"app service: {'running' if facts.app_running else 'not running'} ({facts.app_release or '?'})")
-    if facts.deploys:
-        lines.append(f"last app deploy: {facts.deploys[-1]}")
+        add("upstream", "inside the server: " + ", ".join(f"{url} {code}" for url, code in facts.local_status))
+    for url, code in facts.inside.upstreams.items():
+        add("upstream", f"upstream {url}: {'no answer' if code == '000' else code}")
+    stopped = [name for name, running in facts.services if not running and name != "nginx"]
+    if stopped:
+        add("upstream", f"services not running: {', '.join(stopped)}")
     if facts.error_log:
-        lines.append(f"error.log, last line: {facts.error_log[-1]}")
-    return lines
+        add("config", f"error.log, last line: {facts.error_log[-1]}")
+    return found
 
 
-def diagnose(facts: Facts, measured: Sequence[str] = ()) -> Diagnosis:
+def _healthy(facts: Facts) -> bool:
+    master = facts.nginx_master
+    ports = sorted(facts.config.ports() - {-1}) or [80]
+    front = [code for url, code in facts.local_status if url.rstrip("/").count("/") == 2]
+    return bool(
+        master
+        and not master.stopped
+        and facts.config_ok
+        and facts.service_running
+        and all(facts.nginx_listens_on(port) for port in ports)
+        and not facts.dangling_links()
+        and (not front or front[0] == "200" or (front[0].isdigit() and 300 <= int(front[0]) < 500))
+    )
+
+
+def _fits(unit: Cause, context: Context) -> tuple[Finding | None, str]:
+    """A unit's rule, guarded: a unit is plugin code, and one that crashes must not stop the diagnosis."""
+    try:
+        return unit.rule(context), ""
+    except Exception as exc:
+        return None, f"cause unit {unit.id} could not judge: {type(exc).__name__}: {exc}"
+
+
+def diagnose(
+    facts: Facts,
+    measured: Sequence[str] = (),
+    requests: Sequence[Request] = (),
+    baseline: Facts | None = None,
+    units: Registry | None = None,
+) -> Diagnosis:
     """Name the cause from FACTS; MEASURED are failures seen from outside, which "healthy" may never contradict."""
     measured = tuple(measured)
-    seen = [*(f"measured from outside: {m}" for m in measured), *observations(facts)]
-    for rule in RULES:
-        found = rule(facts)
-        if found is None:
-            continue
-        cause, summary = found
-        if cause == HEALTHY and measured:
-            break
-        notes = set_aside(facts, cause)
-        return Diagnosis(cause, summary, (*seen, *notes), facts, tuple(notes), measured)
-    if measured:
+    units = units or registry()
+    wanted = tuple(requests) or ((Request(),) if measured else ())
+    traces = tuple(trace(facts, facts.inside, request) for request in wanted)
+    changes = compare(baseline, facts) if baseline is not None else Changes()
+    context = Context(facts, traces, changes, measured, baseline)
+    observed = [
+        *(Observation("port", f"measured from outside: {m}") for m in measured),
+        *observations(facts),
+        *(Observation(_area_of(t), f"trace {t.summary()}") for t in traces),
+        *(Observation("config", line) for line in changes.lines()),
+    ]
+    findings: list[tuple[Cause, Finding]] = []
+    for unit in units.causes:
+        found, trouble = _fits(unit, context)
+        if trouble:
+            observed.append(Observation("config", trouble))
+        if found is not None:
+            findings.append((unit, found))
+    evidence = tuple(o.text for o in observed)
+    common = {"facts": facts, "measured": measured, "traces": traces, "changes": changes, "context": context}
+    if findings:
+        unit, found = findings[0]
+        notes = [line for u in units.causes if u.set_aside for line in _notes(u, context, unit.id)]
+        also = tuple(u.id for u, _ in findings[1:])
+        extra = (*found.evidence, *(f"also fits: {u.id}: {f.summary}" for u, f in findings[1:]))
+        observed += [Observation(unit.area, line) for line in (*extra, *notes)]
         return Diagnosis(
-            UNEXPLAINED,
-            f"the checks do not explain what was measured ({measured[0]}); look where that request fails",
-            tuple(seen),
-            facts,
-            (),
-            measured,
+            unit.id,
+            found.summary,
+            (*evidence, *extra, *notes),
+            ruled_out=tuple(notes),
+            also=also,
+            observed=tuple(observed),
+            **common,  # type: ignore[arg-type]
         )
-    return Diagnosis(UNKNOWN, "no rule matched what the checks saw", tuple(seen), facts)
+    if _healthy(facts) and not measured:
+        summary = "nginx runs under its service, its config passes, and it serves its site on port 80"
+        return Diagnosis(HEALTHY, summary, evidence, observed=tuple(observed), **common)  # type: ignore[arg-type]
+    if measured:
+        where = next((t.summary() for t in traces if t.broken is not None), "")
+        summary = f"the checks do not explain what was measured ({measured[0]})"
+        summary += f"; the request breaks here: {where}" if where else "; every step of its path holds inside"
+        return Diagnosis(UNEXPLAINED, summary, evidence, observed=tuple(observed), **common)  # type: ignore[arg-type]
+    return Diagnosis(UNKNOWN, "no rule matched what the checks saw", evidence, observed=tuple(observed), **common)  # type: ignore[arg-type]
+
+
+def _notes(unit: Cause, context: Context, cause: str) -> list[str]:
+    try:
+        return list(unit.set_aside(context, cause)) if unit.set_aside else []
+    except Exception:
+        return []
+
+
+def _area_of(item: Trace) -> str:
+    step = item.broken
+    if step is None:
+        return "config"
+    return {"socket": "port", "outside": "port", "file": "files", "upstream": "upstream"}.get(step.what, "config")
 
 
 class Server(Protocol):
@@ -122,12 +256,32 @@ class Server(Protocol):
     def exec(self, argv: list[str], *, timeout: float = ...) -> ExecResult: ...
 
 
-def examine(target: Server, measured: Sequence[str] = ()) -> Diagnosis:
-    """Gather facts in one docker exec and diagnose them; MEASURED: failures seen from outside meanwhile."""
-    result = target.exec(["sh", "-c", COLLECT_SCRIPT], timeout=DOCTOR_TIMEOUT)
+def collect_script(units: Registry | None = None) -> str:
+    """The first round trip's script: the core checks, then every unit's own sections (constants they ship)."""
+    return COLLECT_SCRIPT + (units or registry()).collect_lines() + END
+
+
+def examine(
+    target: Server,
+    measured: Sequence[str] = (),
+    requests: Sequence[Request] = (),
+    baseline: Facts | None = None,
+) -> Diagnosis:
+    """Gather facts in two round trips and diagnose them; MEASURED and REQUESTS: what failed outside meanwhile."""
+    result = target.exec(["sh", "-c", collect_script()], timeout=DOCTOR_TIMEOUT)
     if result.timed_out:
         raise TargetError(f"the doctor's checks did not finish within {DOCTOR_TIMEOUT:.0f} s in {target.name}")
     try:
-        return diagnose(parse_facts(result.stdout), measured)
+        facts = parse_facts(result.stdout)
     except ValueError as exc:
         raise TargetError(f"the doctor could not read its checks' output: {exc}") from exc
+    wanted = tuple(requests) or ((Request(),) if measured else ())
+    checks = plan(facts.config, wanted)
+    second = target.exec(checks.argv(), timeout=DOCTOR_TIMEOUT)
+    if not second.timed_out:
+        facts = with_inside(facts, parse_inside(second.stdout, checks.user))
+    return diagnose(facts, measured, wanted, baseline)
+
+
+# Re-exported for readers that knew the areas from here.
+HINT_AREAS = AREAS

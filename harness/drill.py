@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from harness.doctor import Diagnosis, examine
+from harness.doctor import Diagnosis, Request, examine
 from harness.errors import DeadlineExceeded, HarnessError, RemedyError
+from harness.facts import Facts
 from harness.load import LoadReport, burst
 from harness.probe import Monitor, Probe, Streak
 from harness.remedy import remedy_for
@@ -162,6 +163,7 @@ class Drill:
         self.steps: list[ExecResult] = []
         self.load_reports: list[LoadReport] = []
         self.measured: tuple[str, ...] = ()  # the failure seen from outside, which the diagnosis must account for
+        self.requests: tuple[Request, ...] = ()  # the requests that failed, for the doctor to trace
         self.target_name = ""
         self.monitor: Monitor | None = None
         self.target: Target | None = None
@@ -275,7 +277,7 @@ class Drill:
 
         if self.diagnosis is None:
             examined = time.monotonic()
-            self.diagnosis = examine(target, self.measured)
+            self.diagnosis = examine(target, self.measured, self.requests, self._baseline_facts())
             took = time.monotonic() - examined
             rec.record(
                 EventKind.DIAGNOSED, f"{self.diagnosis.cause} (examined in {took:.2f} s): {self.diagnosis.summary}"
@@ -312,7 +314,7 @@ class Drill:
                 f"(last probe: {last.outcome.value}, {last.detail})",
             )
         rec.record(EventKind.RECOVERED, _describe_streak(good), t=good.first.t)
-        self.diagnosis_after = examine(target)
+        self.diagnosis_after = examine(target, baseline=self._baseline_facts())
         if not self.diagnosis_after.healthy:
             raise _Stop(
                 Verdict.NOT_RECOVERED,
@@ -337,6 +339,7 @@ class Drill:
         if bad is not None:
             self.symptom_seen, self.detected_by = Symptom.of(bad.outcome), DetectedBy.PROBE
             self.measured = (f"the probe: {bad.first.detail}",)
+            self.requests = (Request(bad.first.path),)
             first = monitor.failing_since(bad, floor=injected)
             rec.record(EventKind.DETECTED, f"by the probe: {_describe_streak(bad)}", t=first.t)
             return
@@ -346,10 +349,11 @@ class Drill:
         if report.degraded:
             self.symptom_seen, self.detected_by = Symptom.FAILS_UNDER_LOAD, DetectedBy.LOAD
             self.measured = (f"a load burst: {report.describe()}",)
+            self.requests = (Request("/"),)
             rec.record(EventKind.DETECTED, f"by load: {report.describe()}", t=started)
             return
         examined = time.monotonic()
-        diagnosis = examine(target)
+        diagnosis = examine(target, baseline=self._baseline_facts())
         if diagnosis.healthy:
             self.diagnosis = diagnosis
             raise _Stop(
@@ -360,6 +364,9 @@ class Drill:
         self.symptom_seen, self.detected_by, self.diagnosis = Symptom.LATENT, DetectedBy.DOCTOR, diagnosis
         rec.record(EventKind.DETECTED, f"by the doctor (port 80 still serves): {diagnosis.cause}", t=examined)
         rec.record(EventKind.DIAGNOSED, f"{diagnosis.cause}: {diagnosis.summary}")
+
+    def _baseline_facts(self) -> Facts | None:
+        return self.baseline.facts if self.baseline is not None else None
 
     def _burst(self, target: Target, why: str) -> LoadReport:
         opts = self.options

@@ -8,8 +8,14 @@ rules are tested without Docker, on text captured from real targets.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import dataclasses
 import re
 from dataclasses import dataclass
+
+from harness.confmodel import EMPTY, ConfigModel, parse_tree
+from harness.inside import INSIDE_SECTION, NO_INSIDE, Inside, parse_inside
 
 SECTION = "@@harness-section "
 
@@ -51,21 +57,17 @@ s limits;      m=$(cat /run/nginx.pid 2>/dev/null)
                [ -n "$m" ] && sed -n 's/^Max open files *\([0-9a-z]*\).*/\1/p' "/proc/$m/limits" 2>/dev/null
                grep -n '^[[:space:]]*ULIMIT=' /etc/default/nginx 2>/dev/null | sed 's/^/default-nginx:/' || true
 s firewall;    iptables -w 2 -S INPUT 2>&1; echo "exit=$?"
-s local;       if ! command -v curl >/dev/null; then echo 'skipped: no curl in this server'
-               elif ps -o stat= -C nginx | grep -q '^T'; then echo 'skipped: nginx is stopped'; else
-                 for u in http://127.0.0.1/ http://127.0.0.1/app/ http://127.0.0.1:9000/; do
-                   printf '%s\t%s\n' "$u" "$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$u")"
-                 done
-               fi
-s app;         service app status >/dev/null 2>&1; echo "exit=$?"
-               [ -e /etc/init.d/app ] || printf 'installed\tno\n'
-               printf 'current\t%s\n' "$(readlink /opt/app/current 2>/dev/null)"
-s deploys;     tail -n 5 /var/log/app/deploys.log 2>/dev/null || true
-s applog;      tail -n 20 /var/log/app/app.log 2>/dev/null || true
 s backups;     find /var/backups/nginx -type f -printf '%P\n' 2>/dev/null | sort || true
 s errorlog;    tail -n 20 /var/log/nginx/error.log 2>/dev/null || true
-s end
+s services;    for f in /etc/init.d/*; do
+                 [ -x "$f" ] || continue; n=${f##*/}
+                 case $n in rc|rcS|README|skeleton|*.sh) continue ;; esac
+                 "$f" status >/dev/null 2>&1 && printf '%s\trunning\n' "$n" || printf '%s\tstopped\n' "$n"
+               done
+s conftar;     tar -C / -cf - etc/nginx 2>/dev/null | base64 | tr -d '\n'; echo
 """
+# Each cause unit may add sections of its own (constants it ships), run before the end marker.
+END = "s end\n"
 
 
 @dataclass(frozen=True)
@@ -147,12 +149,18 @@ class Facts:
     firewall_rules: tuple[str, ...] = ()  # iptables -S INPUT, "-A ..." lines
     firewall_readable: bool = False
     local_status: tuple[tuple[str, str], ...] = ()  # (url, HTTP code) fetched inside the target
-    app_running: bool = False
-    app_installed: bool = True  # our image has the app; a server `harness check` looks at may not
-    app_release: str = ""
-    deploys: tuple[str, ...] = ()
-    app_log: tuple[str, ...] = ()
     backups: tuple[str, ...] = ()  # under /var/backups/nginx, oldest first
+    services: tuple[tuple[str, bool], ...] = ()  # init scripts under /etc/init.d and whether each runs
+    config: ConfigModel = EMPTY  # /etc/nginx as nginx reads it
+    inside: Inside = NO_INSIDE  # the second round trip's checks, planned from the configuration
+    # Raw sections of the collection script that cause units add for themselves, by name.
+    sections: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def section(self, name: str) -> tuple[str, ...]:
+        return dict(self.sections).get(name, ())
+
+    def service_state(self, name: str) -> bool | None:
+        return dict(self.services).get(name)
 
     @property
     def nginx_processes(self) -> tuple[Process, ...]:
@@ -223,18 +231,8 @@ class Facts:
                 found.append(f"{BACKUP_DIR}/{backup}")
         return tuple(found)
 
-    @property
-    def previous_release(self) -> str | None:
-        """The app release the last deploy replaced, from the deploy history."""
-        for line in reversed(self.deploys):
-            found = _DEPLOYED.search(line)
-            if found:
-                return None if found["previous"] == "none" else found["previous"]
-        return None
-
 
 BACKUP_DIR = "/var/backups/nginx"
-_DEPLOYED = re.compile(r"deployed (?P<release>\S+) \(previous (?P<previous>[^)\s]+)\)")
 
 
 _NUMBER = re.compile(r"[0-9]{1,18}")
@@ -336,14 +334,45 @@ def _limit(lines: list[str]) -> int | None:
     return number(first)
 
 
+# Sections the core reads itself; any other is a cause unit's, kept raw for it.
+_CORE = {
+    "ps", "pidfile", "configtest", "configfile", "missing", "directives", "docroot", "listen", "available",
+    "enabled", "service", "limits", "firewall", "backups", "errorlog", "services", "conftar", "end",
+}  # fmt: skip
+
+
+def _config(lines: list[str]) -> ConfigModel:
+    encoded = "".join(lines).strip()
+    if not encoded:
+        return EMPTY
+    try:
+        return parse_tree(base64.b64decode(encoded, validate=False))
+    except (ValueError, binascii.Error):
+        return EMPTY
+
+
+def with_inside(facts: Facts, inside: Inside) -> Facts:
+    """FACTS completed by the second round trip; what nginx answered inside becomes the local status."""
+    local = tuple((f.url, f.code) for f in inside.fetches if f.code != "skipped")
+    return dataclasses.replace(facts, inside=inside, local_status=local or facts.local_status)
+
+
 def parse_facts(text: str) -> Facts:
+    """The facts in a collection script's output; a captured file may carry the second round trip after it."""
+    first, marker, rest = text.partition(INSIDE_SECTION)
+    facts = _parse_first(first)
+    if marker:
+        facts = with_inside(facts, parse_inside(marker + rest, facts.config.user))
+    return facts
+
+
+def _parse_first(text: str) -> Facts:
     sections = split_sections(text)
     if "end" not in sections:
         raise ValueError("the fact-gathering script did not finish; its output was cut short")
     config = sections.get("configtest", [])
     limits = sections.get("limits", [])
     firewall = sections.get("firewall", [])
-    app = sections.get("app", [])
     config_file = _tabbed(sections.get("configfile", []), 2)
     return Facts(
         processes=_processes(sections.get("ps", [])),
@@ -364,10 +393,8 @@ def parse_facts(text: str) -> Facts:
         firewall_rules=tuple(line for line in firewall if line.startswith("-A ")),
         firewall_readable=_exit_code(firewall) == 0,
         local_status=tuple((r[0], r[1]) for r in _tabbed(sections.get("local", []), 2)),
-        app_running=_exit_code(app) == 0,
-        app_installed="installed\tno" not in app,
-        app_release=next((line.split("\t", 1)[1] for line in app if line.startswith("current\t")), ""),
-        deploys=tuple(sections.get("deploys", [])),
-        app_log=tuple(sections.get("applog", [])),
         backups=tuple(sections.get("backups", [])),
+        services=tuple((r[0], r[1] == "running") for r in _tabbed(sections.get("services", []), 2)),
+        config=_config(sections.get("conftar", [])),
+        sections=tuple((name, tuple(lines)) for name, lines in sections.items() if name not in _CORE),
     )

@@ -55,6 +55,7 @@ class Sample:
     status: int | None
     latency: float
     detail: str
+    path: str = "/"  # the request's path (the first failing check's, for a failing sample)
 
     @property
     def ok(self) -> bool:
@@ -146,10 +147,12 @@ class Probe:
             outcome, detail = classify_response(
                 response.status_code, response.headers.get("Server", ""), response.text, check.marker, check.own_page
             )
-            return Sample(sent, outcome, response.status_code, time.monotonic() - sent, where + detail)
+            return Sample(
+                sent, outcome, response.status_code, time.monotonic() - sent, where + detail, f"/{check.path}"
+            )
         except (requests.RequestException, OSError, http.client.HTTPException) as exc:
             outcome, detail = classify_error(exc)
-            return Sample(sent, outcome, None, time.monotonic() - sent, where + detail)
+            return Sample(sent, outcome, None, time.monotonic() - sent, where + detail, f"/{check.path}")
 
     def close(self) -> None:
         self._session.close()

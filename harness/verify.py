@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 
-from harness.doctor import Diagnosis, examine
+from harness.doctor import Diagnosis, Request, examine
 from harness.drill import Drill, DrillOptions, Result, Verdict
 from harness.errors import HarnessError, InvalidInput, RemedyError
 from harness.fix import DEFAULT_FIX_TIMEOUT, FIX_DIR, Fix, FixKind, FixRun, run_fix
@@ -526,4 +526,6 @@ def _time_to_restore(drill: Result) -> float | None:
 
 def _examine(target: Target, served: bool, sample: Sample) -> Diagnosis:
     """The doctor, told what the probe just saw: it may not call a server healthy that does not serve."""
-    return examine(target, () if served else (f"the probe: {sample.detail}",))
+    if served:
+        return examine(target)
+    return examine(target, (f"the probe: {sample.detail}",), (Request(sample.path),))

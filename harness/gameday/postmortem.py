@@ -11,36 +11,17 @@ import json
 from datetime import datetime
 from typing import Any
 
+from harness.causes import registry
 from harness.gameday.state import Rehearsal, parse_iso
 from harness.schemas import schema_id
 
-# What to change so this cause cannot take port 80 down unnoticed again, per doctor cause.
-SUGGESTIONS: dict[str, tuple[str, ...]] = {
-    "site-not-enabled": (
-        "Manage the sites-enabled link with configuration management (e.g. Puppet `file { ...: ensure => link }`) "
-        "instead of by hand.",
-        "Run `harness check` after every deploy: it fails when nginx runs but serves no site on port 80.",
-    ),
-    "config-not-loaded": ("Make deploys restart or reload nginx after a config change, and check port 80 after.",),
-    "dangling-site-link": ("Validate sites-enabled links in CI; refuse deploys that rename files in sites-available.",),
-    "stale-site-copy": ("Keep only links in sites-enabled; alert on regular files there.",),
-    "config-invalid": (
-        "Run `nginx -t` before every restart in deploy tooling, and roll back automatically when it fails.",
-    ),
-    "latent-config-invalid": ("Run `nginx -t` after every config deploy, even one that only reloads.",),
-    "log-dir-missing": ("Exclude nginx's log directory from cleanup jobs; use logrotate for nginx logs.",),
-    "web-root-unreadable": ("Set web-root permissions in the deploy, and check the page as the worker user.",),
-    "index-missing": ("Check that the release artifact contains index.html before switching to it.",),
-    "nginx-not-running": ("Alert on port 80 from outside, not only on the process; enable nginx at boot.",),
-    "nginx-crashed": ("Supervise nginx so a crash restarts it, and alert on restarts.",),
-    "nginx-hung": ("Alert on probe timeouts separately from refusals; a hung master needs a kill, not a reload.",),
-    "port-squatted": ("Reserve port 80 for nginx; alert when another process binds it.",),
-    "fd-limit-too-low": ("Size the open-files limit above worker_connections; load-test after changing limits.",),
-    "firewall-blocks-port": ("Manage firewall rules as code and probe port 80 from outside after each change.",),
-    "app-release-crashing": ("Gate app deploys on a health check, and roll back automatically when it fails.",),
-    "app-not-running": ("Supervise the app and alert when the upstream behind /app/ is down.",),
-}
 GENERIC = ("Add a probe of port 80 from outside to monitoring, and `harness check` to the deploy pipeline.",)
+
+
+def _measures(cause: str) -> tuple[str, ...]:
+    """The cause unit's own corrective measures; the generic ones for a cause no unit knows."""
+    unit = registry().get(cause)
+    return unit.measures if unit is not None else GENERIC
 
 
 def _at(text: str | None) -> datetime | None:
@@ -105,7 +86,7 @@ def build(rehearsal: Rehearsal, state: dict[str, Any]) -> dict[str, Any]:
         "timeline": [{**item, "at": item["at"].isoformat()} for item in timeline],
         "misleading_paths": [{"at": n.at, "text": n.text} for n in notes if n.dead_end],
         "doctor": {"before": state.get("doctor_before"), "after": state.get("doctor_after")},
-        "measures": list(SUGGESTIONS.get(cause, GENERIC)),
+        "measures": list(_measures(cause)),
         "regression_test": {
             "command": f"harness verify-fix {scenario} fixes/{scenario}.sh",
             "pytest": (

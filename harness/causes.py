@@ -1,0 +1,153 @@
+"""Cause units: one registered piece of knowledge per root cause, built-in or a plugin's.
+
+A unit has its id, the rule that recognises it, its remedy (optional: without
+one the drill ends with the unit's advice), the area a game-day hint points
+at, the corrective measures a postmortem suggests, and optionally lines of
+its own for the collection script and notes that set misleading signals
+aside. Built-in units are registered in the `harness.causes` entry-point
+group exactly as third-party ones are, and validated when they load; a broken
+unit is named with its package. Nothing else in harness lists causes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING
+
+from harness.changes import Changes
+from harness.errors import PluginError
+from harness.facts import Facts
+from harness.trace import Step, Trace
+
+if TYPE_CHECKING:
+    from harness.doctor import Diagnosis
+    from harness.target import ExecResult, Target
+
+GROUP = "harness.causes"
+_KEBAB = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+_SECTION = re.compile(r"^s ([a-z0-9][a-z0-9-]*);", re.MULTILINE)
+
+# Where a responder looks, in the order game-day hints reveal them.
+AREAS = {
+    "process": "the nginx process and its service",
+    "config": "nginx's configuration and enabled sites",
+    "port": "who holds the port, and the firewall",
+    "files": "the files nginx serves",
+    "resources": "nginx's limits under load",
+    "upstream": "what nginx proxies to",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule's verdict: the cause fits, in these words, with this evidence."""
+
+    summary: str
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a rule may read: the facts, the traces of failing requests, what changed, what was measured."""
+
+    facts: Facts
+    traces: tuple[Trace, ...] = ()
+    changes: Changes = field(default_factory=Changes)
+    measured: tuple[str, ...] = ()
+    baseline: Facts | None = None  # the healthy examination before the fault, when there was one
+
+    def broken(self, *what: str) -> tuple[tuple[Trace, Step], ...]:
+        """(trace, its first broken step) for every trace broken at one of WHAT (any step when none given)."""
+        found = []
+        for trace in self.traces:
+            step = trace.broken
+            if step is not None and (not what or step.what in what):
+                found.append((trace, step))
+        return tuple(found)
+
+
+Rule = Callable[[Context], Finding | None]
+Remedy = Callable[["Target", "Diagnosis"], list["ExecResult"]]
+SetAside = Callable[[Context, str], list[str]]
+
+
+@dataclass(frozen=True)
+class Cause:
+    id: str
+    rule: Rule
+    order: int  # lower is tried first: a rule may assume the ones before it did not fit
+    area: str  # a key of AREAS
+    measures: tuple[str, ...]  # corrective and preventative measures for a postmortem
+    remedy: Remedy | None = None
+    advice: str = ""  # what to do by hand when there is no remedy (or it cannot act)
+    collect: str = ""  # shell lines for the collection script: `s NAME; command` sections, a constant
+    set_aside: SetAside | None = None  # alarming signals this unit can rule out for another cause
+
+
+@dataclass(frozen=True)
+class Registry:
+    causes: tuple[Cause, ...]
+    broken: tuple[PluginError, ...] = ()
+
+    def get(self, cause: str) -> Cause | None:
+        return next((c for c in self.causes if c.id == cause), None)
+
+    def collect_lines(self) -> str:
+        return "".join(c.collect.rstrip("\n") + "\n" for c in self.causes if c.collect)
+
+
+def validate(unit: object, entry_name: str) -> Cause:
+    if not isinstance(unit, Cause):
+        raise ValueError(f"{unit!r} is not a harness.causes.Cause")
+    if unit.id != entry_name:
+        raise ValueError(f"its id {unit.id!r} differs from its entry-point name {entry_name!r}")
+    if not _KEBAB.fullmatch(unit.id):
+        raise ValueError(f"id {unit.id!r} is not a kebab-case id such as 'site-not-enabled'")
+    if not callable(unit.rule) or (unit.remedy is not None and not callable(unit.remedy)):
+        raise ValueError("its rule (and remedy, when given) must be callables")
+    if unit.area not in AREAS:
+        raise ValueError(f"area {unit.area!r} is not one of: {', '.join(AREAS)}")
+    if not isinstance(unit.order, int) or not unit.measures or not all(isinstance(m, str) for m in unit.measures):
+        raise ValueError("it needs an integer order and at least one corrective measure")
+    if unit.collect and not _SECTION.search(unit.collect):
+        raise ValueError("its collect lines must be sections written as `s NAME; command`")
+    if "s end" in unit.collect:
+        raise ValueError("its collect lines may not end the collection script")
+    return unit
+
+
+def _distribution(entry: EntryPoint) -> str:
+    dist = entry.dist
+    return f"{dist.name} {dist.version}" if dist is not None else "an unknown distribution"
+
+
+def load_registry(entries: list[EntryPoint] | None = None) -> Registry:
+    found: dict[str, Cause] = {}
+    broken: list[PluginError] = []
+    for entry in entries if entries is not None else list(entry_points(group=GROUP)):
+        if entry.name in found:
+            broken.append(PluginError(entry.name, _distribution(entry), "another cause unit already uses this id"))
+            continue
+        try:
+            found[entry.name] = validate(entry.load(), entry.name)
+        except Exception as exc:  # a plugin may raise anything at import; report it, keep the rest
+            reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            broken.append(_unit_error(entry.name, _distribution(entry), reason))
+    units = sorted(found.values(), key=lambda c: (c.order, c.id))
+    return Registry(tuple(units), tuple(broken))
+
+
+def _unit_error(name: str, distribution: str, reason: str) -> PluginError:
+    error = PluginError(name, distribution, reason)
+    error.args = (f"cause unit {name!r} from {distribution} is broken: {reason}; fix or uninstall {distribution}",)
+    return error
+
+
+@cache
+def registry() -> Registry:
+    """The installed units, loaded once per process."""
+    return load_registry()

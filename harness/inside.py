@@ -1,0 +1,243 @@
+"""The doctor's second round trip: checks inside the server that only the parsed configuration can name.
+
+The first round trip brings the configuration out; from it come the paths to
+look at (every root and alias, the index files, the files failing requests
+would read), the requests to make through nginx (each server's `/` and every
+proxied location, plus the requests that failed outside) and the upstreams
+to ask directly. All of that travels as arguments to one constant script:
+a value read from the server is never shell text.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from harness.confmodel import ConfigModel, Location, Server
+
+INSIDE_SECTION = "@@harness-inside "
+MAX_PATHS = 300
+MAX_FETCHES = 40
+
+# Arguments: USER, then groups introduced by a marker word: -p PATH..., -f HOST URL..., -u URL...
+# For a path: its kind, mode and owner, and whether USER may read it and enter it (test -r / -x as USER).
+INSIDE_SCRIPT = r"""
+export LC_ALL=C
+user=$1; shift
+s() { printf '\n@@harness-inside %s\n' "$1"; }
+can() { runuser -u "$user" -- test "$1" "$2" 2>/dev/null && echo y || echo n; }
+mode=''
+s paths
+while [ $# -gt 0 ]; do
+  case $1 in
+    -p) mode=p; shift; continue ;;
+    -f) mode=f; s fetches; shift; continue ;;
+    -u) mode=u; s upstreams; shift; continue ;;
+  esac
+  case $mode in
+    p) if [ -e "$1" ] || [ -L "$1" ]; then
+         st=$(stat -c '%F|%a|%U' -- "$1" 2>/dev/null)
+         printf '%s\t%s\t%s%s\n' "$1" "$st" "$(can -r "$1")" "$(can -x "$1")"
+       else printf '%s\tmissing\n' "$1"; fi
+       shift ;;
+    f) if command -v curl >/dev/null; then
+         c=$(curl -s -o /dev/null -m 2 -H "Host: $1" -w '%{http_code}' "$2")
+       else c=skipped; fi
+       printf '%s\t%s\t%s\n' "$1" "$2" "$c"; shift 2 ;;
+    u) case $1 in
+         unix:*) p=${1#unix:}; [ -S "$p" ] && c=socket || c=nosocket ;;
+         *) c=skipped
+            command -v curl >/dev/null && c=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$1") ;;
+       esac
+       printf '%s\t%s\n' "$1" "$c"; shift ;;
+    *) shift ;;
+  esac
+done
+s end
+"""
+
+
+@dataclass(frozen=True)
+class PathStat:
+    path: str
+    exists: bool
+    kind: str = ""  # "directory", "regular file", "symbolic link", ...
+    mode: str = ""  # octal, as stat prints it
+    owner: str = ""
+    readable: bool = False  # by the worker user
+    enterable: bool = False  # x: a directory the worker may enter (or a file it may execute)
+
+
+@dataclass(frozen=True)
+class Fetch:
+    host: str
+    url: str
+    code: str  # "200", "000" (no answer), "skipped"
+
+
+@dataclass(frozen=True)
+class Inside:
+    user: str = ""
+    paths: dict[str, PathStat] = field(default_factory=dict)
+    fetches: tuple[Fetch, ...] = ()
+    upstreams: dict[str, str] = field(default_factory=dict)  # upstream URL (or unix:path) -> code
+    ran: bool = False
+
+    def stat(self, path: str) -> PathStat | None:
+        return self.paths.get(path)
+
+
+NO_INSIDE = Inside()
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request to trace: what the probe or a load burst sent, as nginx inside the server would see it."""
+
+    path: str = "/"
+    host: str = ""
+    port: int = 80
+
+
+@dataclass(frozen=True)
+class Plan:
+    user: str
+    paths: tuple[str, ...]
+    fetches: tuple[tuple[str, str], ...]
+    upstreams: tuple[str, ...]
+
+    def argv(self) -> list[str]:
+        args = [self.user, "-p", *self.paths]
+        if self.fetches:
+            args += ["-f", *(part for pair in self.fetches for part in pair)]
+        if self.upstreams:
+            args += ["-u", *self.upstreams]
+        return ["sh", "-c", INSIDE_SCRIPT, "sh", *args]
+
+
+def components(path: str) -> list[str]:
+    """Every directory above PATH and PATH itself: /var, /var/www, /var/www/html."""
+    parts = [p for p in posixpath.normpath(path).split("/") if p]
+    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def effective(server: Server, location: Location | None, name: str, model: ConfigModel) -> tuple[str, ...] | None:
+    """A directive's arguments where a request lands: the location's, else the server's, else http's."""
+    if location is not None:
+        found = location.get(name)
+        if found is not None:
+            return found.args
+    found = server.get(name)
+    if found is not None:
+        return found.args
+    inherited = next((d for d in model.http if d.name == name), None)
+    return inherited.args if inherited is not None else None
+
+
+def index_names(server: Server, location: Location | None, model: ConfigModel) -> tuple[str, ...]:
+    return effective(server, location, "index", model) or ("index.html",)
+
+
+def upstream_of(location: Location, model: ConfigModel | None = None) -> str | None:
+    """The URL (or unix:path) to ask directly for a proxied or FastCGI location; None for other kinds."""
+    for name in ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "grpc_pass"):
+        found = location.get(name)
+        if found is None or not found.args:
+            continue
+        target = found.args[0]
+        if "$" in target:
+            return None  # a variable upstream cannot be asked without the request
+        if target.startswith("unix:"):
+            return target.split(":", 2)[0] + ":" + target.split(":")[1]
+        if "://" not in target:
+            target = f"http://{target}"
+        scheme, _, rest = target.partition("://")
+        host = rest.split("/", 1)[0]
+        group = model.upstreams.get(host) if model is not None else None
+        if group:  # an upstream block: ask its first server
+            first = group[0].args[0] if group[0].args else host
+            if first.startswith("unix:"):
+                return first
+            host = first
+        return f"{'http' if scheme in ('http', 'grpc') else scheme}://{host}/"
+    return None
+
+
+def _host_of(server: Server) -> str:
+    return next((n for n in server.names if n and n != "_" and "*" not in n and not n.startswith("~")), "localhost")
+
+
+def plan(model: ConfigModel, requests: Iterable[Request] = ()) -> Plan:
+    """What to look at inside, from the configuration and the failing requests."""
+    from harness.trace import choose_location, choose_server, file_candidates
+
+    paths: list[str] = []
+    fetches: list[tuple[str, str]] = []
+    upstreams: list[str] = []
+
+    def add_path(path: str) -> None:
+        for part in components(path):
+            if part not in paths:
+                paths.append(part)
+
+    for server in model.servers:
+        port = next((item.port for item in server.listens if item.port > 0), 80)
+        if len(fetches) < MAX_FETCHES and not server.listens[0].ssl:
+            fetches.append((_host_of(server), f"http://127.0.0.1:{port}/"))
+        for location in (None, *server.locations):
+            root = effective(server, location, "root", model)
+            alias = location.get("alias") if location is not None else None
+            base = alias.args[0] if alias is not None and alias.args else root[0] if root else None
+            if base and "$" not in base:
+                add_path(base)
+                if location is None or location.path.endswith("/"):
+                    for name in index_names(server, location, model):
+                        if "$" not in name and not name.startswith("/"):
+                            add_path(posixpath.join(base, name))
+            if location is not None:
+                upstream = upstream_of(location, model)
+                if upstream is not None and upstream not in upstreams:
+                    upstreams.append(upstream)
+                    if location.modifier in ("", "^~", "=") and len(fetches) < MAX_FETCHES and port > 0:
+                        fetches.append((_host_of(server), f"http://127.0.0.1:{port}{location.path}"))
+    for request in requests:
+        chosen = choose_server(model, request)
+        if chosen is None:
+            continue
+        location = choose_location(chosen, request.path)
+        for candidate in file_candidates(model, chosen, location, request.path):
+            add_path(candidate)
+        url = f"http://127.0.0.1:{request.port}{request.path}"
+        if (request.host or _host_of(chosen), url) not in fetches and len(fetches) < MAX_FETCHES:
+            fetches.append((request.host or _host_of(chosen), url))
+    return Plan(model.user, tuple(paths[:MAX_PATHS]), tuple(fetches), tuple(upstreams))
+
+
+def parse_inside(text: str, user: str) -> Inside:
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith(INSIDE_SECTION):
+            current = sections.setdefault(line[len(INSIDE_SECTION) :].strip(), [])
+        elif current is not None and line.strip():
+            current.append(line)
+    if "end" not in sections:
+        return Inside(user=user)
+    paths: dict[str, PathStat] = {}
+    for line in sections.get("paths", []):
+        parts = line.split("\t")
+        if len(parts) == 2 and parts[1] == "missing":
+            paths[parts[0]] = PathStat(parts[0], False)
+        elif len(parts) >= 3:
+            kind, _, rest = parts[1].partition("|")
+            mode, _, owner = rest.partition("|")
+            flags = parts[2]
+            paths[parts[0]] = PathStat(parts[0], True, kind, mode, owner, flags[:1] == "y", flags[1:2] == "y")
+    fetches = tuple(Fetch(*line.split("\t")[:3]) for line in sections.get("fetches", []) if line.count("\t") >= 2)
+    upstreams: dict[str, str] = {}
+    for line in sections.get("upstreams", []):
+        url, _, code = line.partition("\t")
+        if code:
+            upstreams[url] = code
+    return Inside(user, paths, fetches, upstreams, True)

@@ -1,0 +1,296 @@
+"""Follow a request the way nginx would, and report the first step that breaks.
+
+socket (is anything listening, is it nginx) -> server block (listen port,
+server_name, default_server) -> location (nginx's matching order) -> what the
+location does: a file (root or alias, try_files, index, and the worker user's
+permission on every path component), an upstream (does it answer inside the
+server, does anything listen on its port) or a `return`. A trace is evidence,
+not a verdict: the cause units read it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from harness.confmodel import ConfigModel, Location, Server
+from harness.facts import Facts
+from harness.inside import Fetch, Inside, PathStat, Request, components, effective, index_names, upstream_of
+
+
+@dataclass(frozen=True)
+class Step:
+    what: str  # socket, server, location, return, file, upstream, outside
+    ok: bool
+    detail: str
+    where: str = ""  # file:line of the configuration that decides this step
+    subject: str = ""  # what broke, as data: the path, upstream URL or port (remedies act on it)
+    kind: str = ""  # how it broke, as data: missing, unreadable, unenterable, absent, refused, error, ...
+
+    def line(self) -> str:
+        mark = "ok" if self.ok else "BROKEN"
+        return f"{self.what} {mark}: {self.detail}" + (f" ({self.where})" if self.where else "")
+
+
+@dataclass(frozen=True)
+class Trace:
+    request: Request
+    steps: tuple[Step, ...]
+
+    @property
+    def broken(self) -> Step | None:
+        return next((step for step in self.steps if not step.ok), None)
+
+    def label(self) -> str:
+        host = f"{self.request.host}" if self.request.host else ""
+        return f"GET {host}{self.request.path} on port {self.request.port}"
+
+    def summary(self) -> str:
+        broken = self.broken
+        if broken is None:
+            return f"{self.label()}: every step holds"
+        return f"{self.label()} breaks at the {broken.what}: {broken.detail}" + (
+            f" ({broken.where})" if broken.where else ""
+        )
+
+
+# -- nginx's choices ----------------------------------------------------------------------------------
+
+
+def _name_matches(name: str, host: str) -> int:
+    """How well server_name NAME matches HOST, in nginx's order: 4 exact, 3 *.x, 2 x.*, 1 regex, 0 no."""
+    if not host:
+        return 0
+    if name == host:
+        return 4
+    if name.startswith("*.") and host.endswith(name[1:]):
+        return 3
+    if name.startswith(".") and (host == name[1:] or host.endswith(name)):
+        return 3
+    if name.endswith(".*") and host.startswith(name[:-1]):
+        return 2
+    if name.startswith("~"):
+        try:
+            return 1 if re.search(name[1:], host) else 0
+        except re.error:
+            return 0
+    return 0
+
+
+def choose_server(model: ConfigModel, request: Request) -> Server | None:
+    candidates = model.servers_on(request.port)
+    if not candidates:
+        return None
+    host = request.host.split(":")[0].lower()
+    best = max(candidates, key=lambda s: max((_name_matches(n.lower(), host) for n in s.names), default=0))
+    if max((_name_matches(n.lower(), host) for n in best.names), default=0) > 0:
+        return best
+    return next((s for s in candidates if s.default_on(request.port)), candidates[0])
+
+
+def choose_location(server: Server, path: str) -> Location | None:
+    """nginx's order: an exact match; else the longest prefix, unless ^~; else the first regex; else that prefix."""
+    return _choose(server.locations, path)
+
+
+def _choose(locations: tuple[Location, ...], path: str) -> Location | None:
+    exact = next((loc for loc in locations if loc.modifier == "=" and loc.path == path), None)
+    if exact is not None:
+        return exact
+    prefixes = [loc for loc in locations if loc.modifier in ("", "^~") and path.startswith(loc.path)]
+    longest = max(prefixes, key=lambda loc: len(loc.path), default=None)
+    if longest is not None and longest.locations:
+        nested = _choose(longest.locations, path)
+        if nested is not None:
+            return nested
+    if longest is not None and longest.modifier == "^~":
+        return longest
+    for loc in locations:
+        if loc.modifier in ("~", "~*"):
+            try:
+                if re.search(loc.path, path, re.IGNORECASE if loc.modifier == "~*" else 0):
+                    return loc
+            except re.error:
+                continue
+    return longest
+
+
+def _base(model: ConfigModel, server: Server, location: Location | None, path: str) -> str | None:
+    """The filesystem path for PATH: alias replaces the location's prefix; root is prepended."""
+    alias = location.get("alias") if location is not None else None
+    if alias is not None and alias.args and location is not None and location.modifier in ("", "^~", "="):
+        return posixpath.join(alias.args[0], path[len(location.path) :]) if path.startswith(location.path) else None
+    root = effective(server, location, "root", model)
+    base = root[0] if root else "/usr/share/nginx/html"  # nginx's compiled-in default (Debian: html under prefix)
+    if "$" in base:
+        return None
+    return base.rstrip("/") + path
+
+
+def file_candidates(model: ConfigModel, server: Server, location: Location | None, path: str) -> list[str]:
+    """The files and directories nginx would look at for PATH, in order."""
+    found: list[str] = []
+    try_files = location.get("try_files") if location is not None else None
+    forms = list(try_files.args[:-1]) if try_files is not None and try_files.args else ["$uri"]
+    for form in forms:
+        uri = form.replace("$uri", path).replace("$request_uri", path)
+        if "$" in uri:
+            continue
+        base = _base(model, server, location, uri)
+        if base is None:
+            continue
+        if uri.endswith("/"):
+            found.append(base.rstrip("/") or "/")
+            found += [posixpath.join(base, name) for name in index_names(server, location, model) if "$" not in name]
+        else:
+            found.append(base)
+    return found
+
+
+# -- the trace ---------------------------------------------------------------------------------------
+
+
+def trace(facts: Facts, inside: Inside, request: Request) -> Trace:
+    model = facts.config
+    steps: list[Step] = [_socket(facts, request)]
+    server = choose_server(model, request)
+    if server is None:
+        steps.append(_no_server(model, request))
+        return Trace(request, tuple(steps))
+    how = "default_server" if server.default_on(request.port) else "server_name match or first on the port"
+    names = " ".join(server.names) or "(no server_name)"
+    steps.append(Step("server", True, f"{names} answers ({how})", str(server.where)))
+    location = choose_location(server, request.path)
+    if location is not None:
+        steps.append(Step("location", True, f"location {location.modifier} {location.path}".replace("  ", " "),
+                          str(location.where)))  # fmt: skip
+    steps += _handler(model, facts, inside, server, location, request)
+    fetched = _fetched(inside, request)
+    if fetched is not None and fetched.code.isdigit() and int(fetched.code) < 400 and int(fetched.code) > 0:
+        steps.append(Step("outside", False, f"inside the server nginx answers {fetched.code}; the way in from outside "
+                          "is what fails (firewall, published port)"))  # fmt: skip
+    return Trace(request, tuple(steps))
+
+
+def _socket(facts: Facts, request: Request) -> Step:
+    listeners = facts.listeners_on(request.port)
+    if not listeners:
+        return Step("socket", False, f"nothing listens on port {request.port} inside the server")
+    owners = sorted({name for item in listeners for name in item.processes})
+    master = facts.nginx_master
+    if "nginx" not in owners and owners:
+        return Step("socket", False, f"port {request.port} is held by {', '.join(owners)}, not nginx")
+    if master is not None and master.stopped:
+        return Step("socket", False, f"nginx holds port {request.port} but its master is stopped (state T)")
+    return Step("socket", True, f"nginx listens on port {request.port}")
+
+
+def _no_server(model: ConfigModel, request: Request) -> Step:
+    if not model.servers:
+        if not model.parsed:
+            return Step("server", False, "the configuration could not be read")
+        empty = [i for i in model.includes if i.collected and not i.matched]
+        said = "; ".join(f"{i.where} includes {i.pattern}, which matches no file" for i in empty)
+        return Step("server", False, "no server block is configured at all" + (f" ({said})" if said else ""))
+    elsewhere = [f"{s.label()} listens on {', '.join(str(item.port) for item in s.listens)}" for s in model.servers]
+    return Step("server", False, f"no server block listens on port {request.port}: " + "; ".join(elsewhere[:4]))
+
+
+def _handler(
+    model: ConfigModel, facts: Facts, inside: Inside, server: Server, location: Location | None, request: Request
+) -> list[Step]:
+    returned = (location.get("return") if location is not None else None) or (
+        server.get("return") if location is None else None
+    )
+    if returned is not None and returned.args:
+        code = returned.args[0]
+        ok = code.isdigit() and int(code) < 400
+        return [Step("return", ok, f"the configuration returns {' '.join(returned.args)}", str(returned.where))]
+    if location is not None:
+        upstream = upstream_of(location, model)
+        if upstream is not None:
+            return [_upstream(facts, inside, location, upstream)]
+        if any(location.get(n) for n in ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "grpc_pass")):
+            return [Step("upstream", True, "proxied to an address made of variables (not traced)")]
+    return [_file(model, inside, server, location, request)]
+
+
+def _upstream(facts: Facts, inside: Inside, location: Location, upstream: str) -> Step:
+    directive = next(d for n in ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "grpc_pass") if (d := location.get(n)))
+    where = str(directive.where)
+    code = inside.upstreams.get(upstream)
+    if upstream.startswith("unix:"):
+        if code == "nosocket":
+            return Step("upstream", False, f"{upstream} has no socket: nothing serves it", where, upstream, "refused")
+        return Step("upstream", True, f"{upstream} exists", where)
+    parts = urlsplit(upstream)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    listening = facts.listeners_on(port)
+    elsewhere = sorted(
+        {f"{item.port} ({', '.join(item.processes) or '?'})" for item in facts.listeners if item.port not in (80, 443)}
+    )
+    if code in (None, "skipped"):
+        if not listening:
+            return Step(
+                "upstream", False, f"{upstream} has nothing listening on port {port}", where, upstream, "refused"
+            )
+        return Step("upstream", True, f"something listens on port {port} for {upstream}", where)
+    if code == "000":
+        others = f"; listening inside: {', '.join(elsewhere)}" if elsewhere else ""
+        said = "nothing listens there" if not listening else "it does not answer"
+        kind = "refused" if not listening else "silent"
+        return Step("upstream", False, f"{upstream} does not answer: {said}{others}", where, upstream, kind)
+    if code.isdigit() and int(code) >= 500:
+        return Step("upstream", False, f"{upstream} answers {code}", where, upstream, "error")
+    return Step("upstream", True, f"{upstream} answers {code}", where)
+
+
+def _file(model: ConfigModel, inside: Inside, server: Server, location: Location | None, request: Request) -> Step:
+    candidates = file_candidates(model, server, location, request.path)
+    root = effective(server, location, "root", model)
+    alias = location.get("alias") if location is not None else None
+    decided = alias or (location.get("root") if location is not None else None) or server.get("root")
+    where = str(decided.where) if decided is not None else (str(location.where) if location else str(server.where))
+    if not candidates:
+        return Step("file", True, "the file path is made of variables (not traced)", where)
+    if not inside.ran:
+        return Step("file", True, f"would read {candidates[0]} (not checked inside)", where)
+    user = inside.user or model.user
+    for candidate in candidates:
+        blocked = _blocked(inside, candidate, user)
+        if blocked is not None:
+            return Step("file", False, blocked[0], where, subject=blocked[1], kind=blocked[2])
+        stat = inside.stat(candidate)
+        if stat is not None and stat.exists and stat.kind.startswith("regular"):
+            return Step("file", True, f"{candidate} is readable by {user}", where)
+    top = (alias.args[0] if alias is not None and alias.args else root[0] if root else "").rstrip("/")
+    top_stat = inside.stat(top) if top else None
+    if top and top_stat is not None and not top_stat.exists:
+        said = f"the {'alias' if alias else 'root'} {top} does not exist"
+        return Step("file", False, said, where, subject=top, kind="missing-root")
+    names = ", ".join(posixpath.basename(c) for c in candidates[1:] or candidates)
+    return Step(
+        "file", False, f"none of the files nginx would serve exists: {names}", where, subject=top, kind="absent"
+    )
+
+
+def _blocked(inside: Inside, path: str, user: str) -> tuple[str, str, str] | None:
+    """Why USER cannot reach PATH (a directory it may not enter, a file it may not read), or None."""
+    parts = components(path)
+    for index, part in enumerate(parts):
+        stat: PathStat | None = inside.stat(part)
+        if stat is None or not stat.exists:
+            return None  # missing is reported by the caller, once every candidate was tried
+        last = index == len(parts) - 1
+        if stat.kind == "directory" and not stat.enterable:
+            return f"{part} cannot be entered by {user} (mode {stat.mode} {stat.owner})", part, "unenterable"
+        if last and stat.kind.startswith("regular") and not stat.readable:
+            return f"{part} is not readable by {user} (mode {stat.mode} {stat.owner})", part, "unreadable"
+    return None
+
+
+def _fetched(inside: Inside, request: Request) -> Fetch | None:
+    url = f"http://127.0.0.1:{request.port}{request.path}"
+    return next((f for f in inside.fetches if f.url == url), None)

@@ -1,0 +1,334 @@
+"""Units about nginx's configuration: what is enabled, what is included, what was loaded, what fails the test."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import TYPE_CHECKING
+
+from harness.causes import Cause, Context, Finding
+from harness.confmodel import resolve
+from harness.errors import RemedyError
+from harness.facts import BACKUP_DIR, Facts
+from harness.target import ExecResult, Target
+from harness.units import (
+    blamed,
+    bring_up,
+    changed_config_files,
+    config_change,
+    note,
+    recorded,
+    required,
+    restore_from_record,
+    serving,
+    stamp,
+)
+
+if TYPE_CHECKING:
+    from harness.doctor import Diagnosis
+
+_LOG_FILE = re.compile(r"\.log$|/log/")
+SITES_DIRS = ("/etc/nginx/sites-available", "/etc/nginx/sites-enabled")
+
+
+def _not_on_80(facts: Facts) -> bool:
+    return serving(facts) and not facts.nginx_listens_on(80)
+
+
+# -- log directory ----------------------------------------------------------------------------------
+
+
+def _log_dir_missing(ctx: Context) -> Finding | None:
+    gone = [m for m in ctx.facts.missing if not m.directory_exists and _LOG_FILE.search(m.path)]
+    if gone and ctx.facts.nginx_master is None:
+        dirs = ", ".join(sorted({m.directory for m in gone}))
+        return Finding(f"nginx cannot start: its log directory {dirs} does not exist")
+    return None
+
+
+def _recreate_log_dirs(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    facts = diagnosis.facts
+    folders = sorted({m.directory for m in facts.missing if not m.directory_exists})
+    # Ubuntu's packaging: root-owned, group adm, so log readers in adm keep access.
+    steps = [target.exec(["install", "-d", "-m", "0755", "-o", "root", "-g", "adm", d], check=True) for d in folders]
+    return [*steps, *bring_up(target, facts)]
+
+
+# -- sites-enabled ------------------------------------------------------------------------------------
+
+
+def _dangling(ctx: Context) -> Finding | None:
+    dangling = ctx.facts.dangling_links()
+    if dangling:
+        names = ", ".join(f"sites-enabled/{e.name} -> {e.link_target}" for e in dangling)
+        state = "nginx is down" if ctx.facts.nginx_master is None else "the next restart will fail"
+        return Finding(f"{state}: {names} points at a file that does not exist")
+    return None
+
+
+def _link_unlinked(target: Target, facts: Facts) -> list[ExecResult]:
+    sites = facts.unlinked_sites()
+    if not sites:
+        raise RemedyError("no site in sites-available is left to link; restore the site's file from a backup")
+    return [target.nginx.enable_site(site) for site in sites]
+
+
+def _replace_dangling(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    facts = diagnosis.facts
+    steps = [
+        target.exec(["rm", "-f", "--", f"{target.nginx.SITES_ENABLED}/{e.name}"], check=True)
+        for e in facts.dangling_links()
+    ]
+    return [*steps, *_link_unlinked(target, facts), *bring_up(target, facts)]
+
+
+def _stale_copy(ctx: Context) -> Finding | None:
+    facts = ctx.facts
+    copies = [e for e in facts.copied_sites() if e.name in facts.available]
+    if _not_on_80(facts) and copies:
+        names = ", ".join(f"sites-enabled/{e.name}" for e in copies)
+        return Finding(
+            f"nginx serves no site on port 80: {names} is a stale copy (a regular file, not a link to "
+            "sites-available) and does not listen on port 80"
+        )
+    return None
+
+
+def _replace_stale_copies(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    facts = diagnosis.facts
+    keep = f"{BACKUP_DIR}/stale-copies/{stamp()}"
+    steps = [target.exec(["install", "-d", "-m", "0750", keep], check=True)]
+    for copy in facts.copied_sites():
+        # Out of sites-enabled (every file there is included), but kept: someone may want its edits.
+        steps.append(target.exec(["mv", "--", f"{target.nginx.SITES_ENABLED}/{copy.name}", keep], check=True))
+        if copy.name in facts.available:
+            steps.append(target.nginx.enable_site(copy.name))
+    return [*steps, *bring_up(target, facts)]
+
+
+def _not_enabled(ctx: Context) -> Finding | None:
+    facts = ctx.facts
+    unlinked = facts.unlinked_sites()
+    if _not_on_80(facts) and unlinked:
+        names = ", ".join(f"sites-available/{s}" for s in unlinked)
+        return Finding(
+            f"nginx runs with a valid config but serves no site on port 80: {names} is not linked into sites-enabled"
+        )
+    return None
+
+
+def _relink(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    return [*_link_unlinked(target, diagnosis.facts), *bring_up(target, diagnosis.facts)]
+
+
+def _not_loaded(ctx: Context) -> Finding | None:
+    facts = ctx.facts
+    if _not_on_80(facts) and facts.configured_for(80):
+        return Finding(
+            "nginx runs an older configuration than the one on disk: the config on disk serves port 80 "
+            "and passes the test, but nginx was not reloaded or restarted since it changed"
+        )
+    return None
+
+
+def _reload(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    return bring_up(target, diagnosis.facts)
+
+
+# -- includes and listen -----------------------------------------------------------------------------
+
+
+def _empty_includes(ctx: Context) -> list[str]:
+    """Includes whose folder does not exist at all: a typo, not an empty sites-enabled."""
+    model = ctx.facts.config
+    found = []
+    for include in model.includes:
+        folder = posixpath.dirname(include.resolved)
+        if include.collected and not include.matched and resolve(folder, model.files) is None:
+            near = [
+                p
+                for p in model.files
+                if model.files[p].kind == "dir" and posixpath.dirname(p) == posixpath.dirname(folder)
+            ]
+            close = sorted(near, key=lambda p: -_similar(p, folder))[:1]
+            hint = f"; {close[0]}/ exists" if close and _similar(close[0], folder) > 0.8 else ""
+            found.append(f"{include.where.file} includes {include.pattern}, which matches no file "
+                         f"({include.where}){hint}")  # fmt: skip
+    return found
+
+
+def _similar(a: str, b: str) -> float:
+    import difflib
+
+    return difflib.SequenceMatcher(None, a, b).ratio()
+
+
+def _include_matches_nothing(ctx: Context) -> Finding | None:
+    empty = _empty_includes(ctx)
+    if empty and _not_on_80(ctx.facts) and not ctx.facts.config.servers_on(80):
+        return Finding("nginx serves no site on port 80: " + "; ".join(empty))
+    return None
+
+
+def _listens_elsewhere(ctx: Context) -> Finding | None:
+    facts = ctx.facts
+    model = facts.config
+    if not _not_on_80(facts) or model.servers_on(80) or not model.servers:
+        return None
+    listens = [f"{s.label()} listens on {', '.join(str(i.port) for i in s.listens)} ({s.listens[0].where})"
+               for s in model.servers]  # fmt: skip
+    return Finding("nginx serves no site on port 80: " + "; ".join(listens[:3]) + ", not on 80")
+
+
+def _restore_changed_files(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    """Put back the configuration files that changed since the healthy check, from its record."""
+    changed = changed_config_files(diagnosis)
+    if not changed:
+        raise RemedyError(
+            f"{diagnosis.summary}; no healthy record of the configuration to restore from: fix the file named "
+            "above by hand, then `nginx -t` and reload"
+        )
+    return restore_from_record(target, diagnosis, changed)
+
+
+# -- the configuration test --------------------------------------------------------------------------
+
+
+def _invalid(ctx: Context) -> Finding | None:
+    if ctx.facts.nginx_master is None and not ctx.facts.config_ok:
+        return Finding(f"nginx is down and its configuration test fails in {blamed(ctx.facts)}")
+    return None
+
+
+def _latent(ctx: Context) -> Finding | None:
+    master = ctx.facts.nginx_master
+    if master is not None and not master.stopped and not ctx.facts.config_ok:
+        return Finding(
+            f"nginx still serves its old configuration, but the one on disk fails the test in {blamed(ctx.facts)}: "
+            "the next restart or reboot takes port 80 down"
+        )
+    return None
+
+
+def _roll_back(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    """The blamed file back to a version that passes `nginx -t`, from the best source the server has.
+
+    Sources, in order: the deploy tool's backups; the healthy examination's
+    record of /etc/nginx; for a file that is not a site and did not exist at
+    the healthy check (a stray conf.d file), moving it aside.
+    """
+    facts = diagnosis.facts
+    if facts.config_file is None:
+        raise RemedyError("nginx -t names no file to roll back; fix the configuration by hand")
+    named, real = facts.config_file
+    steps: list[ExecResult] = []
+    for backup in facts.backups_of(real):
+        try:
+            with config_change(target, [real], steps):
+                steps.append(target.exec(["cp", "-a", "--", backup, real], check=True))
+                steps.append(note("source:", "the deploy tool's backup", backup))
+            return steps
+        except RemedyError:
+            continue
+    if recorded(diagnosis, real) is not None or (
+        diagnosis.context is not None and diagnosis.context.baseline is not None and not real.startswith(SITES_DIRS)
+    ):
+        return steps + restore_from_record(target, diagnosis, [real])[:-1]
+    if not real.startswith(SITES_DIRS) and real != "/etc/nginx/nginx.conf":
+        keep = f"{BACKUP_DIR}/rejected/{stamp()}{real}"
+        with config_change(target, [real], steps):
+            steps.append(target.exec(["install", "-D", "-m", "0640", "--", real, keep], check=True))
+            steps.append(target.exec(["rm", "-f", "--", real], check=True))
+            steps.append(note("moved", real, "aside to", keep, "(an included file that is not a site)"))
+        return steps
+    raise RemedyError(f"no backup or healthy record of {real} to roll back to; fix {named} by hand, then nginx -t")
+
+
+def _roll_back_and_start(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    steps = _roll_back(target, diagnosis)
+    return [*steps, required(target.nginx.start(), "nginx did not start after the rollback")]
+
+
+def _roll_back_and_reload(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    steps = _roll_back(target, diagnosis)
+    return [*steps, required(target.nginx.reload(), "nginx did not reload the rolled-back config")]
+
+
+LOG_DIR_MISSING = Cause(
+    "log-dir-missing",
+    _log_dir_missing,
+    order=30,
+    area="config",
+    measures=("Exclude nginx's log directory from cleanup jobs; use logrotate for nginx logs.",),
+    remedy=_recreate_log_dirs,
+)
+DANGLING_SITE_LINK = Cause(
+    "dangling-site-link",
+    _dangling,
+    order=40,
+    area="config",
+    measures=("Validate sites-enabled links in CI; refuse deploys that rename files in sites-available.",),
+    remedy=_replace_dangling,
+)
+CONFIG_INVALID = Cause(
+    "config-invalid",
+    _invalid,
+    order=50,
+    area="config",
+    measures=("Run `nginx -t` before every restart in deploy tooling, and roll back automatically when it fails.",),
+    remedy=_roll_back_and_start,
+)
+LATENT_CONFIG_INVALID = Cause(
+    "latent-config-invalid",
+    _latent,
+    order=60,
+    area="config",
+    measures=("Run `nginx -t` after every config deploy, even one that only reloads.",),
+    remedy=_roll_back_and_reload,
+)
+STALE_SITE_COPY = Cause(
+    "stale-site-copy",
+    _stale_copy,
+    order=90,
+    area="config",
+    measures=("Keep only links in sites-enabled; alert on regular files there.",),
+    remedy=_replace_stale_copies,
+)
+SITE_NOT_ENABLED = Cause(
+    "site-not-enabled",
+    _not_enabled,
+    order=100,
+    area="config",
+    measures=(
+        "Manage the sites-enabled link with configuration management (e.g. Puppet `file { ...: ensure => link }`) "
+        "instead of by hand.",
+        "Run `harness check` after every deploy: it fails when nginx runs but serves no site on port 80.",
+    ),
+    remedy=_relink,
+)
+INCLUDE_MATCHES_NOTHING = Cause(
+    "include-matches-nothing",
+    _include_matches_nothing,
+    order=104,
+    area="config",
+    measures=("Review nginx.conf changes like code; `harness check` after a deploy catches a site that vanished.",),
+    remedy=_restore_changed_files,
+    advice="correct the include path in the file and line named above, then `nginx -t` and reload",
+)
+SITE_LISTENS_ELSEWHERE = Cause(
+    "site-listens-elsewhere",
+    _listens_elsewhere,
+    order=106,
+    area="config",
+    measures=("Probe every port a site must serve from outside after each config deploy.",),
+    remedy=_restore_changed_files,
+    advice="point the listen directive named above back to port 80, then `nginx -t` and reload",
+)
+CONFIG_NOT_LOADED = Cause(
+    "config-not-loaded",
+    _not_loaded,
+    order=110,
+    area="config",
+    measures=("Make deploys restart or reload nginx after a config change, and check port 80 after.",),
+    remedy=_reload,
+)

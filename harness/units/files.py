@@ -1,0 +1,120 @@
+"""Units about the files nginx serves: permissions along the path, a missing root, a missing index."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from harness.causes import Cause, Context, Finding
+from harness.errors import RemedyError
+from harness.inside import components
+from harness.target import ExecResult, Target
+from harness.units import changed_config_files, required, restore_from_record, serving
+
+if TYPE_CHECKING:
+    from harness.doctor import Diagnosis
+
+RELEASE_DIR = "/opt/site/release"  # where a site release is kept on servers deployed like harness's own
+
+
+def _unreadable(ctx: Context) -> Finding | None:
+    if not serving(ctx.facts):
+        return None
+    steps = [step for _, step in ctx.broken("file") if step.kind in ("unreadable", "unenterable")]
+    if steps:
+        return Finding(f"nginx answers 403: {steps[0].detail}", tuple(f"blocked: {s.detail}" for s in steps))
+    bad = [r for r in ctx.facts.docroots if r.exists and not r.worker_can_read]
+    if bad:
+        names = ", ".join(r.path for r in bad)
+        return Finding(f"nginx answers 403: its worker user {bad[0].worker_user} cannot read the document root {names}")
+    return None
+
+
+def _open_path(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    """Give the worker back read (files) and entry (directories) along every path that failed, and no more."""
+    facts = diagnosis.facts
+    context = diagnosis.context
+    blocked = [step.subject for _, step in context.broken("file")] if context is not None else []
+    steps: list[ExecResult] = []
+    for path in blocked:
+        for part in components(path):
+            stat = facts.inside.stat(part)
+            if stat is None or not stat.exists:
+                continue
+            if stat.kind == "directory" and not (stat.enterable and stat.readable):
+                steps.append(target.exec(["chmod", "a+rx", "--", part], check=True))
+            elif stat.kind.startswith("regular") and not stat.readable:
+                steps.append(target.exec(["chmod", "a+r", "--", part], check=True))
+    # A root the worker cannot read at all (the first examination's own check): open it as a whole.
+    for root in (r.path for r in facts.docroots if r.exists and not r.worker_can_read):
+        steps.append(target.exec(["chmod", "-R", "a+rX", "--", root], check=True))
+    return steps
+
+
+def _root_missing(ctx: Context) -> Finding | None:
+    steps = [step for _, step in ctx.broken("file") if step.kind == "missing-root"]
+    if serving(ctx.facts) and steps:
+        return Finding(f"nginx answers 404: {steps[0].detail} ({steps[0].where})")
+    return None
+
+
+def _restore_root(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    changed = changed_config_files(diagnosis)
+    if changed:
+        return restore_from_record(target, diagnosis, changed)
+    raise RemedyError(f"{diagnosis.summary}: restore that directory from the site's release, or point the root at it")
+
+
+def _index_missing(ctx: Context) -> Finding | None:
+    if not serving(ctx.facts):
+        return None
+    steps = [step for _, step in ctx.broken("file") if step.kind == "absent"]
+    if steps:
+        return Finding(f"nginx answers 403 or 404: {steps[0].detail} in {steps[0].subject} ({steps[0].where})")
+    bare = [r for r in ctx.facts.docroots if r.exists and r.worker_can_read and not r.index_files]
+    if bare:
+        wanted = " ".join(ctx.facts.directive("index")) or "index.html"
+        return Finding(
+            f"nginx answers 403 or 404: the document root {', '.join(r.path for r in bare)} has none of its "
+            f"index files ({wanted})"
+        )
+    return None
+
+
+def _restore_index(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    facts = diagnosis.facts
+    context = diagnosis.context
+    roots = {step.subject for _, step in context.broken("file") if step.subject} if context is not None else set()
+    roots |= {r.path for r in facts.docroots if r.exists and not r.index_files}
+    if not target.exec(["test", "-d", RELEASE_DIR]).ok:
+        raise RemedyError(f"{diagnosis.summary}: redeploy the site's pages (no release copy in {RELEASE_DIR})")
+    # -n: put back what is missing, never overwrite pages that are there.
+    restore = [target.exec(["cp", "-a", "-n", f"{RELEASE_DIR}/.", f"{root}/"]) for root in sorted(roots)]
+    problem = f"restoring pages from the site release in {RELEASE_DIR} failed (redeploy the site)"
+    return [required(step, problem) for step in restore]
+
+
+WEB_ROOT_UNREADABLE = Cause(
+    "web-root-unreadable",
+    _unreadable,
+    order=130,
+    area="files",
+    measures=("Set web-root permissions in the deploy, and check the page as the worker user.",),
+    remedy=_open_path,
+)
+ROOT_MISSING = Cause(
+    "root-missing",
+    _root_missing,
+    order=135,
+    area="files",
+    measures=("Deploy the site's files and its nginx root together, and check the page after each deploy.",),
+    remedy=_restore_root,
+    advice="create the directory the root names, or point the root at the site's files",
+)
+INDEX_MISSING = Cause(
+    "index-missing",
+    _index_missing,
+    order=140,
+    area="files",
+    measures=("Check that the release artifact contains index.html before switching to it.",),
+    remedy=_restore_index,
+)

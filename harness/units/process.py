@@ -1,0 +1,116 @@
+"""Units about the nginx process itself: hung, crashed, stopped, or its port taken."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from harness.causes import Cause, Context, Finding
+from harness.errors import RemedyError
+from harness.target import ExecResult, Target
+from harness.units import required
+
+if TYPE_CHECKING:
+    from harness.doctor import Diagnosis
+
+WAIT_PORT_FREE = 'while ss -ltnH "sport = :$1" | grep -q .; do sleep 0.1; done'
+
+
+def _hung(ctx: Context) -> Finding | None:
+    stopped = [p for p in ctx.facts.nginx_processes if p.stopped]
+    if stopped and ctx.facts.nginx_master in stopped:
+        return Finding(
+            f"nginx is hung: {len(stopped)} nginx processes are stopped (state T), so connections queue "
+            "and time out instead of being refused"
+        )
+    return None
+
+
+def _start(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    return [required(target.nginx.start(), "nginx did not start")]
+
+
+def _clear_pidfile_and_start(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    return [target.exec(["rm", "-f", "/run/nginx.pid"], check=True), *_start(target, diagnosis)]
+
+
+def _kill_hung(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    # A stopped process ignores TERM until continued; only KILL is sure to end it.
+    pids = [str(p.pid) for p in diagnosis.facts.nginx_processes]
+    return [target.exec(["kill", "-KILL", *pids]), *_clear_pidfile_and_start(target, diagnosis)]
+
+
+def _squatted_ports(ctx: Context) -> list[int]:
+    ports = sorted(ctx.facts.config.ports() - {-1}) or [80]
+    return [port for port in ports if ctx.facts.others_on(port)]
+
+
+def _squatted(ctx: Context) -> Finding | None:
+    ports = _squatted_ports(ctx)
+    if ports and ctx.facts.nginx_master is None:
+        squatters = [s for port in ports for s in ctx.facts.others_on(port)]
+        names = ", ".join(f"{name} (pid {pid})" for s in squatters for name, pid in s.users)
+        where = ", ".join(str(p) for p in ports)
+        return Finding(f"nginx is down because another process holds port {where}: {names}")
+    return None
+
+
+def _evict(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    facts = diagnosis.facts
+    ports = sorted(facts.config.ports() - {-1}) or [80]
+    pids = sorted({str(pid) for port in ports for item in facts.others_on(port) for pid in item.pids})
+    if not pids:
+        raise RemedyError("the diagnosis names no process holding nginx's port")
+    steps = [target.exec(["kill", "-TERM", *pids])]
+    for port in ports:
+        result = target.exec(["sh", "-c", WAIT_PORT_FREE, "sh", str(port)], timeout=10.0)
+        steps.append(required(result, f"port {port} was not released"))
+    return [*steps, *_start(target, diagnosis)]
+
+
+def _crashed(ctx: Context) -> Finding | None:
+    facts = ctx.facts
+    if facts.nginx_master is None and facts.config_ok and facts.stale_pidfile:
+        return Finding(
+            f"nginx died without shutting down: /run/nginx.pid still names pid {facts.pidfile}, which is gone"
+        )
+    return None
+
+
+def _not_running(ctx: Context) -> Finding | None:
+    if ctx.facts.nginx_master is None and ctx.facts.config_ok:
+        return Finding("nginx is not running although its configuration is valid")
+    return None
+
+
+NGINX_HUNG = Cause(
+    "nginx-hung",
+    _hung,
+    order=10,
+    area="process",
+    measures=("Alert on probe timeouts separately from refusals; a hung master needs a kill, not a reload.",),
+    remedy=_kill_hung,
+)
+PORT_SQUATTED = Cause(
+    "port-squatted",
+    _squatted,
+    order=20,
+    area="port",
+    measures=("Reserve port 80 for nginx; alert when another process binds it.",),
+    remedy=_evict,
+)
+NGINX_CRASHED = Cause(
+    "nginx-crashed",
+    _crashed,
+    order=70,
+    area="process",
+    measures=("Supervise nginx so a crash restarts it, and alert on restarts.",),
+    remedy=_clear_pidfile_and_start,
+)
+NGINX_NOT_RUNNING = Cause(
+    "nginx-not-running",
+    _not_running,
+    order=80,
+    area="process",
+    measures=("Alert on port 80 from outside, not only on the process; enable nginx at boot.",),
+    remedy=_start,
+)

@@ -1,0 +1,79 @@
+"""Units about limits that only show under load: open files, worker connections."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from harness.causes import Cause, Context, Finding
+from harness.errors import RemedyError
+from harness.facts import number
+from harness.target import ExecResult, Target
+from harness.units import bring_up, changed_config_files, restore_from_record, serving
+
+if TYPE_CHECKING:
+    from harness.doctor import Diagnosis
+
+NOT_ENOUGH = "worker_connections are not enough"
+
+
+def _fd_limit(ctx: Context) -> Finding | None:
+    facts = ctx.facts
+    limit, wanted = facts.open_files_limit, facts.worker_connections
+    if serving(facts) and limit is not None and wanted is not None and limit < wanted:
+        source = f" (set by {'; '.join(facts.ulimit_settings)} in /etc/default/nginx)" if facts.ulimit_settings else ""
+        return Finding(
+            f"nginx may open only {limit} files{source} but allows {wanted} connections per worker: "
+            "requests fail under concurrent load"
+        )
+    return None
+
+
+def _lift_fd_limit(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    if not diagnosis.facts.ulimit_settings:
+        raise RemedyError("the low open-files limit is not set in /etc/default/nginx; raise it where nginx starts")
+    comment_out = r"s/^\([[:space:]]*ULIMIT=.*\)$/# \1  # disabled: below worker_connections/"
+    steps = [target.exec(["sed", "-i", comment_out, "/etc/default/nginx"], check=True)]
+    # A running master keeps its limit through a reload; only a restart applies the new one.
+    return [*steps, *bring_up(target, diagnosis.facts, restart=True)]
+
+
+def _worker_connections(ctx: Context) -> Finding | None:
+    facts = ctx.facts
+    directive = facts.config.worker_connections
+    said = [line for line in facts.error_log if NOT_ENOUGH in line]
+    if not serving(facts) or not (said or (ctx.measured and any("load burst" in m for m in ctx.measured))):
+        return None
+    value = number(directive.args[0]) if directive is not None and directive.args else None
+    if not said and (value is None or value >= 512):
+        return None  # a load failure with a generous limit is something else
+    where = f" ({directive.where})" if directive is not None else ""
+    return Finding(
+        f"nginx runs out of connections under load: worker_connections is {value if value is not None else '?'}"
+        f"{where}" + (f"; error.log: {said[-1].strip()[:160]}" if said else "")
+    )
+
+
+def _restore_worker_connections(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    changed = changed_config_files(diagnosis)
+    if not changed:
+        raise RemedyError(f"{diagnosis.summary}: raise worker_connections there, then `nginx -t` and reload")
+    return restore_from_record(target, diagnosis, changed)
+
+
+FD_LIMIT_TOO_LOW = Cause(
+    "fd-limit-too-low",
+    _fd_limit,
+    order=150,
+    area="resources",
+    measures=("Size the open-files limit above worker_connections; load-test after changing limits.",),
+    remedy=_lift_fd_limit,
+)
+WORKER_CONNECTIONS_TOO_LOW = Cause(
+    "worker-connections-too-low",
+    _worker_connections,
+    order=155,
+    area="resources",
+    measures=("Load-test after changing nginx's limits; alert on 'worker_connections are not enough' in error.log.",),
+    remedy=_restore_worker_connections,
+    advice="raise worker_connections in the file and line named above, then `nginx -t` and reload",
+)
