@@ -15,6 +15,7 @@ import fnmatch
 import hashlib
 import io
 import posixpath
+import re
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -280,8 +281,8 @@ class _Reader:
             scratch.write_bytes(self.contents[real])
             payload = crossplane.parse(str(scratch), single=True, check_ctx=False, check_args=False)
         for error in payload["errors"]:
-            message = str(error["error"]).replace(str(scratch), path)
-            self.errors.append(f"{path}:{error.get('line') or '?'}: {message}")
+            message = re.sub(r" in \S+:\d+$", "", str(error["error"]).replace(str(scratch), real))
+            self.errors.append(f"{real}:{error.get('line') or '?'}: {message}")
         config = payload["config"][0]["parsed"] if payload["config"] else []
         self._stack.append(path)
         try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from harness.causes import AREAS, Cause, Context, Finding, Registry, registry
 from harness.changes import Changes, compare
@@ -189,6 +190,8 @@ def diagnose(
     measured = tuple(measured)
     units = units or registry()
     wanted = tuple(requests) or ((Request(),) if measured else ())
+    # Requests nginx failed inside the server are traced too: a dead upstream shows before any probe hits it.
+    wanted += tuple(r for r in _failing_inside(facts) if r not in wanted)
     traces = tuple(trace(facts, facts.inside, request) for request in wanted)
     changes = compare(baseline, facts) if baseline is not None else Changes()
     context = Context(facts, traces, changes, measured, baseline)
@@ -228,9 +231,19 @@ def diagnose(
     if measured:
         where = next((t.summary() for t in traces if t.broken is not None), "")
         summary = f"the checks do not explain what was measured ({measured[0]})"
-        summary += f"; the request breaks here: {where}" if where else "; every step of its path holds inside"
+        label = traces[0].label() if traces else "the request"
+        summary += f"; the request breaks here: {where}" if where else f"; every step of {label} holds inside"
         return Diagnosis(UNEXPLAINED, summary, evidence, observed=tuple(observed), **common)  # type: ignore[arg-type]
     return Diagnosis(UNKNOWN, "no rule matched what the checks saw", evidence, observed=tuple(observed), **common)  # type: ignore[arg-type]
+
+
+def _failing_inside(facts: Facts) -> list[Request]:
+    found = []
+    for fetched in facts.inside.fetches:
+        if fetched.code == "000" or fetched.code.startswith("5"):
+            parts = urlsplit(fetched.url)
+            found.append(Request(parts.path or "/", fetched.host, parts.port or 80))
+    return found
 
 
 def _notes(unit: Cause, context: Context, cause: str) -> list[str]:

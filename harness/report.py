@@ -10,6 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from harness.causes import registry
 from harness.doctor import Diagnosis
 from harness.drill import Result, Verdict
 from harness.scenario import Catalogue
@@ -32,6 +33,17 @@ def diagnosis_to_dict(diagnosis: Diagnosis | None) -> dict[str, Any] | None:
         "summary": diagnosis.summary,
         "evidence": list(diagnosis.evidence),
         "ruled_out": list(diagnosis.ruled_out),
+        "measured": list(diagnosis.measured),
+        "also": list(diagnosis.also),
+        "broken_step": diagnosis.broken_step or None,
+        "traces": [
+            {
+                "request": {"path": t.request.path, "host": t.request.host, "port": t.request.port},
+                "steps": [{"step": s.what, "ok": s.ok, "detail": s.detail, "where": s.where or None} for s in t.steps],
+            }
+            for t in diagnosis.traces
+        ],
+        "changes": [c.line() for c in diagnosis.changes.items] if diagnosis.changes.compared else None,
     }
 
 
@@ -160,7 +172,10 @@ def catalogue_to_dict(catalogue: Catalogue) -> dict[str, Any]:
             {"name": name, "symptom": cls.symptom.value, "cause": cls.cause, "summary": cls.summary}
             for name, cls in sorted(catalogue.scenarios.items())
         ],
-        "broken": [{"name": p.name, "distribution": p.distribution, "reason": p.reason} for p in catalogue.broken],
+        "broken": [
+            {"name": p.name, "distribution": p.distribution, "reason": p.reason}
+            for p in (*catalogue.broken, *registry().broken)
+        ],
     }
 
 
@@ -172,7 +187,7 @@ def render_catalogue(catalogue: Catalogue, console: Console) -> None:
     for name, cls in sorted(catalogue.scenarios.items()):
         table.add_row(Text(name), cls.symptom.value, Text(cls.cause), Text(cls.summary))
     console.print(table)
-    for problem in catalogue.broken:
+    for problem in (*catalogue.broken, *registry().broken):
         console.print(Text.assemble(("broken plugin", "red"), " ", str(problem)))
 
 
@@ -248,6 +263,17 @@ def results_to_dict(results: list[Result], planned: int | None = None) -> dict[s
     }
 
 
+def _broken_step(result: Result) -> str:
+    """The trace's first broken step, short; for a latent fault (no failing request), the doctor's finding."""
+    diagnosis = result.diagnosis
+    if diagnosis is None:
+        return "—"
+    step = next((t.broken for t in diagnosis.traces if t.broken is not None), None)
+    if step is None:
+        return "no request failed" if not diagnosis.traces else "every step holds inside"
+    return f"{step.what}: {step.detail}"[:90]
+
+
 def render_results(results: list[Result], console: Console, planned: int | None = None) -> None:
     table = Table(title="catalogue drill", title_justify="left")
     table.add_column("scenario", no_wrap=True)
@@ -257,6 +283,7 @@ def render_results(results: list[Result], console: Console, planned: int | None 
     table.add_column("detect", justify="right", no_wrap=True)
     table.add_column("recover", justify="right", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
+    table.add_column("where the request breaks", overflow="fold")
     for r in results:
         seen = r.symptom_seen.value if r.symptom_seen else "—"
         if r.symptom_seen is not None and not r.symptom_matches:
@@ -269,6 +296,7 @@ def render_results(results: list[Result], console: Console, planned: int | None 
             _seconds(r.time_to_detect),
             _seconds(r.time_to_recover),
             f"[{_VERDICT_STYLE.get(r.verdict, 'bold red')}]{r.verdict.value}[/]",
+            Text(_broken_step(r), style="dim"),
         )
     console.print(table)
     console.print(Accuracy.of(results, planned).line(), style="bold", highlight=False, markup=False)

@@ -168,9 +168,14 @@ def trace(facts: Facts, inside: Inside, request: Request) -> Trace:
                           str(location.where)))  # fmt: skip
     steps += _handler(model, facts, inside, server, location, request)
     fetched = _fetched(inside, request)
-    if fetched is not None and fetched.code.isdigit() and int(fetched.code) < 400 and int(fetched.code) > 0:
-        steps.append(Step("outside", False, f"inside the server nginx answers {fetched.code}; the way in from outside "
+    code = int(fetched.code) if fetched is not None and fetched.code.isdigit() else 0
+    if 0 < code < 400:
+        steps.append(Step("outside", False, f"inside the server nginx answers {code}; the way in from outside "
                           "is what fails (firewall, published port)"))  # fmt: skip
+    elif code >= 400 and all(step.ok for step in steps):
+        where = str(location.where) if location is not None else str(server.where)
+        steps.append(Step("answer", False, f"nginx answers {code} inside too, though every step above holds: "
+                          "look at this block's access rules, auth, error_page and rewrites", where))  # fmt: skip
     return Trace(request, tuple(steps))
 
 

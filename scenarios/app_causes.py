@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from harness.causes import Cause, Context, Finding
 from harness.errors import RemedyError
 from harness.facts import Facts
+from harness.inside import upstream_of
 from harness.target import ExecResult, Target
 from harness.units import required, serving, wait
 
@@ -28,6 +29,7 @@ COLLECT = r"""s app;         service app status >/dev/null 2>&1; echo "exit=$?"
                printf 'current\t%s\n' "$(readlink /opt/app/current 2>/dev/null)"
 s app-deploys; tail -n 5 /var/log/app/deploys.log 2>/dev/null || true
 s app-log;     tail -n 20 /var/log/app/app.log 2>/dev/null || true
+s app-answers; command -v curl >/dev/null && curl -s -o /dev/null -m 1 -w '%{http_code}\n' http://127.0.0.1:9000/
 """
 _DEPLOYED = re.compile(r"deployed (?P<release>\S+) \(previous (?P<previous>[^)\s]+)\)")
 _DECOY = re.compile(r"error|exception|refused|timed out|traceback|fatal", re.IGNORECASE)
@@ -66,9 +68,16 @@ def _seen(ctx: Context) -> str:
     return "requests to the app fail"
 
 
+def proxied(facts: Facts) -> bool:
+    """Whether this server's configuration sends requests to the app at all (someone else's site may not)."""
+    return any(upstream_of(location, facts.config) == APP_URL for _, location in facts.config.all_locations())
+
+
 def _app_down(ctx: Context) -> tuple[str, str] | None:
     facts = ctx.facts
     if not serving(facts) or not installed(facts) or running(facts) or not facts.nginx_listens_on(80):
+        return None
+    if not proxied(facts):
         return None
     log = facts.section("app-log")
     crash = next((line for line in reversed(log) if "Error" in line or "Traceback" in line), "")
@@ -111,9 +120,9 @@ def set_aside(ctx: Context, cause: str) -> list[str]:
     facts = ctx.facts
     if cause in APP_CAUSES or not installed(facts):
         return []
-    answering = [url for url, code in facts.inside.upstreams.items() if code == "200"]
-    if not answering:
+    if facts.section("app-answers") != ("200",):
         return []
+    answering = [APP_URL]
     notes = []
     errors = [line for line in facts.section("app-log") if _DECOY.search(line)]
     if errors:

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.doctor import HEALTHY, UNKNOWN, diagnose
+from harness.doctor import HEALTHY, UNKNOWN, Request, diagnose
 from harness.facts import EnabledSite, parse_facts
 from harness.scenario import load_catalogue
+from harness.symptom import Symptom
 
 DATA = Path(__file__).parent / "data"
 
@@ -20,7 +21,17 @@ def facts(name: str):  # type: ignore[no-untyped-def]
     return parse_facts((DATA / f"facts-{name}.txt").read_text())
 
 
+def measured(name: str) -> tuple[tuple[str, ...], tuple[Request, ...]]:
+    """What the probe saw when the facts were captured (their first line), as the drill hands it to the doctor."""
+    first = (DATA / f"facts-{name}.txt").read_text().splitlines()[0]
+    if not first.startswith("# measured: "):
+        return (), ()
+    path, said = first.removeprefix("# measured: ").split("\t", 1)
+    return (said,), (Request(path),)
+
+
 CATALOGUE = load_catalogue()
+LOAD = ("a load burst: 37 of 2000 requests failed (refused)",), (Request("/"),)
 
 
 @pytest.mark.parametrize("name", CATALOGUE.names())
@@ -28,8 +39,11 @@ def test_every_scenario_is_diagnosed_blind_from_what_its_target_showed(name: str
     """Facts captured from a real target broken by NAME (tests/data/capture_facts.py); the doctor sees only them."""
     path = DATA / f"facts-{name}.txt"
     assert path.exists(), f"no captured facts for {name}: run tests/data/capture_facts.py {name}"
-    diagnosis = diagnose(parse_facts(path.read_text()))
-    assert diagnosis.cause == CATALOGUE.scenarios[name].cause, diagnosis.summary
+    scenario = CATALOGUE.scenarios[name]
+    seen, requests = LOAD if scenario.symptom is Symptom.FAILS_UNDER_LOAD else measured(name)
+    diagnosis = diagnose(parse_facts(path.read_text()), seen, requests)
+    assert diagnosis.cause == scenario.cause, diagnosis.summary
+    assert diagnosis.cause != HEALTHY
 
 
 def test_the_decoys_are_examined_and_set_aside() -> None:
@@ -51,7 +65,7 @@ def test_hung_is_told_apart_from_dead() -> None:
 
 def test_latent_fault_is_flagged_while_nginx_serves() -> None:
     latent = facts("latent-bad-config")
-    assert latent.nginx_listens_on(80) and latent.local("http://127.0.0.1/") == "200"
+    assert latent.nginx_listens_on(80) and latent.local("http://127.0.0.1:80/") == "200"
     diagnosis = diagnose(latent)
     assert diagnosis.cause == "latent-config-invalid"
     assert "/etc/nginx/sites-available/default" in diagnosis.summary
@@ -85,8 +99,8 @@ def test_parsed_facts_match_the_server() -> None:
     assert [(r.path, r.worker_can_read, r.index_files) for r in healthy.docroots] == [
         ("/var/www/html", True, ("index.html",))
     ]
-    assert healthy.app_running and healthy.app_release == "releases/v1"
-    assert healthy.local("http://127.0.0.1/app/") == "200"
+    assert healthy.local("http://127.0.0.1:80/app/") == "200"
+    assert healthy.inside.upstreams == {"http://127.0.0.1:9000/": "200"}
     assert not healthy.firewall_readable  # no NET_ADMIN unless a scenario asks for it
     assert healthy.config_ok and healthy.service_running
     assert healthy.nginx_listens_on(80)
@@ -114,7 +128,8 @@ def test_dangling_link_is_not_healthy() -> None:
 
 def test_nothing_matching_is_unknown_not_healthy() -> None:
     healthy = facts("healthy")
-    odd = replace(healthy, listeners=())  # nginx runs, all sites linked, yet nothing on :80
+    # nginx runs, all sites linked, its config on disk names no port 80, yet the model does: nothing fits
+    odd = replace(healthy, listeners=(), directives=())
     assert diagnose(odd).cause == UNKNOWN
 
 
@@ -126,7 +141,8 @@ def test_cut_short_output_is_refused() -> None:
 
 SECTIONS = [
     "ps", "pidfile", "configtest", "configfile", "missing", "directives", "docroot", "listen", "available",
-    "enabled", "service", "limits", "firewall", "local", "app", "deploys", "applog", "backups", "errorlog",
+    "enabled", "service", "limits", "firewall", "app", "app-deploys", "app-log", "backups", "errorlog",
+    "services", "conftar",
 ]  # fmt: skip
 
 

@@ -1,9 +1,11 @@
-"""Refresh the doctor's test data: the raw output of its checks on real, broken targets.
+"""Refresh the doctor's test data: the raw output of its two round trips on real, broken targets.
 
-Run after changing docker/ or the collect script:
+Run after changing docker/, the collection script or a unit's collect lines:
     .venv/bin/python tests/data/capture_facts.py [SCENARIO ...]
 Each scenario's faulty target is captured as facts-<scenario>.txt, and an
-unbroken one as facts-healthy.txt; tests/test_doctor.py diagnoses them without Docker.
+unbroken one as facts-healthy.txt; tests/test_doctor.py diagnoses them without
+Docker. The first line records what the probe saw, when it failed:
+    # measured: PATH<TAB>WHAT THE PROBE SAID
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from harness.facts import COLLECT_SCRIPT
+from harness.doctor import collect_script
+from harness.facts import parse_facts
+from harness.inside import Request, plan
+from harness.probe import Probe
 from harness.session import Session
 
 HERE = Path(__file__).parent
@@ -28,8 +33,14 @@ def main(names: list[str]) -> None:
                 if scenario is not None:
                     scenario.inject(target)
                     time.sleep(0.5)  # let a crash-on-boot release die
-                text = target.exec(["sh", "-c", COLLECT_SCRIPT]).stdout
-            (HERE / f"facts-{name}.txt").write_text(text)
+                probe = Probe(target.url)
+                sample = probe.sample()
+                probe.close()
+                first = target.exec(["sh", "-c", collect_script()]).stdout
+                requests = () if sample.ok else (Request(sample.path),)
+                second = target.exec(plan(parse_facts(first).config, requests).argv()).stdout
+            header = "" if sample.ok else f"# measured: {sample.path}\tthe probe: {sample.detail}\n"
+            (HERE / f"facts-{name}.txt").write_text(header + first + second)
             print(f"captured facts-{name}.txt")
 
 

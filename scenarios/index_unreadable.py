@@ -1,0 +1,22 @@
+"""index.html was copied in by root with mode 0600: the worker user may not read it, and / answers 403."""
+
+from __future__ import annotations
+
+from harness.scenario import Scenario
+from harness.symptom import Symptom
+from harness.target import Target
+
+INDEX = "/var/www/html/index.html"
+
+
+class IndexUnreadable(Scenario):
+    name = "index-unreadable"
+    summary = "index.html left as 0600 root:root after a manual copy; the workers cannot read it"
+    symptom = Symptom.HTTP_4XX
+    cause = "web-root-unreadable"
+
+    def inject(self, target: Target) -> None:
+        target.exec(["chmod", "0600", INDEX], check=True)
+
+    def repair(self, target: Target) -> None:
+        target.exec(["chmod", "0644", INDEX], check=True)

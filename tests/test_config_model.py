@@ -1,0 +1,289 @@
+"""The doctor for any nginx, without Docker: configurations parsed from text, traced, compared, judged."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from harness.causes import AREAS, Cause, Context, Finding, load_registry, validate
+from harness.changes import compare
+from harness.confmodel import parse_tree
+from harness.doctor import HEALTHY, UNEXPLAINED, Request, diagnose
+from harness.facts import Listener, parse_facts
+from harness.inside import Inside, PathStat, plan
+from harness.trace import choose_location, choose_server, trace
+
+DATA = Path(__file__).parent / "data"
+
+DEBIAN_NGINX_CONF = """user www-data;
+worker_processes auto;
+events {
+\tworker_connections 768;
+}
+http {
+\tinclude /etc/nginx/mime.types;
+\tinclude /etc/nginx/conf.d/*.conf;
+\tinclude /etc/nginx/sites-enabled/*;
+}
+"""
+
+
+def tree(files: dict[str, str], links: dict[str, str] | None = None) -> bytes:
+    """A tar of /etc/nginx as the collection script makes it: FILES by path, LINKS path -> target."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        folders = {"etc", "etc/nginx"}
+        for path in [*files, *(links or {})]:
+            parts = path.strip("/").split("/")[:-1]
+            folders |= {"/".join(parts[: i + 1]) for i in range(len(parts))}
+        for folder in sorted(folders):
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            archive.addfile(info)
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(path.strip("/"))
+            info.size, info.mode, info.uname = len(data), 0o644, "root"
+            archive.addfile(info, io.BytesIO(data))
+        for path, target in (links or {}).items():
+            info = tarfile.TarInfo(path.strip("/"))
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            archive.addfile(info)
+    return buffer.getvalue()
+
+
+def site(body: str, name: str = "default", **extra: str) -> bytes:
+    files = {
+        "/etc/nginx/nginx.conf": DEBIAN_NGINX_CONF,
+        "/etc/nginx/mime.types": "types { text/html html; }\n",
+        f"/etc/nginx/sites-available/{name}": body,
+        **extra,
+    }
+    return tree(files, {f"/etc/nginx/sites-enabled/{name}": f"/etc/nginx/sites-available/{name}"})
+
+
+VHOSTS = """server {
+    listen 80;
+    server_name www.example.org;
+    return 301 http://example.org$request_uri;
+}
+server {
+    listen 80 default_server;
+    server_name example.org;
+    root /srv/example;
+    index index.html;
+    error_page 404 /404.html;
+    location = /404.html { internal; }
+    location ^~ /static/ { alias /srv/assets/; }
+    location ~ \\.php$ { fastcgi_pass unix:/run/php/php-fpm.sock; }
+    location /api/ { proxy_pass http://backend; }
+    location / { try_files $uri $uri/ =404; }
+}
+upstream backend { server 127.0.0.1:7000; }
+"""
+
+
+def test_servers_locations_includes_and_upstreams_are_read_with_file_and_line() -> None:
+    model = parse_tree(site(VHOSTS))
+    assert model.errors == ()
+    assert [s.names for s in model.servers] == [("www.example.org",), ("example.org",)]
+    apex = model.servers[1]
+    assert apex.default_on(80) and not model.servers[0].default_on(80)
+    # Evidence names the file a person edits: the link's target, not sites-enabled/default.
+    assert str(apex.where) == "/etc/nginx/sites-available/default:6"
+    assert [(loc.modifier, loc.path) for loc in apex.locations] == [
+        ("=", "/404.html"),
+        ("^~", "/static/"),
+        ("~", "\\.php$"),
+        ("", "/api/"),
+        ("", "/"),
+    ]
+    assert model.upstreams["backend"][0].args == ("127.0.0.1:7000",)
+    assert model.user == "www-data" and model.worker_connections is not None
+    assert str(model.worker_connections.where) == "/etc/nginx/nginx.conf:4"
+    sites = next(i for i in model.includes if i.pattern == "/etc/nginx/sites-enabled/*")
+    assert sites.matched == ("/etc/nginx/sites-enabled/default",) and str(sites.where) == "/etc/nginx/nginx.conf:9"
+    assert next(i for i in model.includes if "conf.d" in i.pattern).matched == ()
+
+
+def test_a_one_line_server_block_and_a_broken_file_are_read_as_far_as_they_go() -> None:
+    model = parse_tree(site("server { listen 8081; root /srv/one; location / { return 200; } }\n"))
+    assert model.servers[0].listens[0].port == 8081 and model.servers[0].get("root").args == ("/srv/one",)  # type: ignore[union-attr]
+    broken = parse_tree(site("server {\n    listen 80;\n    root /srv;\n"))
+    assert broken.errors and "sites-available/default" in broken.errors[0]
+
+
+def test_an_include_typo_matches_nothing_and_a_missing_include_is_an_error() -> None:
+    typo = DEBIAN_NGINX_CONF.replace("sites-enabled/*", "site-enabled/*")
+    model = parse_tree(site("server { listen 80; }\n", **{"/etc/nginx/nginx.conf": typo}))
+    include = next(i for i in model.includes if "site-enabled" in i.pattern)
+    assert include.matched == () and model.servers == ()
+    explicit = DEBIAN_NGINX_CONF.replace("include /etc/nginx/mime.types;", "include /etc/nginx/mime.typo;")
+    missing = parse_tree(site("server { listen 80; }\n", **{"/etc/nginx/nginx.conf": explicit}))
+    assert any("mime.typo" in e and "nginx.conf:7" in e for e in missing.errors)
+
+
+def test_a_broken_tar_is_an_empty_model_with_the_reason() -> None:
+    model = parse_tree(b"not a tar at all")
+    assert model.servers == () and model.errors
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/404.html", ("=", "/404.html")),
+        ("/static/app.css", ("^~", "/static/")),  # ^~ stops the regex search
+        ("/index.php", ("~", "\\.php$")),
+        ("/api/users", ("", "/api/")),
+        ("/about", ("", "/")),
+    ],
+)
+def test_locations_are_chosen_in_nginx_order(path: str, expected: tuple[str, str]) -> None:
+    model = parse_tree(site(VHOSTS))
+    server = choose_server(model, Request(path, "example.org"))
+    assert server is not None
+    location = choose_location(server, path)
+    assert location is not None and (location.modifier, location.path) == expected
+
+
+def test_servers_are_chosen_by_name_then_default() -> None:
+    model = parse_tree(site(VHOSTS))
+    assert choose_server(model, Request("/", "www.example.org")) is model.servers[0]
+    assert choose_server(model, Request("/", "unknown.test")) is model.servers[1]  # the default_server
+
+
+# -- traces on facts captured from a real target, with the configuration swapped ---------------------
+
+
+def with_config(raw: bytes, **inside: object) -> object:
+    healthy = parse_facts((DATA / "facts-healthy.txt").read_text())
+    return replace(healthy, config=parse_tree(raw), inside=Inside(user="www-data", **inside))  # type: ignore[arg-type]
+
+
+def test_a_site_on_8080_breaks_at_the_server_step_naming_its_listen_line() -> None:
+    facts = with_config(site("server {\n    listen 8080 default_server;\n    root /var/www/html;\n}\n"))
+    result = trace(facts, facts.inside, Request("/"))  # type: ignore[attr-defined]
+    broken = result.broken
+    assert broken is not None and broken.what == "server"
+    assert "listens on 8080" in broken.detail and "sites-available/default:1" in broken.detail
+
+
+def test_a_proxy_to_a_port_where_nothing_listens_breaks_at_the_upstream() -> None:
+    body = "server {\n  listen 80;\n  location /app/ {\n    proxy_pass http://127.0.0.1:9001/;\n  }\n}\n"
+    facts = with_config(site(body), upstreams={"http://127.0.0.1:9001/": "000"}, ran=True)
+    result = trace(facts, facts.inside, Request("/app/"))  # type: ignore[attr-defined]
+    broken = result.broken
+    assert broken is not None and broken.what == "upstream" and broken.kind == "refused"
+    assert "127.0.0.1:9001" in broken.detail and "listening inside: 9000" in broken.detail  # where the app is
+    assert broken.where == "/etc/nginx/sites-available/default:4"
+
+
+def test_an_index_the_worker_cannot_read_is_named_with_its_mode() -> None:
+    paths = {
+        p.path: p
+        for p in (
+            PathStat("/var", True, "directory", "755", "root", True, True),
+            PathStat("/var/www", True, "directory", "755", "root", True, True),
+            PathStat("/var/www/html", True, "directory", "755", "root", True, True),
+            PathStat("/var/www/html/index.html", True, "regular file", "600", "root", False, False),
+        )
+    }
+    body = "server {\n  listen 80;\n  root /var/www/html;\n  index index.html;\n}\n"
+    facts = with_config(site(body), paths=paths, ran=True)
+    broken = trace(facts, facts.inside, Request("/")).broken  # type: ignore[attr-defined]
+    assert broken is not None and broken.kind == "unreadable"
+    assert broken.detail == "/var/www/html/index.html is not readable by www-data (mode 600 root)"
+    diagnosis = diagnose(facts, ("the probe: HTTP 403",), (Request("/"),))  # type: ignore[arg-type]
+    assert diagnosis.cause == "web-root-unreadable"
+
+
+def test_the_plan_asks_only_for_what_the_configuration_names() -> None:
+    checks = plan(parse_tree(site(VHOSTS)), [Request("/api/x", "example.org")])
+    assert "/srv/example/index.html" in checks.paths and "/srv/assets" in checks.paths
+    assert "http://127.0.0.1:7000/" in checks.upstreams and "unix:/run/php/php-fpm.sock" in checks.upstreams
+    assert not any("9000" in word or "/app/" in word for word in checks.argv()[4:])
+
+
+# -- honest verdicts -------------------------------------------------------------------------------
+
+
+def test_healthy_facts_with_a_measured_failure_and_an_intact_path_are_unexplained() -> None:
+    facts = parse_facts((DATA / "facts-healthy.txt").read_text())
+    diagnosis = diagnose(facts, ("the probe: GET /: timeout",), (Request("/"),))
+    # Inside, nginx answers: the way in from outside is where it breaks, and the doctor says so.
+    assert diagnosis.cause == UNEXPLAINED and "breaks at the outside" in diagnosis.summary
+    assert diagnose(facts).cause == HEALTHY
+
+
+def test_what_changed_lists_files_listeners_and_services() -> None:
+    before = parse_facts((DATA / "facts-healthy.txt").read_text())
+    after = parse_facts((DATA / "facts-listen-8080.txt").read_text())
+    changes = compare(before, after)
+    assert changes.file("/etc/nginx/sites-available/default") is not None
+    lines = changes.lines()
+    assert any("listener-gone 80 (nginx)" in line for line in lines)
+    assert any("listener-new 8080 (nginx)" in line for line in lines)
+    assert compare(before, before).lines() == ["changed since the healthy check: nothing the doctor looks at"]
+
+
+def test_with_a_healthy_record_the_diagnosis_lists_what_changed() -> None:
+    before = parse_facts((DATA / "facts-healthy.txt").read_text())
+    after = parse_facts((DATA / "facts-include-typo.txt").read_text())
+    diagnosis = diagnose(after, ("the probe: connection reset",), (Request("/"),), baseline=before)
+    assert diagnosis.cause == "include-matches-nothing"
+    assert "/etc/nginx/site-enabled/*" in diagnosis.summary and "nginx.conf:60" in diagnosis.summary
+    assert any("file-changed /etc/nginx/nginx.conf" in line for line in diagnosis.evidence)
+
+
+# -- cause units ------------------------------------------------------------------------------------
+
+
+def _never(ctx: Context) -> Finding | None:
+    return None
+
+
+def test_a_unit_is_validated_when_it_loads() -> None:
+    good = Cause("disk-full", _never, order=5, area="resources", measures=("Alert on disk space.",))
+    assert validate(good, "disk-full") is good
+    with pytest.raises(ValueError, match="area"):
+        validate(replace(good, area="disk"), "disk-full")
+    with pytest.raises(ValueError, match="differs from its entry-point name"):
+        validate(good, "disk-ful")
+    with pytest.raises(ValueError, match="corrective measure"):
+        validate(replace(good, measures=()), "disk-full")
+    with pytest.raises(ValueError, match="sections"):
+        validate(replace(good, collect="df -h"), "disk-full")
+    assert set(AREAS) >= {"process", "config", "port", "files", "upstream", "resources"}
+
+
+def test_every_built_in_cause_is_a_registered_unit_and_every_scenario_cause_has_one() -> None:
+    from harness.scenario import load_catalogue
+
+    registry = load_registry()
+    assert registry.broken == ()
+    known = {unit.id for unit in registry.causes}
+    assert {s.cause for s in load_catalogue().scenarios.values()} <= known
+    orders = [unit.order for unit in registry.causes]
+    assert orders == sorted(orders)
+
+
+def test_a_crashing_unit_does_not_stop_the_diagnosis() -> None:
+    from harness.causes import Registry
+
+    def crash(ctx: Context) -> Finding | None:
+        raise KeyError("oops")
+
+    units = Registry((Cause("crashy", crash, order=1, area="config", measures=("x",)),))
+    facts = parse_facts((DATA / "facts-healthy.txt").read_text())
+    diagnosis = diagnose(facts, units=units)
+    assert diagnosis.cause == HEALTHY
+    assert any("cause unit crashy could not judge: KeyError" in line for line in diagnosis.evidence)
+
+
+def test_listeners_are_read_from_the_real_server() -> None:
+    facts = parse_facts((DATA / "facts-healthy.txt").read_text())
+    assert any(isinstance(item, Listener) and item.port == 9000 for item in facts.listeners)

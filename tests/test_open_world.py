@@ -1,0 +1,226 @@
+"""The doctor on faults and configurations nobody here wrote: a plugin's own cause, controls, a foreign config."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import docker
+from harness.cli import PASSED, VERDICT_FAILED
+from harness.doctor import HEALTHY, examine
+from harness.session import Session
+from harness.target import Target
+from tests.helpers import containers_of_run, fresh_run_id, run_harness, single_drill, validated
+
+DIST = "harness-acl-pack"
+MODULE = """
+from harness.causes import Cause, Finding
+from harness.scenario import Scenario
+from harness.symptom import Symptom
+from harness.units import config_change
+
+SITE = "/etc/nginx/sites-available/default"
+
+
+class DenyAll(Scenario):
+    name = "deny-all"
+    summary = "a 'deny all;' left in location / after a maintenance window: 403 for everyone"
+    symptom = Symptom.HTTP_4XX
+    cause = "access-denied-by-config"
+
+    def inject(self, target):
+        site = target.read_file(SITE).replace("location / {", "location / {\\n\\t\\tdeny all;", 1)
+        target.write_file(SITE, site)
+        target.exec(["nginx", "-s", "reload"], check=True)
+
+    def repair(self, target):
+        target.write_file(SITE, target.read_file(SITE).replace("\\t\\tdeny all;\\n", "", 1))
+        target.exec(["nginx", "-s", "reload"], check=True)
+
+
+def _denies(location):
+    return location is not None and any(d.name == "deny" and d.args == ("all",) for d in location.directives)
+
+
+def rule(ctx):
+    from harness.trace import choose_location, choose_server
+
+    for item in ctx.traces:
+        server = choose_server(ctx.facts.config, item.request)
+        location = choose_location(server, item.request.path) if server else None
+        if _denies(location):
+            line = next(d for d in location.directives if d.name == "deny")
+            return Finding(f"nginx refuses every client: 'deny all' at {line.where}", (f"deny all at {line.where}",))
+    return None
+
+
+def remedy(target, diagnosis):
+    steps = []
+    for item in diagnosis.traces:
+        from harness.trace import choose_location, choose_server
+
+        server = choose_server(diagnosis.facts.config, item.request)
+        location = choose_location(server, item.request.path) if server else None
+        if _denies(location):
+            line = next(d for d in location.directives if d.name == "deny")
+            path, number = line.where.file, line.where.line
+            with config_change(target, [path], steps):
+                steps.append(target.exec(["sed", "-i", f"{number}s/deny all;/# deny all; (lifted by harness)/", path]))
+            steps.append(target.exec(["nginx", "-s", "reload"], check=True))
+            return steps
+    return steps
+
+
+ACCESS_DENIED = Cause(
+    "access-denied-by-config",
+    rule,
+    order=125,
+    area="config",
+    measures=("Review access rules in config changes; probe pages from outside after each reload.",),
+    remedy=remedy,
+)
+BROKEN = Cause("broken-unit", rule, order=1, area="nowhere", measures=("x",))
+"""
+
+
+@pytest.fixture(scope="module")
+def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("site-packages")
+    (root / "acl_pack.py").write_text(MODULE)
+    info = root / "harness_acl_pack-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {DIST}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        textwrap.dedent(
+            """
+            [harness.scenarios]
+            deny-all = acl_pack:DenyAll
+
+            [harness.causes]
+            access-denied-by-config = acl_pack:ACCESS_DENIED
+            broken-unit = acl_pack:BROKEN
+            """
+        )
+    )
+    return root
+
+
+@pytest.mark.docker
+def test_a_plugin_brings_its_own_cause_rule_and_remedy_and_drills_to_a_pass(pack: Path) -> None:
+    run_id = fresh_run_id("acl")
+    done = run_harness("drill", "deny-all", "--json", PYTHONPATH=str(pack), HARNESS_RUN_ID=run_id)
+    assert done.returncode == PASSED, done.stderr
+    result = single_drill(done.stdout)
+    diagnosis = result["observed"]["diagnosis"]
+    assert result["passed"] and diagnosis["cause"] == "access-denied-by-config"
+    assert "sites-available/default" in diagnosis["summary"]
+    assert containers_of_run(run_id) == []
+
+
+def test_without_the_plugin_the_same_fault_is_unexplained_not_healthy_and_a_broken_unit_is_named(
+    pack: Path,
+) -> None:
+    listed = json.loads(run_harness("list", "--json", PYTHONPATH=str(pack)).stdout)
+    (broken,) = [b for b in listed["broken"] if b["name"] == "broken-unit"]
+    assert broken["distribution"] == f"{DIST} 1.0" and "area 'nowhere'" in broken["reason"]
+
+
+@pytest.mark.docker
+def test_without_the_unit_the_doctor_says_unexplained_with_the_trace(harness_session: Session, pack: Path) -> None:
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(pack))
+    try:
+        scenario = importlib.import_module("acl_pack").DenyAll()
+    finally:
+        sys.path.remove(str(pack))
+    from harness.drill import Drill
+
+    result = Drill(harness_session, scenario).run()
+    assert result.diagnosis is not None and result.diagnosis.cause == "unexplained"
+    assert result.diagnosis.traces and "GET /" in result.diagnosis.summary
+    assert result.duration < 15  # no remedy: it ends at once instead of waiting out the recovery timeout
+
+
+# -- controls: nothing broken, nothing named --------------------------------------------------------
+
+
+@pytest.mark.docker
+def test_controls_decoys_a_killed_worker_and_a_reload_are_no_false_alarm(harness_target: Target) -> None:
+    baseline = examine(harness_target)
+    assert baseline.healthy, baseline.summary
+    target = harness_target
+    # Decoys: alarming log lines and a stray file that explains nothing.
+    target.exec(["sh", "-c", "echo 'ERROR: connection pool exhausted' >> /var/log/app/app.log"], check=True)
+    target.exec(["sh", "-c", "echo '2026/11/27 [error] 1#1: upstream timed out' >> /var/log/nginx/error.log"])
+    target.write_file("/etc/nginx/sites-available/old-site.bak", "# kept for reference\n")
+    after = examine(target, baseline=baseline.facts)
+    assert after.cause == HEALTHY, after.summary
+    assert any("old-site.bak" in line for line in after.evidence)  # what changed is shown, and set aside
+    # One worker killed: the master starts another.
+    workers = [p.pid for p in after.facts.nginx_processes if "worker process" in p.args]
+    target.exec(["kill", "-KILL", str(workers[0])], check=True)
+    time.sleep(0.5)
+    assert examine(target, baseline=baseline.facts).cause == HEALTHY
+    # A harmless reload.
+    target.exec(["nginx", "-s", "reload"], check=True)
+    time.sleep(0.3)
+    assert examine(target, baseline=baseline.facts).cause == HEALTHY
+
+
+# -- harness check on someone else's configuration ----------------------------------------------------
+
+SHOP = """server {
+    listen 80 default_server;
+    server_name shop.example;
+    root /srv/shop;
+    index index.html;
+    location /api/ {
+        proxy_pass http://127.0.0.1:7000/;
+    }
+}
+"""
+
+
+@pytest.fixture
+def shop(harness_session: Session) -> Iterator[docker.models.containers.Container]:
+    """Someone's shop: our image for its nginx, but their site, their root and their API upstream (down)."""
+    client = docker.from_env()
+    container = client.containers.run(
+        harness_session.image.tag, detach=True, ports={"80/tcp": ("127.0.0.1", None)}, name=f"shop-{time.time_ns()}"
+    )
+    try:
+        script = (
+            "until [ -s /run/nginx.pid ]; do sleep 0.05; done; mkdir -p /srv/shop && echo '<h1>shop</h1>' > /srv/shop/index.html && "
+            f"printf '%s' '{SHOP}' > /etc/nginx/sites-available/default && service app stop >/dev/null && "
+            "nginx -s reload"
+        )
+        assert container.exec_run(["sh", "-c", script]).exit_code == 0
+        time.sleep(0.5)
+        container.reload()
+        yield container
+    finally:
+        container.remove(force=True)
+        client.close()
+
+
+@pytest.mark.docker
+def test_check_on_a_foreign_configuration_speaks_of_that_configuration(
+    shop: docker.models.containers.Container,
+) -> None:
+    done = run_harness("check", str(shop.name), "--json")
+    report = validated(done.stdout, "check")
+    evidence = " ".join(report["diagnosis"]["evidence"]) + report["diagnosis"]["summary"]
+    assert "/srv/shop" in evidence or "shop.example" in evidence
+    assert "9000" not in evidence and "/app/" not in evidence
+    # Its API upstream is down: a fault, named with the line that proxies to it.
+    assert done.returncode == VERDICT_FAILED, done.stderr
+    assert report["diagnosis"]["cause"] == "upstream-unreachable"
+    assert "127.0.0.1:7000" in report["diagnosis"]["summary"]
+    assert "sites-available/default:7" in report["diagnosis"]["summary"]
