@@ -197,7 +197,8 @@ def shop(harness_session: Session) -> Iterator[docker.models.containers.Containe
     )
     try:
         script = (
-            "until [ -s /run/nginx.pid ]; do sleep 0.05; done; mkdir -p /srv/shop && echo '<h1>shop</h1>' > /srv/shop/index.html && "
+            "until [ -s /run/nginx.pid ]; do sleep 0.05; done; "
+            "mkdir -p /srv/shop && echo '<h1>shop</h1>' > /srv/shop/index.html && "
             f"printf '%s' '{SHOP}' > /etc/nginx/sites-available/default && service app stop >/dev/null && "
             "nginx -s reload"
         )
