@@ -46,7 +46,9 @@ def test_unknown_harness_scenario_is_a_usage_error(pytester: pytest.Pytester) ->
     pytester.makepyfile(SUITE)
     result = pytester.runpytest("--harness-scenario", "nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*unknown scenario nope; known scenarios: bad-app-deploy, *, missing-symlink, *"])
+    result.stderr.fnmatch_lines(
+        ["*unknown scenario nope; known scenarios: app-stopped, bad-app-deploy, *, missing-symlink, *"]
+    )
 
 
 def test_tests_using_targets_are_marked_docker(pytester: pytest.Pytester) -> None:
