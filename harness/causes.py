@@ -19,6 +19,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
 
 from harness.changes import Changes
+from harness.confmodel import Server
 from harness.errors import PluginError
 from harness.facts import Facts
 from harness.trace import Step, Trace
@@ -59,6 +60,23 @@ class Context:
     changes: Changes = field(default_factory=Changes)
     measured: tuple[str, ...] = ()
     baseline: Facts | None = None  # the healthy examination before the fault, when there was one
+
+    def lost_servers(self) -> list[tuple[Trace, Server]]:
+        """Failing requests whose server at the healthy check no longer answers them: (trace, that server).
+
+        With several virtual hosts, a site taken away does not refuse its requests: another server answers them.
+        """
+        if self.baseline is None:
+            return []
+        from harness.trace import choose_server
+
+        found = []
+        for item in self.traces:
+            before = choose_server(self.baseline.config, item.request)
+            now = choose_server(self.facts.config, item.request)
+            if before is not None and (now is None or (now.where, now.names) != (before.where, before.names)):
+                found.append((item, before))
+        return found
 
     def broken(self, *what: str) -> tuple[tuple[Trace, Step], ...]:
         """(trace, its first broken step) for every trace broken at one of WHAT (any step when none given)."""

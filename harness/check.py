@@ -99,6 +99,8 @@ def check_server(server: ExistingServer, expect: str | None = None, probe_timeou
         finally:
             probe.close()
     failing = tuple(dict.fromkeys(f"the probe: {s.detail}" for s in samples if not s.ok))
-    requests = tuple(dict.fromkeys(Request(s.path) for s in samples if not s.ok))
+    requests = tuple(
+        dict.fromkeys(Request(s.path, s.host, s.port, symptom=s.outcome.value) for s in samples if not s.ok)
+    )
     unchecked = f"--expect {expect!r} could not be checked: {why}" if expect is not None and url is None else ""
     return CheckReport(server.name, url, why, tuple(samples), examine(server, failing, requests), unchecked)

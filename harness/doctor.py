@@ -148,9 +148,6 @@ def observations(facts: Facts) -> list[Observation]:
         add("upstream", "inside the server: " + ", ".join(f"{url} {code}" for url, code in facts.local_status))
     for url, code in facts.inside.upstreams.items():
         add("upstream", f"upstream {url}: {'no answer' if code == '000' else code}")
-    stopped = [name for name, running in facts.services if not running and name != "nginx"]
-    if stopped:
-        add("upstream", f"services not running: {', '.join(stopped)}")
     if facts.error_log:
         add("config", f"error.log, last line: {facts.error_log[-1]}")
     return found
@@ -192,7 +189,7 @@ def diagnose(
     wanted = tuple(requests) or ((Request(),) if measured else ())
     # Requests nginx failed inside the server are traced too: a dead upstream shows before any probe hits it.
     wanted += tuple(r for r in _failing_inside(facts) if r not in wanted)
-    traces = tuple(trace(facts, facts.inside, request) for request in wanted)
+    traces = tuple(_moved(trace(facts, facts.inside, request), baseline) for request in wanted)
     changes = compare(baseline, facts) if baseline is not None else Changes()
     context = Context(facts, traces, changes, measured, baseline)
     observed = [
@@ -235,6 +232,23 @@ def diagnose(
         summary += f"; the request breaks here: {where}" if where else f"; every step of {label} holds inside"
         return Diagnosis(UNEXPLAINED, summary, evidence, observed=tuple(observed), **common)  # type: ignore[arg-type]
     return Diagnosis(UNKNOWN, "no rule matched what the checks saw", evidence, observed=tuple(observed), **common)  # type: ignore[arg-type]
+
+
+def _moved(item: Trace, baseline: Facts | None) -> Trace:
+    """With a healthy record: a request now answered by another server than at the healthy check breaks there."""
+    if baseline is None:
+        return item
+    from harness.trace import Step, choose_server
+
+    before = choose_server(baseline.config, item.request)
+    steps = list(item.steps)
+    index = next((i for i, s in enumerate(steps) if s.what == "server"), None)
+    if before is None or index is None or not steps[index].ok:
+        return item
+    if steps[index].where != str(before.where):
+        said = f"answered by the server at {steps[index].where}; at the healthy check {before.label()} answered it"
+        steps[index] = Step("server", False, said, str(before.where), subject=before.where.file, kind="moved")
+    return Trace(item.request, tuple(steps))
 
 
 def _failing_inside(facts: Facts) -> list[Request]:

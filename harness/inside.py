@@ -98,6 +98,8 @@ class Request:
     path: str = "/"
     host: str = ""
     port: int = 80
+    under_load: bool = False  # only a load burst failed: one request inside proves nothing about the way in
+    symptom: str = ""  # what the outside saw (refused, timeout, http-5xx, missing-text, ...)
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,7 @@ def parse_inside(text: str, user: str) -> Inside:
             kind, _, rest = parts[1].partition("|")
             mode, _, owner = rest.partition("|")
             flags = parts[2]
-            paths[parts[0]] = PathStat(parts[0], True, kind, mode, owner, flags[:1] == "y", flags[1:2] == "y")
+            paths[parts[0]] = PathStat(parts[0], True, kind, mode.zfill(3), owner, flags[:1] == "y", flags[1:2] == "y")
     fetches = tuple(Fetch(*line.split("\t")[:3]) for line in sections.get("fetches", []) if line.count("\t") >= 2)
     upstreams: dict[str, str] = {}
     for line in sections.get("upstreams", []):

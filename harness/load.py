@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from harness.facts import number
-from harness.probe import PAGE_MARKER, Outcome, classify_response
+from harness.probe import PAGE_MARKER, Check, Outcome
 
 # Below this failed fraction a burst counts as served: a healthy target fails none.
 DEGRADED_THRESHOLD = 0.005
@@ -49,8 +49,9 @@ class LoadReport:
         )
 
 
-async def _one(host: str, port: int, path: str, timeout: float, marker: str) -> Outcome:
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: harness-load\r\nConnection: close\r\n\r\n"
+async def _one(host: str, port: int, path: str, timeout: float, check: Check) -> Outcome:
+    name = check.host or host
+    request = f"GET {path} HTTP/1.1\r\nHost: {name}\r\nUser-Agent: harness-load\r\nConnection: close\r\n\r\n"
     writer = None
     try:
         async with asyncio.timeout(timeout):
@@ -61,33 +62,38 @@ async def _one(host: str, port: int, path: str, timeout: float, marker: str) -> 
     except TimeoutError:
         return Outcome.TIMEOUT
     except OSError:
-        return Outcome.REFUSED
+        return Outcome.OK if check.closed else Outcome.REFUSED
     finally:
         if writer is not None:
             writer.close()
-    return classify_reply(raw, marker)
+    return classify_reply(raw, check)
 
 
-def classify_reply(raw: bytes, marker: str) -> Outcome:
+def classify_reply(raw: bytes, check: Check | str) -> Outcome:
+    if isinstance(check, str):
+        check = Check("", check)
     head, _, body = raw.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
     if len(parts) < 2 or number(parts[1]) is None:
-        return Outcome.REFUSED  # the proxy accepted, then closed without a response
-    server = next((line.split(":", 1)[1].strip() for line in lines[1:] if line.lower().startswith("server:")), "")
-    outcome, _ = classify_response(int(parts[1]), server, body.decode(errors="replace"), marker)
+        # The proxy accepted, then closed without a response (or the server closed it, as `return 444` does).
+        return Outcome.OK if check.closed else Outcome.REFUSED
+    fields = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
+    headers = {k.strip(): v.strip() for k, v in fields.items()}
+    server = next((v for k, v in headers.items() if k.lower() == "server"), "")
+    outcome, _ = check.judge(int(parts[1]), server, body.decode(errors="replace"), headers)
     return outcome
 
 
 async def _burst(
-    host: str, port: int, path: str, requests: int, concurrency: int, timeout: float, marker: str
+    host: str, port: int, path: str, requests: int, concurrency: int, timeout: float, check: Check
 ) -> list[Outcome]:
     queue = iter(range(requests))
     results: list[Outcome] = []
 
     async def client() -> None:
         for _ in queue:  # the shared iterator hands each request to exactly one client
-            results.append(await _one(host, port, path, timeout, marker))
+            results.append(await _one(host, port, path, timeout, check))
 
     await asyncio.gather(*(client() for _ in range(concurrency)))
     return results
@@ -99,8 +105,13 @@ def burst(
     concurrency: int = 100,
     timeout: float = 2.0,
     marker: str = PAGE_MARKER,
+    check: Check | None = None,
 ) -> LoadReport:
-    """Send REQUESTS GETs to URL from CONCURRENCY clients at once and count the outcomes."""
+    """Send REQUESTS GETs to URL from CONCURRENCY clients at once and count the outcomes.
+
+    Each reply is judged as the probe judges it: by CHECK (a site's recorded answer), or by MARKER.
+    """
+    check = check or Check("", marker)
     if requests < 1 or concurrency < 1:
         raise ValueError("a burst needs at least one request and one client")
     parts = urlsplit(url)
@@ -108,6 +119,6 @@ def burst(
         raise ValueError(f"load mode needs an http://host:port/ URL, not {url!r}")
     started = time.monotonic()
     outcomes = asyncio.run(
-        _burst(parts.hostname, parts.port, parts.path or "/", requests, min(concurrency, requests), timeout, marker)
+        _burst(parts.hostname, parts.port, parts.path or "/", requests, min(concurrency, requests), timeout, check)
     )
     return LoadReport(requests, min(concurrency, requests), dict(Counter(outcomes)), time.monotonic() - started)

@@ -10,8 +10,10 @@ background and lets the drill wait for streaks of good or bad samples.
 from __future__ import annotations
 
 import http.client
+import re
 import threading
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
@@ -32,6 +34,53 @@ class Check:
     # True: the marker is harness's own page, so a page without it is someone else's server.
     # False: a text a user asked for (check --expect); nginx serving a page without it is "missing-text".
     own_page: bool = True
+    # A team's site (--site): what the healthy server answers this request, as recorded or configured.
+    host: str = ""  # the Host header ("" : the address itself)
+    scheme: str = "http"
+    status: int = 200
+    location: str = ""  # the Location header starts with this (a redirect)
+    closed: bool = False  # the healthy answer is a closed connection (return 444)
+    regex: str = ""  # the body matches this
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def port(self) -> int:
+        return 443 if self.scheme == "https" else 80
+
+    @property
+    def plain(self) -> bool:
+        """harness's own page check: a 200 with the marker (the classic classification applies)."""
+        return self.status == 200 and not (self.location or self.closed or self.regex or self.headers or self.host)
+
+    def label(self) -> str:
+        host = f"{self.host}" if self.host else ""
+        return f"{self.scheme.upper() if self.scheme == 'https' else 'GET'} {host}/{self.path}"
+
+    def judge(self, status: int, server: str, body: str, headers: dict[str, str]) -> tuple[Outcome, str]:
+        """A response against what the healthy server answers here."""
+        if self.plain and self.scheme != "https":
+            return classify_response(status, server, body, self.marker, self.own_page)
+        if self.closed:
+            return Outcome.NOT_OUR_SERVER, f"HTTP {status} where the healthy server closes the connection"
+        if status != self.status:
+            if 500 <= status <= 599:
+                return Outcome.HTTP_5XX, f"HTTP {status} (the healthy server answers {self.status})"
+            if 400 <= status <= 499:
+                return Outcome.HTTP_4XX, f"HTTP {status} (the healthy server answers {self.status})"
+            return Outcome.NOT_OUR_SERVER, f"HTTP {status} (the healthy server answers {self.status})"
+        lowered = {k.lower(): v for k, v in headers.items()}
+        if self.location and not lowered.get("location", "").startswith(self.location):
+            return Outcome.NOT_OUR_SERVER, f"HTTP {status} to {lowered.get('location', 'nowhere')}, not {self.location}"
+        for name, value in self.headers:
+            if lowered.get(name.lower()) != value:
+                return Outcome.MISSING_TEXT, f"HTTP {status} with {name}: {lowered.get(name.lower())!r}, not {value!r}"
+        if self.marker and self.marker not in body:
+            return Outcome.MISSING_TEXT, f"HTTP {status} without the healthy page's text {self.marker[:40]!r}"
+        if self.regex and not re.search(self.regex, body):
+            return Outcome.MISSING_TEXT, f"HTTP {status} whose body does not match {self.regex!r}"
+        if not server.lower().startswith("nginx"):
+            return Outcome.NOT_OUR_SERVER, f"HTTP {status} not from nginx ({server or 'no Server header'})"
+        return Outcome.OK, f"HTTP {status} as the healthy server answers"
 
 
 # The site's page, then the application nginx proxies: a 502 from the app is an outage too.
@@ -56,6 +105,8 @@ class Sample:
     latency: float
     detail: str
     path: str = "/"  # the request's path (the first failing check's, for a failing sample)
+    host: str = ""  # its Host header, when a site's probe names one
+    port: int = 80  # the port it reached inside the server (443 for https)
 
     @property
     def ok(self) -> bool:
@@ -114,10 +165,13 @@ def classify_error(exc: BaseException) -> tuple[Outcome, str]:
 class Probe:
     """One sample: a fresh connection per check, as an external monitor makes; the first failing check wins."""
 
-    def __init__(self, url: str, timeout: float = 1.0, checks: tuple[Check, ...] = DEFAULT_CHECKS) -> None:
+    def __init__(
+        self, url: str, timeout: float = 1.0, checks: tuple[Check, ...] = DEFAULT_CHECKS, tls_url: str = ""
+    ) -> None:
         if not checks:
             raise ValueError("a probe needs at least one check")
         self.url = url
+        self.tls_url = tls_url  # the published 443, for https checks
         self.timeout = timeout
         self.checks = checks
         self._session = requests.Session()
@@ -137,22 +191,39 @@ class Probe:
         assert result is not None
         if len(self.checks) == 1:
             return result
-        paths = " and ".join(f"/{c.path}" for c in self.checks)
-        return Sample(sent, result.outcome, result.status, result.latency, f"HTTP 200 for {paths}, served by nginx")
+        if all(c.plain for c in self.checks):
+            paths = " and ".join(f"/{c.path}" for c in self.checks)
+            return Sample(sent, result.outcome, result.status, result.latency, f"HTTP 200 for {paths}, served by nginx")
+        said = f"{len(self.checks)} requests answered as the healthy server answers them"
+        return Sample(sent, result.outcome, result.status, result.latency, said)
 
     def _fetch(self, check: Check, sent: float) -> Sample:
-        where = f"GET /{check.path}: " if check.path else ""
+        where = f"GET /{check.path}: " if check.path and check.plain else "" if check.plain else f"{check.label()}: "
+        base = self.tls_url if check.scheme == "https" else self.url
+        headers = {"Host": check.host} if check.host else None
         try:
-            response = self._session.get(self.url + check.path, timeout=self.timeout, allow_redirects=False)
-            outcome, detail = classify_response(
-                response.status_code, response.headers.get("Server", ""), response.text, check.marker, check.own_page
+            with warnings.catch_warnings():
+                # Self-signed certificates are the point of a throwaway TLS server; say nothing of them.
+                warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+                response = self._session.get(
+                    base + check.path, timeout=self.timeout, allow_redirects=False, headers=headers, verify=False
+                )
+            outcome, detail = check.judge(
+                response.status_code, response.headers.get("Server", ""), response.text, dict(response.headers)
             )
-            return Sample(
-                sent, outcome, response.status_code, time.monotonic() - sent, where + detail, f"/{check.path}"
-            )
+            took = time.monotonic() - sent
+            path = f"/{check.path}"
+            return Sample(sent, outcome, response.status_code, took, where + detail, path, check.host, check.port)
         except (requests.RequestException, OSError, http.client.HTTPException) as exc:
             outcome, detail = classify_error(exc)
-            return Sample(sent, outcome, None, time.monotonic() - sent, where + detail, f"/{check.path}")
+            if check.closed and outcome is Outcome.REFUSED:
+                said = where + "closed, as configured"
+                return Sample(
+                    sent, Outcome.OK, None, time.monotonic() - sent, said, f"/{check.path}", check.host, check.port
+                )
+            return Sample(
+                sent, outcome, None, time.monotonic() - sent, where + detail, f"/{check.path}", check.host, check.port
+            )
 
     def close(self) -> None:
         self._session.close()

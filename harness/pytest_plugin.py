@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 
+from harness.choice import missing
 from harness.drill import Drill, DrillOptions, Repair, Result, repair_by_remedy
 from harness.errors import HarnessError, InvalidInput
 from harness.fix import Fix
@@ -41,6 +42,7 @@ from harness.records import run_of_drill, run_of_fix
 from harness.scenario import Scenario, load_catalogue
 from harness.session import Session
 from harness.signals import sigterm_as_interrupt
+from harness.site import Site, load_site
 from harness.target import Target
 from harness.verify import FixReport, VerifyOptions, verify_fix
 
@@ -66,6 +68,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--harness-interval", type=float, default=None, metavar="MS", help="Probe interval for drills, in ms."
     )
+    group.addoption(
+        "--harness-site",
+        default=None,
+        metavar="DIR",
+        help="Drill your own nginx configuration tree instead of harness's test server (see `harness init`).",
+    )
+    parser.addini("harness_site", "nginx configuration tree the harness fixtures drill (as --harness-site)", default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -117,9 +126,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+def _site(config: pytest.Config) -> Site | None:
+    folder = config.getoption("harness_site") or config.getini("harness_site")
+    if not folder:
+        return None
+    try:
+        return load_site(Path(str(config.rootpath), str(folder)) if not str(folder).startswith("/") else str(folder))
+    except InvalidInput as exc:
+        raise pytest.UsageError(f"--harness-site: {exc}") from None
+
+
 @pytest.fixture(scope="session")
-def harness_session() -> Iterator[Session]:
-    with Session() as session:
+def harness_session(request: pytest.FixtureRequest) -> Iterator[Session]:
+    with Session(site=_site(request.config)) as session:
         try:
             session.image  # noqa: B018 - connect and build now, so a missing engine is one clear line
         except HarnessError as exc:
@@ -146,8 +165,15 @@ def harness_scenario(request: pytest.FixtureRequest, harness_session: Session) -
 
 @pytest.fixture
 def harness_each_scenario(request: pytest.FixtureRequest, harness_session: Session) -> Scenario:
-    """One scenario of the catalogue per test (parametrized in pytest_generate_tests)."""
-    return harness_session.catalogue.get(request.param)
+    """One scenario of the catalogue per test (parametrized in pytest_generate_tests); on a site, skipped with
+    the reason when it cannot apply there."""
+    scenario = harness_session.catalogue.get(request.param)
+    reason = missing(scenario.needs, harness_session.site)
+    if reason:
+        pytest.skip(
+            f"{scenario.name} does not apply to {harness_session.site.folder if harness_session.site else ''}: {reason}"
+        )
+    return scenario
 
 
 @pytest.fixture

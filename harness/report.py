@@ -11,10 +11,12 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.causes import registry
+from harness.choice import missing
 from harness.doctor import Diagnosis
 from harness.drill import Result, Verdict
 from harness.scenario import Catalogue
 from harness.schemas import schema_id
+from harness.site import Site
 
 
 def _seconds(value: float | None) -> str:
@@ -165,11 +167,19 @@ def render_result(result: Result, console: Console) -> None:
     console.print(Panel(Group(*parts), title=title, title_align="left", subtitle=f"{result.target} · {result.image}"))
 
 
-def catalogue_to_dict(catalogue: Catalogue) -> dict[str, Any]:
+def catalogue_to_dict(catalogue: Catalogue, site: Site | None = None) -> dict[str, Any]:
     return {
         "schema": schema_id("list"),
+        "site": str(site.folder) if site is not None else None,
         "scenarios": [
-            {"name": name, "symptom": cls.symptom.value, "cause": cls.cause, "summary": cls.summary}
+            {
+                "name": name,
+                "symptom": cls.symptom.value,
+                "cause": cls.cause,
+                "summary": cls.summary,
+                "applies": not missing(cls.needs, site),
+                "why_not": missing(cls.needs, site) or None,
+            }
             for name, cls in sorted(catalogue.scenarios.items())
         ],
         "broken": [
@@ -179,13 +189,16 @@ def catalogue_to_dict(catalogue: Catalogue) -> dict[str, Any]:
     }
 
 
-def render_catalogue(catalogue: Catalogue, console: Console) -> None:
-    table = Table(title="scenarios", title_justify="left")
+def render_catalogue(catalogue: Catalogue, console: Console, site: Site | None = None) -> None:
+    title = "scenarios" if site is None else f"scenarios on {site.folder}"
+    table = Table(title=title, title_justify="left")
     for column in ("scenario", "symptom", "cause"):
         table.add_column(column, no_wrap=True)
-    table.add_column("what it does", overflow="fold")
+    table.add_column("what it does" if site is None else "applies?", overflow="fold")
     for name, cls in sorted(catalogue.scenarios.items()):
-        table.add_row(Text(name), cls.symptom.value, Text(cls.cause), Text(cls.summary))
+        why_not = missing(cls.needs, site)
+        said = Text(cls.summary) if site is None else Text(f"no: {why_not}" if why_not else "yes")
+        table.add_row(Text(name), cls.symptom.value, Text(cls.cause), said)
     console.print(table)
     for problem in (*catalogue.broken, *registry().broken):
         console.print(Text.assemble(("broken plugin", "red"), " ", str(problem)))

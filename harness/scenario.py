@@ -33,6 +33,9 @@ class Scenario(ABC):
     cause: ClassVar[str]
     # Extra Linux capabilities the target needs for this fault (e.g. NET_ADMIN); none by default.
     capabilities: ClassVar[tuple[str, ...]] = ()
+    # What it breaks, so a team's site (--site) can be checked for it first: see harness.choice.NEEDS.
+    # A scenario reads its choice (which link, root, upstream) from `target.choice`.
+    needs: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def inject(self, target: Target) -> None:

@@ -12,20 +12,25 @@ from collections.abc import Callable
 
 import docker
 from harness import engine, ownership
+from harness.choice import missing
 from harness.config import Settings
-from harness.errors import HarnessError
+from harness.errors import HarnessError, InvalidInput
 from harness.image import TargetImage, ensure_image, ensure_variant
 from harness.ownership import Removed
-from harness.scenario import Catalogue, load_catalogue
+from harness.scenario import Catalogue, Scenario, load_catalogue
 from harness.signals import deferred_signals
+from harness.site import Site
 from harness.target import Target
 
 log = logging.getLogger(__name__)
 
 
 class Session:
-    def __init__(self, settings: Settings | None = None, progress: Callable[[str], None] = log.info) -> None:
+    def __init__(
+        self, settings: Settings | None = None, progress: Callable[[str], None] = log.info, site: Site | None = None
+    ) -> None:
         self.settings = settings or Settings.from_env()
+        self.site = site  # a team's configuration (--site): every target of this session runs it
         self.progress = progress
         self.run_id = self.settings.run_id
         self._client: docker.DockerClient | None = None
@@ -87,7 +92,28 @@ class Session:
             ready_timeout=self.settings.ready_timeout,
             bind_address=bind,
             host=host,
+            site=self.site,
         )
+
+    def scenarios(self, names: list[str] | None = None) -> tuple[list[Scenario], list[tuple[str, str]]]:
+        """The scenarios to drill (NAMES, or the catalogue) and, on a site, those skipped with the reason.
+
+        Asked for by name, a scenario that cannot apply to the site is bad input; in the whole catalogue it is
+        skipped, and the reason is said.
+        """
+        chosen, skipped = [], []
+        for name in names if names is not None else self.catalogue.names():
+            scenario = self.catalogue.get(name)
+            reason = missing(scenario.needs, self.site)
+            if reason and names is not None:
+                raise InvalidInput(
+                    f"scenario {name!r} does not apply to --site {self.site.folder if self.site else ''}: {reason}"
+                )
+            if reason:
+                skipped.append((name, reason))
+            else:
+                chosen.append(scenario)
+        return chosen, skipped
 
     def leftovers(self) -> list[str]:
         """Names of containers of this run that still exist."""

@@ -14,7 +14,7 @@ import tarfile
 import time
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from docker.errors import APIError, DockerException, NotFound
@@ -22,7 +22,7 @@ from testcontainers.core.container import DockerContainer
 
 from harness import engine, ownership
 from harness.errors import CommandFailed, EngineUnavailable, NotOurTarget, TargetError, TargetGone, TargetNotReady
-from harness.probe import Outcome, Probe
+from harness.probe import DEFAULT_CHECKS, Check, Outcome, Probe
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,12 @@ DEFAULT_EXEC_TIMEOUT = 30.0
 EXEC_FAILED = 126  # docker exec's code when the command could not be started in the container
 KILLED = 137  # SIGKILL: a deadline's kill-after, or the container itself being killed
 GOING_AWAY_WATCH = 1.0
+if TYPE_CHECKING:
+    from harness.choice import Choice
+    from harness.site import Site
+
 HTTP_PORT = 80
+HTTPS_PORT = 443
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,7 @@ class Target:
         ready_timeout: float = 30.0,
         bind_address: str = "127.0.0.1",
         host: str | None = None,  # where probes reach the published port (a remote engine's host)
+        site: Site | None = None,  # a team's configuration to lay in at start (--site); None: the test server
     ) -> None:
         self.image = image
         self.run_id = run_id
@@ -167,6 +173,12 @@ class Target:
         self._container = DockerContainer(image, name=f"harness-{run_id}-{secrets.token_hex(3)}")
         # Publish on loopback only: a deliberately broken server has no business on the LAN.
         self._container.ports[f"{HTTP_PORT}/tcp"] = (bind_address, None)  # type: ignore[assignment]
+        self.site = site
+        self.checks: tuple[Check, ...] = DEFAULT_CHECKS  # what "serving" means here: the site's recorded answers
+        self.site_notes: list[str] = []
+        self._tls_port: int | None = None
+        if site is not None and site.tls():
+            self._container.ports[f"{HTTPS_PORT}/tcp"] = (bind_address, None)  # type: ignore[assignment]
         self._container.with_kwargs(labels=self.labels, cap_add=list(capabilities) or None, hostname="harness-target")
         self._host = host or ("127.0.0.1" if bind_address in ("127.0.0.1", "0.0.0.0") else bind_address)
         self._port: int | None = None
@@ -211,10 +223,38 @@ class Target:
             self._container.start()
             self.state = State.RUNNING
             self._port = int(self._container.get_docker_client().port(self.id, HTTP_PORT))
+            if self.site is not None and self.site.tls():
+                self._tls_port = int(self._container.get_docker_client().port(self.id, HTTPS_PORT))
         except (DockerException, requests.RequestException, ConnectionError) as exc:
             raise self._translate(exc, "starting the target") from exc
+        if self.site is not None:
+            from harness.site_lay import lay, record
+
+            self.wait_until_serving(self.ready_timeout)  # the test server first: the image works
+            self.site_notes = lay(self, self.site)
+            self.checks = record(self, self.site)
         self.wait_until_serving(self.ready_timeout)
         return self
+
+    @property
+    def choice(self) -> Choice:
+        """What scenarios break here: the site's chosen link, root and upstream, or the test server's own."""
+        from harness.choice import choose
+
+        return choose(self.site)
+
+    def probe(self, timeout: float | None = None) -> Probe:
+        """A probe of this target as monitoring sees it: its page and app, or a site's recorded answers."""
+        return Probe(self.url, timeout=timeout or self.probe_timeout, checks=self.checks, tls_url=self.tls_url)
+
+    @property
+    def tls_url(self) -> str:
+        return f"https://{self.host}:{self._tls_port}/" if self._tls_port else ""
+
+    @property
+    def load_check(self) -> Check | None:
+        """What a load burst sends and expects: the first plain-HTTP check (None for a TLS-only site)."""
+        return next((c for c in self.checks if c.scheme == "http"), None)
 
     def stop(self) -> None:
         """Remove the container; safe to call twice and on a target that never started."""
@@ -243,11 +283,13 @@ class Target:
         try:
             self._wrapped.restart(timeout=timeout)
             self._port = int(self._container.get_docker_client().port(self.id, HTTP_PORT))
+            if self._tls_port is not None:
+                self._tls_port = int(self._container.get_docker_client().port(self.id, HTTPS_PORT))
         except (DockerException, requests.RequestException, ConnectionError) as exc:
             raise self._translate(exc, "restarting the target") from exc
 
     def wait_until_serving(self, timeout: float) -> None:
-        probe = Probe(self.url, timeout=self.probe_timeout)
+        probe = self.probe()
         deadline = time.monotonic() + timeout
         last = None
         try:

@@ -169,7 +169,8 @@ def trace(facts: Facts, inside: Inside, request: Request) -> Trace:
     steps += _handler(model, facts, inside, server, location, request)
     fetched = _fetched(inside, request)
     code = int(fetched.code) if fetched is not None and fetched.code.isdigit() else 0
-    if 0 < code < 400:
+    # Only a connection that failed outside while nginx answers inside points at the way in; wrong content does not.
+    if 0 < code < 400 and not request.under_load and request.symptom in ("", "refused", "timeout"):
         steps.append(Step("outside", False, f"inside the server nginx answers {code}; the way in from outside "
                           "is what fails (firewall, published port)"))  # fmt: skip
     elif code >= 400 and all(step.ok for step in steps):

@@ -20,7 +20,7 @@ from harness.doctor import Diagnosis, Request, examine
 from harness.drill import Drill, DrillOptions, Result, Verdict
 from harness.errors import HarnessError, InvalidInput, RemedyError
 from harness.fix import DEFAULT_FIX_TIMEOUT, FIX_DIR, Fix, FixKind, FixRun, run_fix
-from harness.probe import Probe, Sample
+from harness.probe import Sample
 from harness.scenario import Scenario, call_plugin
 from harness.session import Session
 from harness.target import ExecResult, Target
@@ -345,7 +345,8 @@ class FixVerifier:
         )
 
     def _scope(self, image: str) -> list[ScopeEntry]:
-        others = [n for n in self.session.catalogue.names() if n != self.scenario.name]
+        applicable, _ = self.session.scenarios()
+        others = [s.name for s in applicable if s.name != self.scenario.name]
         self.progress(f"scope: trying {self.fix.name} against {len(others)} other scenarios")
         with ThreadPoolExecutor(max_workers=self.options.jobs, thread_name_prefix="harness-scope") as pool:
             futures = {name: pool.submit(self._scope_one, self.session.catalogue.get(name), image) for name in others}
@@ -387,7 +388,7 @@ class FixVerifier:
 
     def _settle(self, target: Target, timeout: float) -> tuple[bool, Sample]:
         """Whether port 80 serves our page from nginx STREAK times in a row within TIMEOUT; the last sample."""
-        probe = Probe(target.url, timeout=self.session.settings.probe_timeout)
+        probe = target.probe(self.session.settings.probe_timeout)
         deadline, good = time.monotonic() + timeout, 0
         try:
             while True:
@@ -528,4 +529,12 @@ def _examine(target: Target, served: bool, sample: Sample) -> Diagnosis:
     """The doctor, told what the probe just saw: it may not call a server healthy that does not serve."""
     if served:
         return examine(target)
-    return examine(target, (f"the probe: {sample.detail}",), (Request(sample.path),))
+    return examine(
+        target,
+        (f"the probe: {sample.detail}",),
+        (Request(sample.path, sample.host, sample.port, symptom=sample.outcome.value),),
+    )
+
+
+def _request(sample: Sample) -> Request:
+    return Request(sample.path, sample.host, sample.port, symptom=sample.outcome.value)

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import re
+
 from harness.target import ExecResult, Target
 
-SITE = "/etc/nginx/sites-available/default"
-STAGED = "/tmp/default.new"
-# The newest backup the deploy tool kept of the site file; a constant script, no input in it.
-NEWEST_BACKUP = "ls -d /var/backups/nginx/2*/etc/nginx/sites-available/default | tail -n 1"
+STAGED = "/tmp/site.new"
+# The newest backup the deploy tool kept of the file named by $1 (an argument, never shell text).
+NEWEST_BACKUP = 'ls -d /var/backups/nginx/2*"$1" | tail -n 1'
+# A `listen` line losing its semicolon swallows the next directive: a syntax error whatever follows.
+_LISTEN = re.compile(r"(\blisten[^;{}]*);")
 
 
 def deploy_broken_site(target: Target, mode: str) -> ExecResult:
     """Ship the site config with one missing semicolon, the commonest typo there is."""
+    SITE = target.choice.site_file
     current = target.read_file(SITE)
-    broken = current.replace("server_name _;", "server_name _", 1)
+    broken = _LISTEN.sub(r"\1", current, count=1)
     if broken == current:
-        raise ValueError(f"{SITE} has no 'server_name _;' line to break")
+        raise ValueError(f"{SITE} has no 'listen' line to break")
     target.write_file(STAGED, broken)
     return target.exec(["deploy-nginx-config", mode, STAGED, SITE])
 
 
 def redeploy_previous(target: Target, mode: str) -> None:
     """The runbook: deploy the previous version again, through the same tool."""
-    backup = target.exec(["sh", "-c", NEWEST_BACKUP], check=True).stdout.strip()
+    SITE = target.choice.site_file
+    backup = target.exec(["sh", "-c", NEWEST_BACKUP, "sh", SITE], check=True).stdout.strip()
     target.exec(["cp", backup, STAGED], check=True)
     target.exec(["deploy-nginx-config", mode, STAGED, SITE], check=True)

@@ -12,6 +12,7 @@ class AppStopped(Scenario):
     summary = "service app stop during maintenance, never started again"
     symptom = Symptom.HTTP_5XX
     cause = "app-not-running"
+    needs = ("test-server",)
 
     def inject(self, target: Target) -> None:
         target.exec(["service", "app", "stop"], check=True)

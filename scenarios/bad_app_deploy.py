@@ -19,6 +19,7 @@ class BadAppDeploy(Scenario):
     summary = "deploy-app v2: the new release crashes on boot, /app/ answers 502"
     symptom = Symptom.HTTP_5XX
     cause = "app-release-crashing"
+    needs = ("test-server",)
 
     def inject(self, target: Target) -> None:
         target.exec(["deploy-app", "v2"], check=True)

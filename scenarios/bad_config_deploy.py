@@ -17,6 +17,7 @@ class BadConfigDeploy(Scenario):
     summary = "deploy-nginx-config ships the site with a missing semicolon and restarts nginx"
     symptom = Symptom.REFUSED
     cause = "config-invalid"
+    needs = ("site-link", "listen-80")
 
     def inject(self, target: Target) -> None:
         deploy_broken_site(target, "--restart")  # exits non-zero: nginx failed to start

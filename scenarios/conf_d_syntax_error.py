@@ -19,6 +19,7 @@ class ConfDSyntaxError(Scenario):
     summary = "conf.d/gzip-tuning.conf with a missing semicolon, then nginx restarted"
     symptom = Symptom.REFUSED
     cause = "config-invalid"
+    needs = ("conf-d",)
 
     def inject(self, target: Target) -> None:
         target.write_file(SNIPPET, "gzip_comp_level 5\ngzip_min_length 256;\n")

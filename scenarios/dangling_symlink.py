@@ -19,12 +19,16 @@ class DanglingSymlink(Scenario):
     summary = "sites-available/default renamed to default.conf; the sites-enabled link dangles; nginx restarted"
     symptom = Symptom.REFUSED
     cause = "dangling-site-link"
+    needs = ("site-link",)
 
     def inject(self, target: Target) -> None:
-        target.exec(["mv", f"{AVAILABLE}/default", f"{AVAILABLE}/default.conf"], check=True)
+        site = target.choice.site_file
+        target.exec(["mv", site, f"{site}.conf"], check=True)
         target.nginx.cold_restart()  # fails to start, which is the point
 
     def repair(self, target: Target) -> None:
-        target.exec(["ln", "-sfn", f"{AVAILABLE}/default.conf", "/etc/nginx/sites-enabled/default"], check=True)
+        choice = target.choice
+        link = f"/etc/nginx/sites-enabled/{choice.site_name}"
+        target.exec(["ln", "-sfn", f"{choice.site_file}.conf", link], check=True)
         target.nginx.test_config(check=True)
         target.nginx.start(check=True)

@@ -13,6 +13,7 @@ class IncludeTypo(Scenario):
     summary = "nginx.conf includes /etc/nginx/site-enabled/* (a typo for sites-enabled), nginx reloaded"
     symptom = Symptom.REFUSED
     cause = "include-matches-nothing"
+    needs = ("site-link", "sites-include")
 
     def inject(self, target: Target) -> None:
         edit(target, NGINX_CONF, r"/etc/nginx/sites-enabled/", "/etc/nginx/site-enabled/")

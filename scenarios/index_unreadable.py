@@ -6,17 +6,16 @@ from harness.scenario import Scenario
 from harness.symptom import Symptom
 from harness.target import Target
 
-INDEX = "/var/www/html/index.html"
-
 
 class IndexUnreadable(Scenario):
     name = "index-unreadable"
     summary = "index.html left as 0600 root:root after a manual copy; the workers cannot read it"
     symptom = Symptom.HTTP_4XX
     cause = "web-root-unreadable"
+    needs = ("root",)
 
     def inject(self, target: Target) -> None:
-        target.exec(["chmod", "0600", INDEX], check=True)
+        target.exec(["chmod", "0600", f"{target.choice.root}/{target.choice.index}"], check=True)
 
     def repair(self, target: Target) -> None:
-        target.exec(["chmod", "0644", INDEX], check=True)
+        target.exec(["chmod", "0644", f"{target.choice.root}/{target.choice.index}"], check=True)

@@ -18,6 +18,7 @@ class LatentBadConfig(Scenario):
     summary = "deploy-nginx-config ships the site with a missing semicolon and only reloads nginx"
     symptom = Symptom.LATENT
     cause = "latent-config-invalid"
+    needs = ("site-link", "listen-80")
 
     def inject(self, target: Target) -> None:
         deploy_broken_site(target, "--reload").check()  # the pipeline warns and reports success

@@ -27,6 +27,7 @@ class MisleadingPath(Scenario):
     summary = "sites-enabled/default deleted, after an app redeploy, with database errors filling the app log"
     symptom = Symptom.REFUSED
     cause = "site-not-enabled"
+    needs = ("test-server",)
 
     def inject(self, target: Target) -> None:
         target.exec(["deploy-app", "v1"], check=True)  # a "recent code change" that changed nothing

@@ -12,6 +12,7 @@ class MissingIndex(Scenario):
     summary = "a cleanup job deletes /var/www/html/index.html"
     symptom = Symptom.HTTP_4XX
     cause = "index-missing"
+    needs = ("test-server",)
 
     def inject(self, target: Target) -> None:
         target.exec(["rm", "-f", "/var/www/html/index.html"], check=True)

@@ -17,12 +17,13 @@ class MissingSymlink(Scenario):
     summary = "sites-enabled/default link deleted, nginx restarted through its service"
     symptom = Symptom.REFUSED
     cause = "site-not-enabled"
+    needs = ("site-link",)
 
     def inject(self, target: Target) -> None:
-        target.exec(["rm", "-f", "/etc/nginx/sites-enabled/default"], check=True)
+        target.exec(["rm", "-f", f"/etc/nginx/sites-enabled/{target.choice.site_name}"], check=True)
         target.nginx.restart(check=True)
 
     def repair(self, target: Target) -> None:
-        target.nginx.enable_site("default")
+        target.nginx.enable_site(target.choice.site_name)
         target.nginx.test_config(check=True)
         target.nginx.restart(check=True)

@@ -19,6 +19,7 @@ class NetworkBlackhole(Scenario):
     summary = "iptables drops TCP port 80 arriving from outside the server"
     symptom = Symptom.TIMEOUT
     cause = "firewall-blocks-port"
+    needs = ("port-80",)
     capabilities = ("NET_ADMIN",)
 
     def inject(self, target: Target) -> None:

@@ -12,9 +12,16 @@ class ParentDirLocked(Scenario):
     summary = "chmod 0750 /var/www by a hardening script: the workers cannot reach the document root below it"
     symptom = Symptom.HTTP_4XX
     cause = "web-root-unreadable"
+    needs = ("root",)
 
     def inject(self, target: Target) -> None:
-        target.exec(["chmod", "0750", "/var/www"], check=True)
+        target.exec(["chmod", "0750", _parent(target)], check=True)
 
     def repair(self, target: Target) -> None:
-        target.exec(["chmod", "0755", "/var/www"], check=True)
+        target.exec(["chmod", "0755", _parent(target)], check=True)
+
+
+def _parent(target: Target) -> str:
+    """The folder above the root a probe reads (the root itself when it sits right under /)."""
+    parent = target.choice.root.rstrip("/").rsplit("/", 1)[0]
+    return parent or target.choice.root

@@ -21,6 +21,7 @@ class PortSquatted(Scenario):
     summary = "nginx stopped; a debug HTTP server takes port 80; nginx's start fails"
     symptom = Symptom.NOT_OUR_SERVER
     cause = "port-squatted"
+    needs = ("port-80",)
 
     def inject(self, target: Target) -> None:
         target.nginx.stop(check=True)

@@ -1,23 +1,34 @@
-"""/app/ is proxied to port 9001 after a copy-paste from another server; the app listens on 9000: 502."""
+"""An upstream's proxy line gets the wrong port after a copy-paste from another server: 502."""
 
 from __future__ import annotations
+
+import re
 
 from harness.scenario import Scenario
 from harness.symptom import Symptom
 from harness.target import Target
-from scenarios._edit import SITE, edit, reload
+from scenarios._edit import edit, reload
 
 
 class UpstreamPort(Scenario):
     name = "upstream-port"
-    summary = "proxy_pass for /app/ changed to 127.0.0.1:9001, where nothing listens; nginx reloaded"
+    summary = "the proxy line of an upstream a probe uses moved to the next port, where nothing listens; reloaded"
     symptom = Symptom.HTTP_5XX
     cause = "upstream-unreachable"
+    needs = ("upstream",)
 
     def inject(self, target: Target) -> None:
-        edit(target, SITE, r"proxy_pass http://127\.0\.0\.1:9000/", "proxy_pass http://127.0.0.1:9001/")
+        _move(target, 0, 1)  # 9000 becomes 19000
         reload(target)
 
     def repair(self, target: Target) -> None:
-        edit(target, SITE, r"proxy_pass http://127\.0\.0\.1:9001/", "proxy_pass http://127.0.0.1:9000/")
+        _move(target, 1, 0)
         reload(target)
+
+
+def _move(target: Target, frm: int, to: int) -> None:
+    choice = target.choice
+    host, port = choice.upstream_host, choice.upstream_port
+    # Far from the port, not next to it: a neighbour is often another upstream of the same site.
+    away = 10000 if port < 50000 else -10000
+    edit(target, choice.upstream_file, rf"\b{re.escape(host)}:{port + frm * away}\b", f"{host}:{port + to * away}", 1)

@@ -10,17 +10,16 @@ from harness.scenario import Scenario
 from harness.symptom import Symptom
 from harness.target import Target
 
-ROOT = "/var/www/html"
-
 
 class WebRootPermissions(Scenario):
     name = "web-root-permissions"
     summary = "the document root /var/www/html loses group and other permissions (umask 077 release)"
     symptom = Symptom.HTTP_4XX
     cause = "web-root-unreadable"
+    needs = ("root",)
 
     def inject(self, target: Target) -> None:
-        target.exec(["chmod", "-R", "go-rwx", ROOT], check=True)
+        target.exec(["chmod", "-R", "go-rwx", target.choice.root], check=True)
 
     def repair(self, target: Target) -> None:
-        target.exec(["chmod", "-R", "u=rwX,go=rX", ROOT], check=True)
+        target.exec(["chmod", "-R", "u=rwX,go=rX", target.choice.root], check=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from harness.scenario import Scenario
 from harness.symptom import Symptom
 from harness.target import Target
-from scenarios._edit import NGINX_CONF, edit, reload
+from scenarios._edit import edit, reload
 
 
 class WorkerConnections(Scenario):
@@ -13,11 +15,14 @@ class WorkerConnections(Scenario):
     summary = "worker_connections lowered to 16 in nginx.conf, nginx reloaded: it fails under concurrent load"
     symptom = Symptom.FAILS_UNDER_LOAD
     cause = "worker-connections-too-low"
+    needs = ("worker-connections",)
 
     def inject(self, target: Target) -> None:
-        edit(target, NGINX_CONF, r"worker_connections\s+\d+;", "worker_connections 16;")
+        self.before = re.search(r"worker_connections\s+(\d+);", target.read_file(target.choice.worker_connections_file))
+        edit(target, target.choice.worker_connections_file, r"worker_connections\s+\d+;", "worker_connections 16;")
         reload(target)
 
     def repair(self, target: Target) -> None:
-        edit(target, NGINX_CONF, r"worker_connections\s+16;", "worker_connections 768;")
+        value = self.before.group(1) if self.before else "768"
+        edit(target, target.choice.worker_connections_file, r"worker_connections\s+16;", f"worker_connections {value};")
         reload(target)

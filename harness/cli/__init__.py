@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -19,6 +19,9 @@ from harness import __version__
 from harness.drill import DrillInterrupted
 from harness.errors import HarnessError, ImageBuildError, InvalidInput
 from harness.signals import sigterm_as_interrupt
+
+if TYPE_CHECKING:
+    from harness.site import Site
 
 PASSED = 0
 VERDICT_FAILED = 1
@@ -79,6 +82,25 @@ def cli() -> None:
     """Chaos drills for nginx: break a throwaway server, detect, diagnose, repair, measure."""
 
 
+def _site(ctx: click.Context, param: click.Parameter, value: str | None) -> Site | None:
+    if value is None:
+        return None
+    from harness.site import load_site
+
+    return load_site(value)
+
+
+# --site DIR on every command that starts targets: a team's own nginx configuration instead of the test server.
+SITE = click.option(
+    "--site",
+    "site",
+    metavar="DIR",
+    default=None,
+    callback=_site,
+    help="Drill your own nginx: a configuration tree as under /etc/nginx (see `harness init`).",
+)
+
+
 def progress(line: str) -> None:
     """Progress goes to stderr, unwrapped, so stdout stays clean for --json."""
     # Text, not markup: progress carries what servers, fixes and people wrote ("[emerg]" must survive).
@@ -108,7 +130,7 @@ def _logging() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     _logging()
-    from harness.cli import check, drill, gameday, history, image, listing, soak, sweep, verify_fix  # noqa: F401
+    from harness.cli import check, drill, gameday, history, image, init, listing, soak, sweep, verify_fix  # noqa: F401
 
     try:
         # SIGTERM takes the Ctrl-C path, so a stopped job still removes its targets and temp files.

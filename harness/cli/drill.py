@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 import click
 from rich.status import Status
 
-from harness.cli import HARNESS_ERROR, PASSED, VERDICT_FAILED, cli, progress, stderr, stdout
+from harness.cli import HARNESS_ERROR, PASSED, SITE, VERDICT_FAILED, cli, progress, stderr, stdout
 from harness.cli.history import FAIL_IF_SLOWER, open_store, record
 from harness.drill import Drill, DrillInterrupted, DrillOptions, Result, Verdict
 from harness.history import ResultStore
@@ -18,6 +18,7 @@ from harness.records import run_of_drill
 from harness.report import render_result, render_results, results_to_dict
 from harness.scenario import Scenario
 from harness.session import Session
+from harness.site import Site
 from harness.timeline import Event
 
 
@@ -85,6 +86,7 @@ def exit_code(result: Result) -> int:
     default=None,
     help="Seconds a whole drill may take, start to teardown; past it the drill ends as an error.",
 )
+@SITE
 @FAIL_IF_SLOWER
 def drill_command(
     scenarios: tuple[str, ...],
@@ -98,6 +100,7 @@ def drill_command(
     jobs: int,
     drill_timeout: float | None,
     fail_if_slower: float | None,
+    site: Site | None,
 ) -> int:
     """Break a fresh target with SCENARIO, then detect, diagnose, repair and verify it.
 
@@ -112,10 +115,11 @@ def drill_command(
         raise click.UsageError(
             f"scenario {repeated[0]!r} is named twice; name each scenario once (or use `harness soak`)"
         )
-    with Session(progress=progress) as session:
-        # Bad names fail before any container starts.
-        names = session.catalogue.names() if run_all else list(scenarios)
-        chosen = [session.catalogue.get(name) for name in names]
+    with Session(progress=progress, site=site) as session:
+        # Bad names, and scenarios that cannot apply to the site, fail before any container starts.
+        chosen, skipped = session.scenarios(None if run_all else list(scenarios))
+        for name, reason in skipped:
+            progress(f"skipped {name}: {reason}")
         settings = session.settings
         store = open_store(settings)
         wait = phase_timeout or settings.phase_timeout

@@ -25,6 +25,7 @@ from harness.gameday.watch import Watcher, WatchOptions
 from harness.ownership import Removed
 from harness.schemas import schema_id
 from harness.session import Session
+from harness.site import load_site
 
 START_DEADLINE = 60.0  # for the watcher to start the target and inject the fault
 DEFAULT_MAX_AGE = 4 * 3600.0
@@ -78,6 +79,7 @@ def gameday() -> None:
     help="Older rehearsals still running, or ones whose watcher died, are swept first.",
 )
 @click.option("--no-dashboard", is_flag=True, help="Start it and return (the dashboard: `harness gameday attach`).")
+@click.option("--site", "site_dir", metavar="DIR", default=None, help="Rehearse on your own nginx configuration.")
 def start_command(
     scenario: str | None,
     pick_random: bool,
@@ -86,18 +88,20 @@ def start_command(
     streak: int,
     max_age: float,
     no_dashboard: bool,
+    site_dir: str | None,
 ) -> int:
     """Start a target, break it with SCENARIO (or --random), and open the dashboard."""
     if bool(scenario) == pick_random:
         raise click.UsageError("name a SCENARIO or pass --random (see `harness list`)")
     root = _root()
     _sweep_abandoned(root, max_age)
-    with Session(progress=progress) as session:
-        chosen = session.catalogue.get(scenario) if scenario else None
-        name = chosen.name if chosen else random.choice(session.catalogue.names())
+    site = load_site(site_dir) if site_dir else None
+    with Session(progress=progress, site=site) as session:
+        applicable, _ = session.scenarios([scenario] if scenario else None)
+        name = applicable[0].name if scenario else random.choice([s.name for s in applicable])
         progress(f"image {session.image.describe()}")  # built here, so the watcher never waits for a build
     rehearsal = Rehearsal.create(root)
-    _spawn_watcher(rehearsal, name, hide, time_limit, streak)
+    _spawn_watcher(rehearsal, name, hide, time_limit, streak, site_dir)
     state = _wait_until_broken(rehearsal)
     console = stdout()
     shown = "hidden" if hide else name
@@ -207,10 +211,13 @@ def report_command(rehearsal_id: str | None, as_json: bool) -> int:
 @click.option("--hidden", is_flag=True)
 @click.option("--time-limit", type=float, required=True)
 @click.option("--streak", type=int, default=3)
-def watch_command(folder: Path, scenario: str, hidden: bool, time_limit: float, streak: int) -> int:
+@click.option("--site", "site_dir", default=None)
+def watch_command(
+    folder: Path, scenario: str, hidden: bool, time_limit: float, streak: int, site_dir: str | None
+) -> int:
     """The rehearsal's watcher process (started by `gameday start`)."""
     rehearsal = Rehearsal(folder)
-    with Session() as session:
+    with Session(site=load_site(site_dir) if site_dir else None) as session:
         state = Watcher(rehearsal, session, WatchOptions(scenario, hidden, time_limit, streak)).run()
     return PASSED if state["status"] == Status.RECOVERED.value else VERDICT_FAILED
 
@@ -233,9 +240,12 @@ def _latest(root: Path) -> Rehearsal:
     return found[-1]
 
 
-def _spawn_watcher(rehearsal: Rehearsal, scenario: str, hidden: bool, time_limit: float, streak: int) -> None:
+def _spawn_watcher(
+    rehearsal: Rehearsal, scenario: str, hidden: bool, time_limit: float, streak: int, site: str | None
+) -> None:
     argv = [sys.executable, "-m", "harness", "gameday", "_watch", str(rehearsal.folder), "--scenario", scenario]
     argv += ["--time-limit", str(time_limit), "--streak", str(streak), *(["--hidden"] if hidden else [])]
+    argv += ["--site", str(Path(site).resolve())] if site else []
     env = {**os.environ, "HARNESS_RUN_ID": _watcher_run_id(rehearsal)}
     with open(rehearsal.folder / "watcher.log", "ab") as log:
         # Its own session: closing the terminal (SIGHUP) or Ctrl-C in the dashboard must not end the rehearsal.

@@ -6,12 +6,13 @@ import json
 
 import click
 
-from harness.cli import HARNESS_ERROR, PASSED, VERDICT_FAILED, cli, progress, stdout
+from harness.cli import HARNESS_ERROR, PASSED, SITE, VERDICT_FAILED, cli, progress, stdout
 from harness.cli.history import FAIL_IF_SLOWER, open_store, record
 from harness.fix import DEFAULT_FIX_TIMEOUT, Fix
 from harness.fix_report import render_report, report_to_dict
 from harness.records import run_of_fix
 from harness.session import Session
+from harness.site import Site
 from harness.verify import FixReport, FixVerdict, VerifyOptions, verify_fix
 
 
@@ -47,6 +48,7 @@ def exit_code(report: FixReport) -> int:
     help="Also try the fix on every other scenario (one more target each: minutes, not seconds).",
 )
 @click.option("--jobs", type=click.IntRange(1, 16), default=2, show_default=True, help="Targets at once for --scope.")
+@SITE
 @FAIL_IF_SLOWER
 def verify_fix_command(
     scenario: str,
@@ -57,6 +59,7 @@ def verify_fix_command(
     scope: bool,
     jobs: int,
     fail_if_slower: float | None,
+    site: Site | None,
 ) -> int:
     """Break a fresh target with SCENARIO, run FIX in it as root, and judge the fix.
 
@@ -66,8 +69,8 @@ def verify_fix_command(
     (with --scope) which other scenarios it also repairs.
     """
     fix = Fix.load(fix_path)
-    with Session(progress=progress) as session:
-        chosen = session.catalogue.get(scenario)
+    with Session(progress=progress, site=site) as session:
+        (chosen,), _ = session.scenarios([scenario])
         store = open_store(session.settings)
         progress(f"image {session.image.describe()}")
         options = VerifyOptions(

@@ -23,7 +23,7 @@ from harness.gameday.hints import hints_for
 from harness.gameday.postmortem import write_report
 from harness.gameday.state import Rehearsal, Status, iso, now
 from harness.ownership import owner_token
-from harness.probe import Monitor, Probe, Sample, find_streak, ok_for
+from harness.probe import Monitor, Sample, find_streak, ok_for
 from harness.report import diagnosis_to_dict
 from harness.scenario import Scenario, call_plugin
 from harness.session import Session
@@ -93,7 +93,7 @@ class Watcher:
     def _rehearse(self, scenario: Scenario, target: Target) -> None:
         opts = self.options
         self.state.update(target=target.name, url=target.url, shell=target.shell_command())
-        monitor = Monitor(Probe(target.url, timeout=self.session.settings.probe_timeout), opts.interval)
+        monitor = Monitor(target.probe(self.session.settings.probe_timeout), opts.interval)
         with monitor:
             if monitor.wait_for_streak(True, opts.streak, since=0.0, timeout=30) is None:
                 raise HarnessError("the target never served its page before the fault was injected")

@@ -85,6 +85,13 @@ def _replace_dangling(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
 def _stale_copy(ctx: Context) -> Finding | None:
     facts = ctx.facts
     copies = [e for e in facts.copied_sites() if e.name in facts.available]
+    lost = {f.rsplit("/", 1)[-1] for f in _lost_files(ctx)}
+    if serving(facts) and copies and lost & {e.name for e in copies}:
+        names = ", ".join(f"sites-enabled/{e.name}" for e in copies if e.name in lost)
+        return Finding(
+            f"another server answers this site's requests: {names} is a stale copy (a regular file, not a link "
+            "to sites-available) that no longer serves them"
+        )
     if _not_on_80(facts) and copies:
         names = ", ".join(f"sites-enabled/{e.name}" for e in copies)
         return Finding(
@@ -106,9 +113,22 @@ def _replace_stale_copies(target: Target, diagnosis: Diagnosis) -> list[ExecResu
     return [*steps, *bring_up(target, facts)]
 
 
+def _lost_files(ctx: Context) -> set[str]:
+    """The files of the servers that answered the failing requests at the healthy check, and no longer do."""
+    return {server.where.file for _, server in ctx.lost_servers()}
+
+
 def _not_enabled(ctx: Context) -> Finding | None:
     facts = ctx.facts
     unlinked = facts.unlinked_sites()
+    lost = {f.rsplit("/", 1)[-1] for f in _lost_files(ctx) if f.startswith("/etc/nginx/sites-available/")}
+    if serving(facts) and unlinked and lost & set(unlinked):
+        unlinked = tuple(s for s in unlinked if s in lost)
+        names = ", ".join(f"sites-available/{s}" for s in unlinked)
+        return Finding(
+            f"another server answers requests for {names}: the site is not linked into sites-enabled "
+            "(nginx runs and its config is valid)"
+        )
     if _not_on_80(facts) and unlinked:
         names = ", ".join(f"sites-available/{s}" for s in unlinked)
         return Finding(
@@ -173,6 +193,13 @@ def _include_matches_nothing(ctx: Context) -> Finding | None:
 def _listens_elsewhere(ctx: Context) -> Finding | None:
     facts = ctx.facts
     model = facts.config
+    for item, before in ctx.lost_servers():
+        same = [s for s in model.servers if s.where.file == before.where.file and s.names == before.names]
+        port = item.request.port
+        if serving(facts) and same and not any(s.listens_on(port) for s in same):
+            ports = ", ".join(str(i.port) for i in same[0].listens)
+            return Finding(f"{same[0].label()} listens on {ports}, not on {port} as at the healthy check "
+                           f"({same[0].listens[0].where}): another server answers its requests")  # fmt: skip
     if not _not_on_80(facts) or model.servers_on(80) or not model.servers:
         return None
     listens = [f"{s.label()} listens on {', '.join(str(i.port) for i in s.listens)} ({s.listens[0].where})"
