@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from harness.doctor import Diagnosis, Request, examine
-from harness.errors import DeadlineExceeded, HarnessError, RemedyError
+from harness.errors import DeadlineExceeded, HarnessError, InvalidInput, RemedyError
 from harness.facts import Facts
 from harness.load import LoadReport, burst
 from harness.probe import Monitor, Streak
@@ -215,6 +215,8 @@ class Drill:
             raise DrillInterrupted(
                 self._result(Verdict.INTERRUPTED, "interrupted before the drill finished", image)
             ) from exc
+        except InvalidInput:
+            raise  # a site that cannot be laid in is bad input, not a finding about the server
         except HarnessError as exc:
             if self.cancel.is_set():
                 # Its target was removed because of the interrupt: that is the interrupt, not a failure.

@@ -115,6 +115,13 @@ class Session:
                 chosen.append(scenario)
         return chosen, skipped
 
+    def preflight(self) -> list[str]:
+        """On a site: lay it into one target and record its probes before any drill, so a bad tree is one line."""
+        if self.site is None:
+            return []
+        with self.new_target(labels={"harness.role": "preflight"}) as target:
+            return [*target.site_notes, *(f"probe {c.label()}: {c.status}" for c in target.checks)]
+
     def leftovers(self) -> list[str]:
         """Names of containers of this run that still exist."""
         found = self.client.containers.list(

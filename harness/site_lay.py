@@ -183,8 +183,7 @@ def _upload(target: Target, path: str, data: bytes) -> None:
 def _start(target: Target, site: Site) -> None:
     tested = target.exec(["nginx", "-t"])
     if not tested.ok:
-        said = " ".join(line for line in tested.output.splitlines() if "[emerg]" in line or "failed" in line)
-        raise InvalidInput(f"--site {site.folder} does not pass nginx -t: {_local(said or tested.output, site)}")
+        raise InvalidInput(f"--site {site.folder} does not pass nginx -t: {_local(tested.output, site)}")
     target.exec(["sh", "-c", "service nginx stop >/dev/null 2>&1; service nginx start"], timeout=30)
     listening = target.exec(["ss", "-ltnpH"]).stdout
     nginx_ports = set()
@@ -201,14 +200,15 @@ def _start(target: Target, site: Site) -> None:
 
 
 def _local(said: str, site: Site) -> str:
-    """nginx's words, with /etc/nginx/... also named as the file in the tree."""
-    said = re.sub(r"^nginx: \[emerg\] ", "", " ".join(said.split()))
+    """nginx's first complaint, with /etc/nginx/FILE:LINE also named as the file in the tree."""
+    first = next((line for line in said.splitlines() if "[emerg]" in line), said.splitlines()[0] if said else "")
+    first = re.sub(r"^(nginx: )?(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )?\[emerg\] (\d+#\d+: )?", "", first.strip())
 
     def here(match: re.Match[str]) -> str:
-        relative = match.group(1)
-        return f"/etc/nginx/{relative} ({site.folder / relative})"
+        relative, line = match.group(1), match.group(2) or ""
+        return f"/etc/nginx/{relative}{line} ({site.folder / relative}{line})"
 
-    return re.sub(r"/etc/nginx/([^\s:]+)", here, said)
+    return re.sub(r"/etc/nginx/([^\s:\"]+)(:\d+)?", here, first)
 
 
 # -- the healthy answers -----------------------------------------------------------------------------
@@ -219,7 +219,8 @@ def record(target: Target, site: Site) -> tuple[Check, ...]:
     checks = []
     for spec in probes_for(site):
         check = _check(spec)
-        if spec.status is None and not spec.closed:
+        expects = spec.status is not None or spec.closed or spec.body or spec.body_regex or spec.headers
+        if not expects:
             check = _recorded(target, check, spec)
         else:
             _verify(target, check, spec)

@@ -134,6 +134,8 @@ def drill_command(
             timeout=drill_timeout,
         )
         progress(f"image {session.image.describe()}")
+        for line in session.preflight():
+            progress(f"site: {line}")
         run = _drill_parallel if jobs > 1 else _drill_sequential
         results = run(session, chosen, options, as_json, store, jobs)
     emit_results(results, as_json, planned=len(chosen), single=len(chosen) == 1)

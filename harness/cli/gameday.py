@@ -100,6 +100,8 @@ def start_command(
         applicable, _ = session.scenarios([scenario] if scenario else None)
         name = applicable[0].name if scenario else random.choice([s.name for s in applicable])
         progress(f"image {session.image.describe()}")  # built here, so the watcher never waits for a build
+        for line in session.preflight():
+            progress(f"site: {line}")
     rehearsal = Rehearsal.create(root)
     _spawn_watcher(rehearsal, name, hide, time_limit, streak, site_dir)
     state = _wait_until_broken(rehearsal)

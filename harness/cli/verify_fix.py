@@ -73,6 +73,8 @@ def verify_fix_command(
         (chosen,), _ = session.scenarios([scenario])
         store = open_store(session.settings)
         progress(f"image {session.image.describe()}")
+        for line in session.preflight():
+            progress(f"site: {line}")
         options = VerifyOptions(
             fix_timeout=fix_timeout,
             settle_timeout=settle,
