@@ -103,7 +103,7 @@ def result_to_dict(result: Result) -> dict[str, Any]:
                 for s in timeline.samples
             ],
         },
-        "target": {"image": result.image, "container": result.target},
+        "target": {"image": result.image, "container": result.target, "site": result.site or None},
         "run_id": result.run_id,
     }
 
