@@ -15,13 +15,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint
 from typing import TYPE_CHECKING
 
 from harness.changes import Changes
 from harness.confmodel import Server
 from harness.errors import PluginError
 from harness.facts import Facts
+from harness.plugins import load_group
 from harness.trace import Step, Trace
 
 if TYPE_CHECKING:
@@ -138,31 +139,10 @@ def validate(unit: object, entry_name: str) -> Cause:
     return unit
 
 
-def _distribution(entry: EntryPoint) -> str:
-    dist = entry.dist
-    return f"{dist.name} {dist.version}" if dist is not None else "an unknown distribution"
-
-
 def load_registry(entries: list[EntryPoint] | None = None) -> Registry:
-    found: dict[str, Cause] = {}
-    broken: list[PluginError] = []
-    for entry in entries if entries is not None else list(entry_points(group=GROUP)):
-        if entry.name in found:
-            broken.append(PluginError(entry.name, _distribution(entry), "another cause unit already uses this id"))
-            continue
-        try:
-            found[entry.name] = validate(entry.load(), entry.name)
-        except Exception as exc:  # a plugin may raise anything at import; report it, keep the rest
-            reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
-            broken.append(_unit_error(entry.name, _distribution(entry), reason))
+    found, broken = load_group(GROUP, validate, "cause unit", entries)
     units = sorted(found.values(), key=lambda c: (c.order, c.id))
     return Registry(tuple(units), tuple(broken))
-
-
-def _unit_error(name: str, distribution: str, reason: str) -> PluginError:
-    error = PluginError(name, distribution, reason)
-    error.args = (f"cause unit {name!r} from {distribution} is broken: {reason}; fix or uninstall {distribution}",)
-    return error
 
 
 @cache

@@ -12,10 +12,11 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint
 from typing import ClassVar, TypeVar
 
 from harness.errors import HarnessError, PluginError, UnknownScenario
+from harness.plugins import load_group
 from harness.symptom import Symptom
 from harness.target import Target
 
@@ -96,21 +97,6 @@ class Catalogue:
             raise UnknownScenario(name, self.names()) from None
 
 
-def _distribution(entry: EntryPoint) -> str:
-    dist = entry.dist
-    return f"{dist.name} {dist.version}" if dist is not None else "an unknown distribution"
-
-
 def load_catalogue(entries: list[EntryPoint] | None = None) -> Catalogue:
-    found: dict[str, type[Scenario]] = {}
-    broken: list[PluginError] = []
-    for entry in entries if entries is not None else list(entry_points(group=GROUP)):
-        if entry.name in found:
-            broken.append(PluginError(entry.name, _distribution(entry), "another plugin already uses this name"))
-            continue
-        try:
-            found[entry.name] = validate(entry.load(), entry.name)
-        except Exception as exc:  # a plugin may raise anything at import; report it, keep the rest
-            reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
-            broken.append(PluginError(entry.name, _distribution(entry), reason))
+    found, broken = load_group(GROUP, validate, "scenario plugin", entries)
     return Catalogue(found, tuple(broken))

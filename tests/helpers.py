@@ -7,9 +7,11 @@ import os
 import selectors
 import subprocess
 import sys
+import textwrap
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -88,3 +90,16 @@ def single_drill(output: str) -> dict[str, Any]:
     document = validated(output, "drill")
     assert len(document["results"]) == 1, document["accuracy"]
     return dict(document["results"][0])
+
+
+def installed_package(root: Path, dist: str, module: str, source: str, entry_points: str) -> Path:
+    """A package laid out the way pip leaves one (a module and a .dist-info with entry_points.txt) under ROOT.
+
+    Put ROOT on PYTHONPATH and the package's entry points are found like any installed plugin's.
+    """
+    (root / f"{module}.py").write_text(source)
+    info = root / f"{dist.replace('-', '_')}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(textwrap.dedent(entry_points))
+    return root

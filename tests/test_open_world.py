@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from harness.cli import PASSED, VERDICT_FAILED
 from harness.doctor import HEALTHY, examine
 from harness.session import Session
 from harness.target import Target
-from tests.helpers import containers_of_run, fresh_run_id, run_harness, single_drill, validated
+from tests.helpers import containers_of_run, fresh_run_id, installed_package, run_harness, single_drill, validated
 
 DIST = "harness-acl-pack"
 MODULE = """
@@ -90,24 +89,15 @@ BROKEN = Cause("broken-unit", rule, order=1, area="nowhere", measures=("x",))
 
 @pytest.fixture(scope="module")
 def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("site-packages")
-    (root / "acl_pack.py").write_text(MODULE)
-    info = root / "harness_acl_pack-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {DIST}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        textwrap.dedent(
-            """
-            [harness.scenarios]
-            deny-all = acl_pack:DenyAll
+    entry_points = """
+        [harness.scenarios]
+        deny-all = acl_pack:DenyAll
 
-            [harness.causes]
-            access-denied-by-config = acl_pack:ACCESS_DENIED
-            broken-unit = acl_pack:BROKEN
-            """
-        )
-    )
-    return root
+        [harness.causes]
+        access-denied-by-config = acl_pack:ACCESS_DENIED
+        broken-unit = acl_pack:BROKEN
+        """
+    return installed_package(tmp_path_factory.mktemp("site-packages"), DIST, "acl_pack", MODULE, entry_points)
 
 
 @pytest.mark.docker

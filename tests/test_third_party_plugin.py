@@ -8,13 +8,12 @@ one is broken; the broken one is named with its package and hides nothing.
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from harness.cli import BAD_INPUT, PASSED
-from tests.helpers import containers_of_run, fresh_run_id, run_harness, single_drill
+from tests.helpers import containers_of_run, fresh_run_id, installed_package, run_harness, single_drill
 
 DIST = "harness-extra-scenarios"
 MODULE = """
@@ -41,21 +40,12 @@ class NginxTerminated(Scenario):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("site-packages")
-    (root / "extra_scenarios.py").write_text(MODULE)
-    info = root / "harness_extra_scenarios-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {DIST}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        textwrap.dedent(
-            """
-            [harness.scenarios]
-            nginx-terminated = extra_scenarios:NginxTerminated
-            broken-plugin = extra_scenarios:DoesNotExist
-            """
-        )
-    )
-    return root
+    entry_points = """
+        [harness.scenarios]
+        nginx-terminated = extra_scenarios:NginxTerminated
+        broken-plugin = extra_scenarios:DoesNotExist
+        """
+    return installed_package(tmp_path_factory.mktemp("site-packages"), DIST, "extra_scenarios", MODULE, entry_points)
 
 
 def test_installed_plugin_is_listed_and_the_broken_one_is_named(site: Path) -> None:
