@@ -111,7 +111,7 @@ def _root(model: ConfigModel) -> tuple[str, str]:
 
 
 def _upstream(site: Site) -> tuple[Upstream | None, str]:
-    found = {u.port: u for u in site.upstreams()}
+    found = {u.port: u for u in site.upstreams() if u.port and u.protocol == "http"}
     for server in site.model.servers:
         if not _probed(server):
             continue

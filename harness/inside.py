@@ -47,8 +47,10 @@ while [ $# -gt 0 ]; do
        printf '%s\t%s\t%s\n' "$1" "$2" "$c"; shift 2 ;;
     u) case $1 in
          unix:*) p=${1#unix:}; [ -S "$p" ] && c=socket || c=nosocket ;;
-         *) c=skipped
-            command -v curl >/dev/null && c=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$1") ;;
+         http://*|https://*) c=skipped
+            command -v curl >/dev/null && c=$(curl -s -k -o /dev/null -m 2 -w '%{http_code}' "$1") ;;
+         *) a=${1#*://}; a=${a%/}; port=${a##*:}  # FastCGI, uwsgi, gRPC: is anything listening there
+            ss -ltnH "sport = :$port" | grep -q . && c=listening || c=000 ;;
        esac
        printf '%s\t%s\n' "$1" "$c"; shift ;;
     *) shift ;;
@@ -153,7 +155,8 @@ def upstream_of(location: Location, model: ConfigModel | None = None) -> str | N
         if target.startswith("unix:"):
             return target.split(":", 2)[0] + ":" + target.split(":")[1]
         if "://" not in target:
-            target = f"http://{target}"
+            # fastcgi_pass, uwsgi_pass and grpc_pass name a bare address; their protocol is not HTTP.
+            target = f"{name.removesuffix('_pass') if name != 'proxy_pass' else 'http'}://{target}"
         scheme, _, rest = target.partition("://")
         host = rest.split("/", 1)[0]
         group = model.upstreams.get(host) if model is not None else None
@@ -162,7 +165,7 @@ def upstream_of(location: Location, model: ConfigModel | None = None) -> str | N
             if first.startswith("unix:"):
                 return first
             host = first
-        return f"{'http' if scheme in ('http', 'grpc') else scheme}://{host}/"
+        return f"{scheme}://{host}/"
     return None
 
 

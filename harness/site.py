@@ -15,6 +15,7 @@ pass before nginx restarts with it.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import re
@@ -66,13 +67,24 @@ class SiteSettings:
 @dataclass(frozen=True)
 class Upstream:
     host: str
-    port: int
+    port: int  # 0 for a unix socket
     where: str  # the proxy line that names it
     command: str = ""  # the team's own, from the settings; "" for harness's stub
+    protocol: str = "http"  # or "fastcgi"
+    socket: str = ""  # a unix socket's path
+
+    @property
+    def key(self) -> str:
+        """The service's suffix: the port, or the socket's name."""
+        return str(self.port) if not self.socket else re.sub(r"[^A-Za-z0-9]+", "-", self.socket).strip("-")
 
     @property
     def service(self) -> str:
-        return f"harness-upstream-{self.port}"
+        return f"harness-upstream-{self.key}"
+
+    @property
+    def address(self) -> str:
+        return f"unix:{self.socket}" if self.socket else f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -90,11 +102,13 @@ class Site:
 
     def upstreams(self) -> list[Upstream]:
         commands = dict(self.settings.upstreams)
-        found: dict[int, Upstream] = {}
+        found: dict[str, Upstream] = {}
         for _, location in self.model.all_locations():
-            for host, port, where in _proxied(self.model, location):
-                if (host in LOCAL or not _is_ip(host)) and port not in found:
-                    found[port] = Upstream(host, port, where, commands.get(f"{host}:{port}", ""))
+            for upstream in _proxied(self.model, location):
+                local = upstream.socket or upstream.host in LOCAL or not _is_ip(upstream.host)
+                if local and upstream.key not in found:
+                    command = commands.get(upstream.address, "")
+                    found[upstream.key] = dataclasses.replace(upstream, command=command)
         return list(found.values())
 
     def tls(self) -> bool:
@@ -105,24 +119,31 @@ def _is_ip(host: str) -> bool:
     return bool(re.fullmatch(r"[0-9.]+|\[?[0-9a-fA-F:]+\]?", host))
 
 
-def _proxied(model: ConfigModel, location: Location) -> list[tuple[str, int, str]]:
+def _proxied(model: ConfigModel, location: Location) -> list[Upstream]:
+    """The upstreams a location sends requests to (proxy_pass over HTTP, fastcgi_pass), with the line naming them."""
     found = []
-    for name in ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "grpc_pass"):
+    for name, protocol in (("proxy_pass", "http"), ("fastcgi_pass", "fastcgi")):
         directive = location.get(name)
         if directive is None or not directive.args or "$" in directive.args[0]:
             continue
         target = directive.args[0]
-        if target.startswith("unix:"):
-            continue
+        if target.startswith("https://"):
+            continue  # a TLS upstream would need a certificate it trusts: left alone
         rest = target.split("://", 1)[-1].split("/", 1)[0]
         group = model.upstreams.get(rest)
-        addresses = [d.args[0] for d in group if d.args] if group else [rest]
+        addresses = [d.args[0] for d in group if d.args] if group else [target if target.startswith("unix:") else rest]
         for address in addresses:
+            where = str(directive.where)
+            if address.startswith("unix:"):
+                path = address[len("unix:") :].split(":", 1)[0]
+                if _PATH.fullmatch(path):  # it becomes an argument in the target's init script: plain paths only
+                    found.append(Upstream("", 0, where, protocol=protocol, socket=path))
+                continue
             host, _, port = address.rpartition(":")
             if not host:
-                host, port = address, "443" if target.startswith("https") else "80"
-            if port.isdigit():
-                found.append((host.strip("[]"), int(port), str(directive.where)))
+                host, port = address, "80"
+            if port.isdigit() and (_NAME.fullmatch(host.strip("[]")) or host.strip("[]") in LOCAL):
+                found.append(Upstream(host.strip("[]"), int(port), where, protocol=protocol))
     return found
 
 
@@ -352,5 +373,5 @@ def describe(site: Site) -> dict[str, Any]:
         "folder": str(site.folder),
         "servers": [s.label() for s in site.model.servers],
         "probes": [p.label() for p in probes_for(site)],
-        "upstreams": [f"{u.host}:{u.port}" for u in site.upstreams()],
+        "upstreams": [u.address for u in site.upstreams()],
     }

@@ -21,11 +21,54 @@ from harness.site import PAGE_MARKER, STUB_MARKER, ProbeSpec, Site, Upstream, pr
 if TYPE_CHECKING:
     from harness.target import Target
 
-STUB = f'''import http.server, socketserver, sys
-port, name = int(sys.argv[1]), sys.argv[2]
+STUB = f'''import http.server, os, socket, socketserver, struct, sys, threading
+protocol, where, name = sys.argv[1], sys.argv[2], sys.argv[3]
+TEXT = f"{STUB_MARKER} for {{name}}\\n"
+
+def listen():
+    if where.startswith("/"):
+        if os.path.exists(where): os.unlink(where)
+        os.makedirs(os.path.dirname(where), exist_ok=True)
+        sock = socket.socket(socket.AF_UNIX); sock.bind(where); os.chmod(where, 0o666)
+    else:
+        sock = socket.socket(); sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", int(where)))
+    sock.listen(1024)
+    return sock
+
+def exact(conn, n):
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk: raise EOFError
+        data += chunk
+    return data
+
+def fastcgi(conn):
+    # A FastCGI responder: read the request's records up to its empty STDIN, answer with one page.
+    try:
+        rid = 1
+        while True:
+            _, kind, rid, length, padding, _ = struct.unpack("!BBHHBB", exact(conn, 8))
+            exact(conn, length + padding)
+            if kind == 5 and length == 0: break
+        body = ("Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n" + TEXT).encode()
+        record = lambda kind, data: struct.pack("!BBHHBB", 1, kind, rid, len(data), 0, 0) + data
+        conn.sendall(record(6, body) + record(6, b"") + record(3, struct.pack("!IB3x", 0, 0)))
+    except (EOFError, OSError, struct.error):
+        pass
+    finally:
+        conn.close()
+
+if protocol == "fastcgi":
+    sock = listen()
+    while True:
+        conn, _ = sock.accept()
+        threading.Thread(target=fastcgi, args=(conn,), daemon=True).start()
+
 class Answer(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        body = f"{STUB_MARKER} for {{name}}:{{port}}\\n".encode()
+        body = TEXT.encode()
         self.send_response(200); self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
     do_POST = do_HEAD = do_GET
@@ -34,7 +77,18 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 1024  # a load burst's 100 clients must queue, not be dropped by a backlog of 5
-Server(("127.0.0.1", port), Answer).serve_forever()
+class UnixServer(Server):
+    address_family = socket.AF_UNIX
+    def server_bind(self):
+        socketserver.TCPServer.server_bind(self); os.chmod(where, 0o666)
+    def get_request(self):
+        conn, _ = self.socket.accept(); return conn, ("unix", 0)
+if where.startswith("/"):
+    if os.path.exists(where): os.unlink(where)
+    os.makedirs(os.path.dirname(where), exist_ok=True)
+    UnixServer(where, Answer).serve_forever()
+else:
+    Server(("127.0.0.1", int(where)), Answer).serve_forever()
 '''
 
 # The init script of one upstream: its command comes from /etc/harness-upstreams/PORT (a stub, or the team's).
@@ -43,15 +97,16 @@ INIT = """#!/bin/sh
 # Provides:          harness-upstream
 # Short-Description: an upstream the site proxies to, started by harness
 ### END INIT INFO
-port=${0##*-}
-pidfile=/run/harness-upstream-$port.pid
+id=${0##*/harness-upstream-}
+pidfile=/run/harness-upstream-$id.pid
+. "/etc/harness-upstreams/$id"  # COMMAND (what runs) and READY (how to tell it listens)
 status() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 case "${1:-}" in
   start) status && exit 0
          start-stop-daemon --start --quiet --background --make-pidfile --pidfile "$pidfile" \\
            --startas /bin/sh -- -c \\
-           '. "/etc/harness-upstreams/$1"; eval "exec $COMMAND" >>"/var/log/harness-upstream-$1.log" 2>&1' sh "$port"
-         for _ in $(seq 1 50); do ss -ltnH "sport = :$port" | grep -q . && exit 0; sleep 0.1; done; exit 1 ;;
+           '. "/etc/harness-upstreams/$1"; eval "exec $COMMAND" >>"/var/log/harness-upstream-$1.log" 2>&1' sh "$id"
+         for _ in $(seq 1 50); do eval "$READY" && exit 0; sleep 0.1; done; exit 1 ;;
   stop) start-stop-daemon --stop --quiet --retry TERM/5/KILL/2 --pidfile "$pidfile" --remove-pidfile; exit 0 ;;
   restart) "$0" stop; "$0" start ;;
   status) status && { echo running; exit 0; }; echo "not running"; exit 3 ;;
@@ -75,7 +130,7 @@ while [ $# -gt 0 ]; do
             || { echo "could not make a certificate for $3 (is openssl installed?)"; exit 3; }
         fi; shift 3 ;;
     -h) grep -q "[[:space:]]$1\$" /etc/hosts || printf '127.0.0.1\t%s\n' "$1" >> /etc/hosts; shift ;;
-    -u) service "harness-upstream-$1" start >/dev/null 2>&1 || { echo "upstream on port $1 did not start"; exit 4; }
+    -u) service "harness-upstream-$1" start >/dev/null 2>&1 || { echo "upstream $1 did not start"; exit 4; }
         shift ;;
     *) shift ;;
   esac
@@ -143,12 +198,12 @@ def lay(target: Target, site: Site) -> list[str]:
     files: dict[str, tuple[bytes, int]] = {"/usr/local/lib/harness/stub.py": (STUB.encode(), 0o644)}
     for upstream in upstreams:
         files[f"/etc/init.d/{upstream.service}"] = (INIT.encode(), 0o755)
-        files[f"/etc/harness-upstreams/{upstream.port}"] = (_command(upstream).encode(), 0o644)
-        if upstream.host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):
+        files[f"/etc/harness-upstreams/{upstream.key}"] = (_command(upstream).encode(), 0o644)
+        if upstream.host and upstream.host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):
             args += ["-h", upstream.host]
-        args += ["-u", str(upstream.port)]
+        args += ["-u", upstream.key]
         what = "the command from the settings" if upstream.command else "a stub that says which it is"
-        notes.append(f"upstream {upstream.host}:{upstream.port} ({upstream.where}): {what}")
+        notes.append(f"upstream {upstream.address} ({upstream.protocol}, {upstream.where}): {what}")
     _upload(target, "/", _tar(files))
     prepared = target.exec(["sh", "-c", PREPARE, "sh", *args], timeout=60)
     if not prepared.ok:
@@ -162,9 +217,10 @@ def _absolute(path: str) -> str:
 
 
 def _command(upstream: Upstream) -> str:
-    if upstream.command:
-        return f"COMMAND={_quote(upstream.command)}\n"
-    return f"COMMAND={_quote(f'python3 /usr/local/lib/harness/stub.py {upstream.port} {upstream.host}')}\n"
+    where = upstream.socket or str(upstream.port)
+    stub = f"python3 /usr/local/lib/harness/stub.py {upstream.protocol} {where} {upstream.address}"
+    ready = f"test -S {where}" if upstream.socket else f"ss -ltnH 'sport = :{upstream.port}' | grep -q ."
+    return f"COMMAND={_quote(upstream.command or stub)}\nREADY={_quote(ready)}\n"
 
 
 def _quote(text: str) -> str:

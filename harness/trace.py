@@ -237,6 +237,8 @@ def _upstream(facts: Facts, inside: Inside, location: Location, upstream: str) -
     elsewhere = sorted(
         {f"{item.port} ({', '.join(item.processes) or '?'})" for item in facts.listeners if item.port not in (80, 443)}
     )
+    if code == "listening":
+        return Step("upstream", True, f"something listens for {upstream}", where)
     if code in (None, "skipped"):
         if not listening:
             return Step(

@@ -30,6 +30,7 @@ NO_ENGINE = "unix:///nonexistent.sock"
         ("vhosts", ["missing-symlink", "listen-8080", "web-root-permissions", "bad-config-deploy", "stale-site-copy"]),
         ("proxy", ["upstream-port", "nginx-stopped", "conf-d-syntax-error", "worker-connections"]),
         ("tls", ["missing-symlink", "root-missing", "index-unreadable", "nginx-killed"]),
+        ("php", ["parent-dir-locked", "nginx-stopped"]),
     ],
 )
 def test_a_teams_site_is_drilled_recovered_and_diagnosed(site: str, scenarios: list[str]) -> None:
@@ -72,6 +73,11 @@ def test_probes_follow_the_configuration() -> None:
     assert tls == {("secure.example.net", "http"), ("secure.example.net", "https")}
     proxied = {p.path for p in derive_probes(load_site(SITES / "proxy").model)}
     assert proxied == {"/", "/api/"}
+    php = load_site(SITES / "php")
+    assert {(u.address, u.protocol) for u in php.upstreams()} == {
+        ("unix:/run/php/php8.2-fpm.sock", "fastcgi"),
+        ("127.0.0.1:9001", "fastcgi"),
+    }
 
 
 # -- bad trees: one line, exit 2 ------------------------------------------------------------------------
