@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from harness.causes import AREAS, Cause, Context, Finding, Registry, registry
+from harness.causes import Cause, Context, Finding, Registry, registry
 from harness.changes import Changes, compare
 from harness.errors import TargetError
 from harness.facts import COLLECT_SCRIPT, END, Facts, parse_facts, with_inside
@@ -308,7 +308,3 @@ def examine(
     if not second.timed_out:
         facts = with_inside(facts, parse_inside(second.stdout, checks.user))
     return diagnose(facts, measured, wanted, baseline)
-
-
-# Re-exported for readers that knew the areas from here.
-HINT_AREAS = AREAS

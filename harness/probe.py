@@ -199,15 +199,8 @@ class Probe:
 
     def _fetch(self, check: Check, sent: float) -> Sample:
         where = f"GET /{check.path}: " if check.path and check.plain else "" if check.plain else f"{check.label()}: "
-        base = self.tls_url if check.scheme == "https" else self.url
-        headers = {"Host": check.host} if check.host else None
         try:
-            with warnings.catch_warnings():
-                # Self-signed certificates are the point of a throwaway TLS server; say nothing of them.
-                warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-                response = self._session.get(
-                    base + check.path, timeout=self.timeout, allow_redirects=False, headers=headers, verify=False
-                )
+            response = self.get(check)
             outcome, detail = check.judge(
                 response.status_code, response.headers.get("Server", ""), response.text, dict(response.headers)
             )
@@ -223,6 +216,17 @@ class Probe:
                 )
             return Sample(
                 sent, outcome, None, time.monotonic() - sent, where + detail, f"/{check.path}", check.host, check.port
+            )
+
+    def get(self, check: Check) -> requests.Response:
+        """One request as CHECK describes it (scheme, Host, path), never following a redirect."""
+        base = self.tls_url if check.scheme == "https" else self.url
+        headers = {"Host": check.host} if check.host else None
+        with warnings.catch_warnings():
+            # Self-signed certificates are the point of a throwaway TLS server; say nothing of them.
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+            return self._session.get(
+                base + check.path, timeout=self.timeout, allow_redirects=False, headers=headers, verify=False
             )
 
     def close(self) -> None:

@@ -27,7 +27,6 @@ from typing import Any
 
 from harness.confmodel import ConfigModel, Location, Server, parse_tree
 from harness.errors import InvalidInput
-from harness.inside import effective
 
 SETTINGS = "harness-site.toml"
 DATA = Path(__file__).parent / "sitedata"
@@ -356,7 +355,7 @@ def _implied(model: ConfigModel, server: Server, path: str, host: str, scheme: s
             headers = (("Location", fixed),) if fixed else ()
             return ProbeSpec(path, host, scheme, code, headers=headers, why=where)
         return ProbeSpec(path, host, scheme, code, why=where)
-    _ = effective  # roots and upstreams: the answer the healthy server gives is recorded at the steady state
+    # Roots and upstreams: what the healthy server answers is recorded at the steady state.
     return ProbeSpec(path, host, scheme, why=where)
 
 

@@ -13,6 +13,8 @@ import re
 import tarfile
 from typing import TYPE_CHECKING
 
+import requests
+
 from harness.errors import InvalidInput
 from harness.inside import effective
 from harness.probe import Check, Outcome, Probe
@@ -304,18 +306,7 @@ def _check(spec: ProbeSpec) -> Check:
 def _fetch(target: Target, check: Check) -> tuple[int | None, str, dict[str, str], str]:
     probe = Probe(target.url, timeout=2.0, checks=(check,), tls_url=target.tls_url)
     try:
-        import requests
-
-        base = probe.tls_url if check.scheme == "https" else probe.url
-        headers = {"Host": check.host} if check.host else None
-        import warnings
-
-        import urllib3
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-            response = probe._session.get(base + check.path, timeout=2.0, allow_redirects=False, headers=headers,
-                                          verify=False)  # fmt: skip
+        response = probe.get(check)
         return response.status_code, response.text, dict(response.headers), ""
     except (requests.RequestException, OSError) as exc:
         return None, "", {}, str(exc)

@@ -128,8 +128,8 @@ def changed_config_files(diagnosis: Diagnosis) -> list[str]:
     return [c.subject for c in context.changes.of("file-changed", "file-added") if c.after]
 
 
-def restore_from_record(target: Target, diagnosis: Diagnosis, paths: list[str]) -> list[ExecResult]:
-    """Put PATHS back as the healthy examination recorded them (new ones are moved aside), then test and reload."""
+def restore_from_record(target: Target, diagnosis: Diagnosis, paths: list[str], load: bool = True) -> list[ExecResult]:
+    """Put PATHS back as the healthy examination recorded them (new ones are moved aside), test, and (LOAD) reload."""
     steps: list[ExecResult] = []
     facts = diagnosis.facts
     with config_change(target, paths, steps):
@@ -143,6 +143,8 @@ def restore_from_record(target: Target, diagnosis: Diagnosis, paths: list[str]) 
             else:
                 target.write_file(path, before)
                 steps.append(note("restored", path, "from the healthy examination's record of /etc/nginx"))
+    if not load:
+        return steps
     if facts.nginx_master is None:
         steps.append(required(target.nginx.start(), "nginx did not start"))
     else:

@@ -260,7 +260,7 @@ def _roll_back(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
     if recorded(diagnosis, real) is not None or (
         diagnosis.context is not None and diagnosis.context.baseline is not None and not real.startswith(SITES_DIRS)
     ):
-        return steps + restore_from_record(target, diagnosis, [real])[:-1]
+        return steps + restore_from_record(target, diagnosis, [real], load=False)
     if not real.startswith(SITES_DIRS) and real != "/etc/nginx/nginx.conf":
         keep = f"{BACKUP_DIR}/rejected/{stamp()}{real}"
         with config_change(target, [real], steps):
