@@ -20,6 +20,7 @@ from harness.site import Site, Upstream
 NEEDS = {
     "site-link": "a site enabled by a link in sites-enabled/",
     "root": "a static root that a probe reads",
+    "static-index": "an index page nginx serves itself (not one it hands to FastCGI or a proxy)",
     "upstream": "a proxied upstream that a probe uses",
     "conf-d": "an include of conf.d/*.conf",
     "sites-include": "an include of sites-enabled/ in nginx.conf",
@@ -37,6 +38,7 @@ class Choice:
     site_file: str  # the file it points at (sites-available/NAME)
     root: str  # a static root a probe reads
     index: str  # its first index file
+    static_index: bool  # nginx itself reads that index page (a PHP index goes to FastCGI, which nginx never reads)
     upstream_host: str
     upstream_port: int
     upstream_file: str  # the file with the proxy line
@@ -51,6 +53,7 @@ TEST_SERVER = Choice(
     "/etc/nginx/sites-available/default",
     "/var/www/html",
     "index.html",
+    True,
     "127.0.0.1",
     9000,
     "/etc/nginx/sites-available/default",
@@ -73,7 +76,7 @@ def choose(site: Site | None) -> Choice:
     enabled = [(name, resolve(f"/etc/nginx/sites-enabled/{name}", model.files) or "") for name in site.sites_enabled]
     served = [(n, f) for n, f in enabled if any(_probed(s) and s.where.file == f for s in model.servers)]
     site_name, site_file = (served or enabled or [("", "")])[0]
-    root, index = _root(model)
+    root, index, static = _root(model)
     upstream, upstream_file = _upstream(site)
     conf = model.worker_connections
     return Choice(
@@ -81,6 +84,7 @@ def choose(site: Site | None) -> Choice:
         site_file,
         root,
         index,
+        static,
         upstream.host if upstream else "",
         upstream.port if upstream else 0,
         upstream_file,
@@ -91,7 +95,7 @@ def choose(site: Site | None) -> Choice:
     )
 
 
-def _root(model: ConfigModel) -> tuple[str, str]:
+def _root(model: ConfigModel) -> tuple[str, str, bool]:
     from harness.trace import choose_location
 
     for server in model.servers:
@@ -106,8 +110,11 @@ def _root(model: ConfigModel) -> tuple[str, str]:
             continue
         roots = effective(server, location, "root", model)
         if roots and "$" not in roots[0]:
-            return roots[0].rstrip("/"), index_names(server, location, model)[0]
-    return "", ""
+            index = index_names(server, location, model)[0]
+            handler = choose_location(server, f"/{index}")
+            static = handler is None or not any(handler.get(n) for n in ("proxy_pass", "fastcgi_pass", "uwsgi_pass"))
+            return roots[0].rstrip("/"), index, static
+    return "", "", False
 
 
 def _upstream(site: Site) -> tuple[Upstream | None, str]:
@@ -137,6 +144,7 @@ def missing(needs: tuple[str, ...], site: Site | None) -> str:
         ok = {
             "site-link": bool(choice.site_name),
             "root": bool(choice.root) and choice.root not in ("", "/"),
+            "static-index": choice.static_index,
             "upstream": bool(choice.upstream_port),
             "conf-d": any(i.pattern.rstrip("/").endswith("conf.d/*.conf") for i in model.includes),
             "sites-include": any(

@@ -12,7 +12,7 @@ class IndexUnreadable(Scenario):
     summary = "index.html left as 0600 root:root after a manual copy; the workers cannot read it"
     symptom = Symptom.HTTP_4XX
     cause = "web-root-unreadable"
-    needs = ("root",)
+    needs = ("root", "static-index")
 
     def inject(self, target: Target) -> None:
         target.exec(["chmod", "0600", f"{target.choice.root}/{target.choice.index}"], check=True)
