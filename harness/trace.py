@@ -278,7 +278,8 @@ def _file(model: ConfigModel, inside: Inside, server: Server, location: Location
     if top and top_stat is not None and not top_stat.exists:
         said = f"the {'alias' if alias else 'root'} {top} does not exist"
         return Step("file", False, said, where, subject=top, kind="missing-root")
-    names = ", ".join(posixpath.basename(c) for c in candidates[1:] or candidates)
+    # The files it would read, each once: not the folder that `$uri/` names.
+    names = ", ".join(dict.fromkeys(posixpath.basename(c) for c in candidates if c.rstrip("/") != top))
     return Step(
         "file", False, f"none of the files nginx would serve exists: {names}", where, subject=top, kind="absent"
     )
