@@ -89,6 +89,7 @@ class Result:
     target: str
     run_id: str
     site: str = ""  # the --site tree drilled ("" : the test server)
+    url: str = ""  # where port 80 was published while the target lived
 
     @property
     def symptom_matches(self) -> bool:
@@ -175,6 +176,8 @@ class Drill:
         # Set by whoever runs drills in parallel, on Ctrl-C: this drill ends as interrupted at its next step.
         self.cancel = cancel or threading.Event()
         self._ran = False
+        self._began = 0.0
+        self._url = ""
 
     def interrupt(self) -> None:
         """End this drill from another thread: nothing more is injected, its waits return now."""
@@ -195,6 +198,7 @@ class Drill:
         try:
             with sigterm_as_interrupt():
                 self._checkpoint()
+                self._began = time.monotonic()
                 image = self.image or self.session.image.tag
                 target = self.session.new_target(
                     capabilities=self.scenario.capabilities,
@@ -205,7 +209,7 @@ class Drill:
                     with deadline(self.options.timeout, self._out_of_time):
                         verdict, reason = self._with_target(target)
                 finally:
-                    with deferred_signals():
+                    with deferred_signals(), self.recorder.phase("teardown"):
                         if self.monitor is not None:
                             self.monitor.stop()
                         target.stop()
@@ -236,9 +240,11 @@ class Drill:
 
     def _with_target(self, target: Target) -> tuple[Verdict, str]:
         self.target = target
-        target.start()
+        with self.recorder.phase("start", since=self._began):
+            target.start()
         self._checkpoint()
         self.target_name = target.name
+        self._url = target.url
         self.recorder.record(EventKind.TARGET_STARTED, f"{target.name} serving on {target.url}")
         self.monitor = Monitor(target.probe(self.session.settings.probe_timeout), self.options.interval)
         self.monitor.start()
@@ -261,39 +267,55 @@ class Drill:
     def _phases(self, target: Target, monitor: Monitor) -> None:
         k, opts, rec = self.options.streak, self.options, self.recorder
 
-        steady = monitor.wait_for_streak(True, k, since=0.0, timeout=opts.steady_timeout)
-        if steady is None:
-            raise _Stop(
-                Verdict.NOT_STEADY, f"no {k} good samples in a row within {opts.steady_timeout:g} s before injection"
-            )
-        self._checkpoint()
-        self.baseline = examine(target)
-        if not self.baseline.healthy:
-            raise _Stop(
-                Verdict.NOT_STEADY,
-                f"before any fault, the doctor finds {self.baseline.cause}: {self.baseline.summary} (a false alarm)",
-            )
-        rec.record(EventKind.STEADY, f"{k} good samples in a row; the doctor finds nginx healthy")
+        with rec.phase("steady"):
+            with rec.phase("steady/streak"):
+                steady = monitor.wait_for_streak(True, k, since=0.0, timeout=opts.steady_timeout)
+                if steady is None:
+                    raise _Stop(
+                        Verdict.NOT_STEADY,
+                        f"no {k} good samples in a row within {opts.steady_timeout:g} s before injection",
+                    )
+            self._checkpoint()
+            with rec.phase("steady/doctor"):
+                self.baseline = examine(target)
+            if not self.baseline.healthy:
+                raise _Stop(
+                    Verdict.NOT_STEADY,
+                    f"before any fault, the doctor finds {self.baseline.cause}: {self.baseline.summary} "
+                    "(a false alarm)",
+                )
+            rec.record(EventKind.STEADY, f"{k} good samples in a row; the doctor finds nginx healthy")
 
         target.require_managed()
         self._checkpoint()
-        injected = rec.record(EventKind.INJECTED, self.scenario.summary)
-        call_plugin(self.scenario.name, "inject", self.scenario.inject, target)
-        self._detect(target, monitor, injected.t, time.monotonic())
+        with rec.phase("inject"):
+            injected = rec.record(EventKind.INJECTED, self.scenario.summary)
+            call_plugin(self.scenario.name, "inject", self.scenario.inject, target)
+        with rec.phase("detect"):
+            self._detect(target, monitor, injected.t, time.monotonic())
         self._checkpoint()
 
         if self.diagnosis is None:
-            examined = time.monotonic()
-            self.diagnosis = examine(target, self.measured, self.requests, self._baseline_facts())
-            took = time.monotonic() - examined
-            rec.record(
-                EventKind.DIAGNOSED, f"{self.diagnosis.cause} (examined in {took:.2f} s): {self.diagnosis.summary}"
-            )
+            with rec.phase("diagnose"):
+                examined = time.monotonic()
+                self.diagnosis = examine(target, self.measured, self.requests, self._baseline_facts())
+                took = time.monotonic() - examined
+                rec.record(
+                    EventKind.DIAGNOSED,
+                    f"{self.diagnosis.cause} (examined in {took:.2f} s): {self.diagnosis.summary}",
+                )
 
         self._checkpoint()
-        repair_started = rec.record(EventKind.REPAIR_STARTED, f"repairing {self.diagnosis.cause}").t
+        with rec.phase("repair"):
+            repair_started, repaired = self._repair(target, self.diagnosis)
+        with rec.phase("verify"):
+            self._verify(target, monitor, repair_started, repaired)
+
+    def _repair(self, target: Target, diagnosis: Diagnosis) -> tuple[float, float]:
+        rec = self.recorder
+        repair_started = rec.record(EventKind.REPAIR_STARTED, f"repairing {diagnosis.cause}").t
         try:
-            self.steps = call_plugin(self.scenario.name, "repair", self.repair, target, self.diagnosis)
+            self.steps = call_plugin(self.scenario.name, "repair", self.repair, target, diagnosis)
         except RemedyError as exc:
             raise _Stop(Verdict.NOT_RECOVERED, str(exc)) from exc
         failed = [s for s in self.steps if not s.ok]
@@ -301,27 +323,31 @@ class Drill:
             what = f"failed: {' '.join(failed[0].argv)} exited {failed[0].exit_code}"
         else:
             what = "; ".join(" ".join(s.argv) for s in self.steps) or "nothing to do"
-        repaired = rec.record(EventKind.REPAIRED, what)
+        repaired = rec.record(EventKind.REPAIRED, what).t
         if not self.steps:
             # Nothing was changed, so nothing can recover: waiting out the recovery timeout would only hide that.
             raise _Stop(
                 Verdict.NOT_RECOVERED,
-                f"the repair for {self.diagnosis.cause} had nothing to do, so port 80 stays broken; "
-                f"{self.diagnosis.summary}",
+                f"the repair for {diagnosis.cause} had nothing to do, so port 80 stays broken; {diagnosis.summary}",
             )
+        return repair_started, repaired
 
+    def _verify(self, target: Target, monitor: Monitor, repair_started: float, repaired: float) -> None:
+        k, opts, rec = self.options.streak, self.options, self.recorder
         # The probe was ok throughout a fault it cannot see, so only samples after the repair prove anything.
-        since = repair_started if self.detected_by is DetectedBy.PROBE else repaired.t
-        good = monitor.wait_for_streak(True, k, since=since, timeout=opts.recover_timeout)
-        if good is None:
-            last = monitor.samples[-1]
-            raise _Stop(
-                Verdict.NOT_RECOVERED,
-                f"port 80 did not serve the expected page within {opts.recover_timeout:g} s of the repair "
-                f"(last probe: {last.outcome.value}, {last.detail})",
-            )
+        since = repair_started if self.detected_by is DetectedBy.PROBE else repaired
+        with rec.phase("verify/streak"):
+            good = monitor.wait_for_streak(True, k, since=since, timeout=opts.recover_timeout)
+            if good is None:
+                last = monitor.samples[-1]
+                raise _Stop(
+                    Verdict.NOT_RECOVERED,
+                    f"port 80 did not serve the expected page within {opts.recover_timeout:g} s of the repair "
+                    f"(last probe: {last.outcome.value}, {last.detail})",
+                )
         rec.record(EventKind.RECOVERED, _describe_streak(good), t=good.first.t)
-        self.diagnosis_after = examine(target, baseline=self._baseline_facts())
+        with rec.phase("verify/doctor"):
+            self.diagnosis_after = examine(target, baseline=self._baseline_facts())
         if not self.diagnosis_after.healthy:
             raise _Stop(
                 Verdict.NOT_RECOVERED,
@@ -329,7 +355,8 @@ class Drill:
                 f"{self.diagnosis_after.summary}",
             )
         if self.detected_by is DetectedBy.LOAD:
-            report = self._burst(target, "after the repair")
+            with rec.phase("verify/load"):
+                report = self._burst(target, "after the repair")
             if report.degraded:
                 raise _Stop(Verdict.NOT_RECOVERED, f"port 80 still fails under load: {report.describe()}")
 
@@ -418,6 +445,7 @@ class Drill:
             target=self.target_name,
             run_id=self.session.run_id,
             site=str(self.session.site.folder) if self.session.site is not None else "",
+            url=self._url,
         )
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from itertools import groupby
 
@@ -34,6 +35,22 @@ class Event:
     detail: str
 
 
+# The phases of a drill, in order; each is timed as a span (journal entries, OpenTelemetry spans, the benchmark).
+PHASES = ("start", "steady", "inject", "detect", "diagnose", "repair", "verify", "teardown")
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    start: float  # time.monotonic()
+    end: float
+    ok: bool = True  # False when the phase ended in an exception (the drill stopped inside it)
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
 @dataclass(frozen=True)
 class OutcomeRun:
     """Consecutive samples with the same outcome, for compact reports."""
@@ -50,6 +67,14 @@ class Timeline:
     t0: float
     events: tuple[Event, ...]
     samples: tuple[Sample, ...]
+    phases: tuple[Phase, ...] = ()
+
+    def phase(self, name: str) -> Phase | None:
+        return next((p for p in self.phases if p.name == name), None)
+
+    def wall(self, t: float) -> datetime:
+        """The wall-clock time of a monotonic instant of this drill."""
+        return self.started_at + timedelta(seconds=t - self.t0)
 
     def at(self, kind: EventKind) -> Event | None:
         return next((e for e in self.events if e.kind is kind), None)
@@ -73,6 +98,19 @@ class Recorder:
     t0: float = field(default_factory=time.monotonic)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     events: list[Event] = field(default_factory=list)
+    phases: list[Phase] = field(default_factory=list)
+
+    @contextmanager
+    def phase(self, name: str, since: float | None = None) -> Iterator[None]:
+        """Time one phase of the drill (from `since` if it began earlier); one left by an exception is kept,
+        marked not ok."""
+        start = time.monotonic() if since is None else since
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            self.phases.append(Phase(name, start, time.monotonic(), ok))
 
     def record(self, kind: EventKind, detail: str = "", t: float | None = None) -> Event:
         event = Event(kind, time.monotonic() if t is None else t, detail)
@@ -82,4 +120,10 @@ class Recorder:
         return event
 
     def freeze(self, samples: list[Sample]) -> Timeline:
-        return Timeline(self.started_at, self.t0, tuple(sorted(self.events, key=lambda e: e.t)), tuple(samples))
+        return Timeline(
+            self.started_at,
+            self.t0,
+            tuple(sorted(self.events, key=lambda e: e.t)),
+            tuple(samples),
+            tuple(sorted(self.phases, key=lambda p: p.start)),
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -98,6 +99,14 @@ SITE = click.option(
     default=None,
     callback=_site,
     help="Drill your own nginx: a configuration tree as under /etc/nginx (see `harness init`).",
+)
+
+
+JOURNAL = click.option(
+    "--journal",
+    type=click.Path(dir_okay=True, path_type=Path),
+    default=None,
+    help="Also write a Chaos Toolkit journal to PATH (with several scenarios, PATH is a folder of SCENARIO.json).",
 )
 
 

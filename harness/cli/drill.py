@@ -6,11 +6,13 @@ import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
+from dataclasses import dataclass
+from pathlib import Path
 
 import click
 from rich.status import Status
 
-from harness.cli import HARNESS_ERROR, PASSED, SITE, VERDICT_FAILED, cli, progress, stderr, stdout
+from harness.cli import HARNESS_ERROR, JOURNAL, PASSED, SITE, VERDICT_FAILED, cli, progress, stderr, stdout
 from harness.cli.history import FAIL_IF_SLOWER, open_store, record
 from harness.drill import Drill, DrillInterrupted, DrillOptions, Result, Verdict
 from harness.history import ResultStore
@@ -86,6 +88,7 @@ def exit_code(result: Result) -> int:
     default=None,
     help="Seconds a whole drill may take, start to teardown; past it the drill ends as an error.",
 )
+@JOURNAL
 @SITE
 @FAIL_IF_SLOWER
 def drill_command(
@@ -101,6 +104,7 @@ def drill_command(
     drill_timeout: float | None,
     fail_if_slower: float | None,
     site: Site | None,
+    journal: Path | None,
 ) -> int:
     """Break a fresh target with SCENARIO, then detect, diagnose, repair and verify it.
 
@@ -137,8 +141,9 @@ def drill_command(
         for line in session.preflight():
             progress(f"site: {line}")
         run = _drill_parallel if jobs > 1 else _drill_sequential
-        results = run(session, chosen, options, as_json, store, jobs)
+        results = run(session, chosen, options, Output(as_json, store, journal), jobs)
     emit_results(results, as_json, planned=len(chosen), single=len(chosen) == 1)
+    write_journals(journal, results, planned=len(chosen))
     gate = record(store, [run_of_drill(r) for r in results], fail_if_slower)
     return max([gate, *(exit_code(r) for r in results)])
 
@@ -162,14 +167,31 @@ def _finished(result: Result, done: int, planned: int) -> None:
     progress(f"[{done}/{planned}] {result.scenario}: {mark} ({result.verdict.value}, {result.duration:.1f} s)")
 
 
-def _interrupted(results: list[Result], planned: int, as_json: bool, store: ResultStore) -> None:
-    """What finished is still worth its table and its history, with the interruption said plainly."""
-    emit_results(results, as_json, planned=planned, single=planned == 1)
-    record(store, [run_of_drill(r) for r in results], None)
+@dataclass(frozen=True)
+class Output:
+    as_json: bool
+    store: ResultStore
+    journal: Path | None
+
+
+def write_journals(path: Path | None, results: list[Result], planned: int) -> None:
+    if path is None or not results:
+        return
+    from harness import journal  # only when asked: it is the one user of platform details
+
+    for written in journal.write_drills(results, path, several=planned > 1):
+        progress(f"journal: {written}")
+
+
+def _interrupted(results: list[Result], planned: int, out: Output) -> None:
+    """What finished is still worth its table, its history and its journal, with the interruption said plainly."""
+    emit_results(results, out.as_json, planned=planned, single=planned == 1)
+    record(out.store, [run_of_drill(r) for r in results], None)
+    write_journals(out.journal, results, planned)
 
 
 def _drill_sequential(
-    session: Session, scenarios: list[Scenario], options: DrillOptions, as_json: bool, store: ResultStore, jobs: int
+    session: Session, scenarios: list[Scenario], options: DrillOptions, out: Output, jobs: int
 ) -> list[Result]:
     results: list[Result] = []
     for number, scenario in enumerate(scenarios, 1):
@@ -177,7 +199,7 @@ def _drill_sequential(
         try:
             result = _run(session, scenario, options, label)
         except DrillInterrupted as exc:
-            _interrupted([*results, exc.result], len(scenarios), as_json, store)
+            _interrupted([*results, exc.result], len(scenarios), out)
             raise
         results.append(result)
         if len(scenarios) > 1:
@@ -186,7 +208,7 @@ def _drill_sequential(
 
 
 def _drill_parallel(
-    session: Session, scenarios: list[Scenario], options: DrillOptions, as_json: bool, store: ResultStore, jobs: int
+    session: Session, scenarios: list[Scenario], options: DrillOptions, out: Output, jobs: int
 ) -> list[Result]:
     """Up to JOBS drills at once; the table keeps catalogue order whatever finishes first.
 
@@ -240,7 +262,7 @@ def _drill_parallel(
                 done[scenario.name] = exc.result
             elif exc is None:
                 done[scenario.name] = future.result()
-        _interrupted([done[s.name] for s in scenarios if s.name in done], len(scenarios), as_json, store)
+        _interrupted([done[s.name] for s in scenarios if s.name in done], len(scenarios), out)
         raise
     pool.shutdown(wait=True)
     return [done[s.name] for s in scenarios]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
-from harness.cli import HARNESS_ERROR, PASSED, SITE, VERDICT_FAILED, cli, progress, stdout
+from harness.cli import HARNESS_ERROR, JOURNAL, PASSED, SITE, VERDICT_FAILED, cli, progress, stdout
 from harness.cli.history import FAIL_IF_SLOWER, open_store, record
 from harness.fix import DEFAULT_FIX_TIMEOUT, Fix
 from harness.fix_report import render_report, report_to_dict
@@ -48,6 +49,7 @@ def exit_code(report: FixReport) -> int:
     help="Also try the fix on every other scenario (one more target each: minutes, not seconds).",
 )
 @click.option("--jobs", type=click.IntRange(1, 16), default=2, show_default=True, help="Targets at once for --scope.")
+@JOURNAL
 @SITE
 @FAIL_IF_SLOWER
 def verify_fix_command(
@@ -60,6 +62,7 @@ def verify_fix_command(
     jobs: int,
     fail_if_slower: float | None,
     site: Site | None,
+    journal: Path | None,
 ) -> int:
     """Break a fresh target with SCENARIO, run FIX in it as root, and judge the fix.
 
@@ -87,5 +90,10 @@ def verify_fix_command(
         click.echo(json.dumps(report_to_dict(report), indent=2))
     else:
         render_report(report, stdout())
+    if journal is not None:
+        from harness.journal import fix_journal, write
+
+        write(journal, fix_journal(report))
+        progress(f"journal: {journal}")
     gate = record(store, [run_of_fix(report)], fail_if_slower)
     return max(exit_code(report), gate)
