@@ -15,7 +15,9 @@ Fixtures:
                     first failed check (pass must_pass=False to judge it yourself).
 
 Every drill and verify-fix run through these fixtures is appended to the
-results history (.harness/results.sqlite, or HARNESS_RESULTS).
+results history (.harness/results.sqlite, or HARNESS_RESULTS), and its figures
+are recorded on the test's JUnit <testcase> as properties (harness.verdict,
+harness.time_to_detect_s, ...), under pytest-xdist too.
 
 Markers:
   @pytest.mark.scenario("missing-symlink")   the test drives that scenario;
@@ -176,6 +178,32 @@ def harness_each_scenario(request: pytest.FixtureRequest, harness_session: Sessi
     return scenario
 
 
+def record_properties(item: pytest.Item, result: Result, **more: object) -> None:
+    """Put a drill's figures on the test's JUnit <testcase>.
+
+    Appended to `user_properties`, which junitxml writes for every junit_family
+    and xdist carries from its workers; the `record_property` fixture would warn
+    under the default family (xunit2), an error under filterwarnings = error.
+    """
+    diagnosis = result.diagnosis
+    figures: dict[str, object] = {
+        "scenario": result.scenario,
+        "verdict": result.verdict.value,
+        "passed": result.passed,
+        "time_to_detect_s": "" if result.time_to_detect is None else f"{result.time_to_detect:.3f}",
+        "time_to_recover_s": "" if result.time_to_recover is None else f"{result.time_to_recover:.3f}",
+        "symptom": result.symptom_seen.value if result.symptom_seen else "",
+        "cause": diagnosis.cause if diagnosis is not None else "",
+        "cause_correct": result.diagnosis_correct,
+        "image": result.image,
+        **more,
+    }
+    item.user_properties.extend(
+        (f"harness.{name}", str(value).lower() if isinstance(value, bool) else str(value))
+        for name, value in figures.items()
+    )
+
+
 @pytest.fixture
 def harness_drill(request: pytest.FixtureRequest, harness_session: Session) -> Callable[..., Result]:
     interval_ms = request.config.getoption("harness_interval")
@@ -186,13 +214,14 @@ def harness_drill(request: pytest.FixtureRequest, harness_session: Session) -> C
         base = DrillOptions(interval=interval_ms / 1000 if interval_ms else harness_session.settings.probe_interval)
         result = Drill(harness_session, chosen, options=replace(base, **options), repair=repair).run()
         ResultStore(harness_session.settings.results).append(run_of_drill(result))
+        record_properties(request.node, result)
         return result
 
     return run
 
 
 @pytest.fixture
-def harness_verify_fix(harness_session: Session) -> Callable[..., FixReport]:
+def harness_verify_fix(request: pytest.FixtureRequest, harness_session: Session) -> Callable[..., FixReport]:
     def run(
         scenario: str | Scenario, fix: str | Path, *, must_pass: bool = True, scope: bool = False, **options: Any
     ) -> FixReport:
@@ -205,6 +234,10 @@ def harness_verify_fix(harness_session: Session) -> Callable[..., FixReport]:
         base = VerifyOptions(interval=harness_session.settings.probe_interval, scope=scope)
         report = verify_fix(harness_session, chosen, loaded, replace(base, **options))
         ResultStore(harness_session.settings.results).append(run_of_fix(report))
+        restore = "" if report.time_to_restore is None else f"{report.time_to_restore:.3f}"
+        record_properties(
+            request.node, report.drill, fix=loaded.name, fix_verdict=report.verdict.value, time_to_restore_s=restore
+        )
         if must_pass and not report.passed:
             failed = report.failed_checks()
             what = (

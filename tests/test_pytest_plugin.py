@@ -8,6 +8,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -147,18 +148,44 @@ def test_relink_fix(harness_verify_fix):
 
 def test_forgetful_fix(harness_verify_fix):
     harness_verify_fix("missing-symlink", "fixes/no-restart.sh", settle_timeout=3.0)
+
+def test_drill(harness_each_scenario, harness_drill):
+    assert harness_drill(harness_each_scenario).passed
 """
 
 
 @pytest.mark.docker
-def test_verify_fix_fixture_fails_naming_the_failed_check(pytester: pytest.Pytester) -> None:
+def test_fixtures_fail_naming_the_failed_check_and_put_their_figures_in_junit_under_xdist(
+    pytester: pytest.Pytester,
+) -> None:
     fixes = pytester.mkdir("fixes")
     for name in ("relink.sh", "no-restart.sh"):
         (fixes / name).write_text((Path(__file__).parent / "fixes" / name).read_text())
     pytester.makepyfile(FIX_SUITE)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, failed=1)
+    # The default junit_family (xunit2) and warnings as errors: pytest's record_property would fail here.
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-n", "2", "-W", "error", "--junitxml=out.xml",
+        "--harness-scenario", "missing-symlink", "--harness-scenario", "nginx-stopped",
+    )  # fmt: skip
+    result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(
         ["*fix no-restart.sh against missing-symlink: check 'restores' failed: port 80 was not*"]
     )
     assert "Traceback" not in result.stdout.str()
+    cases = {
+        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+        for case in ElementTree.parse(pytester.path / "out.xml").getroot().iter("testcase")
+    }
+    assert set(cases) == {"test_relink_fix", "test_forgetful_fix", "test_drill[missing-symlink]",
+                          "test_drill[nginx-stopped]"}  # fmt: skip
+    for name, props in cases.items():
+        assert props["harness.image"].startswith("harness-target"), name
+        assert {"harness.time_to_detect_s", "harness.symptom", "harness.cause", "harness.cause_correct"} <= set(props)
+    drilled = cases["test_drill[nginx-stopped]"]
+    assert (drilled["harness.verdict"], drilled["harness.passed"]) == ("recovered", "true")
+    assert (drilled["harness.cause"], drilled["harness.cause_correct"]) == ("nginx-not-running", "true")
+    assert drilled["harness.symptom"] == "refused"
+    assert 0 < float(drilled["harness.time_to_detect_s"]) < float(drilled["harness.time_to_recover_s"])
+    forgetful = cases["test_forgetful_fix"]
+    assert (forgetful["harness.fix"], forgetful["harness.fix_verdict"]) == ("no-restart.sh", "failed")
+    assert forgetful["harness.time_to_recover_s"] == ""
