@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from harness import otel
 from harness.doctor import Diagnosis, Request, examine
 from harness.errors import DeadlineExceeded, HarnessError, InvalidInput, RemedyError
 from harness.facts import Facts
@@ -422,7 +423,7 @@ class Drill:
         injected = timeline.at(EventKind.INJECTED)
         detected = timeline.at(EventKind.DETECTED)
         recovered = timeline.at(EventKind.RECOVERED)
-        return Result(
+        result = Result(
             scenario=self.scenario.name,
             summary=self.scenario.summary,
             declared_symptom=self.scenario.symptom,
@@ -447,6 +448,8 @@ class Drill:
             site=str(self.session.site.folder) if self.session.site is not None else "",
             url=self._url,
         )
+        otel.trace_drill(result)  # nothing unless the environment asks for traces
+        return result
 
 
 def _describe_streak(streak: Streak) -> str:

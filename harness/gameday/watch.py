@@ -22,6 +22,7 @@ from harness.errors import HarnessError
 from harness.gameday.hints import hints_for
 from harness.gameday.postmortem import write_report
 from harness.gameday.state import Rehearsal, Status, iso, now
+from harness.otel import trace_rehearsal
 from harness.ownership import owner_token
 from harness.probe import Monitor, Sample, find_streak, ok_for
 from harness.report import diagnosis_to_dict
@@ -85,8 +86,9 @@ class Watcher:
             self._finish(Status.ERROR, f"the watcher failed: {type(exc).__name__}: {exc}")
         self.state["torn_down_at"] = iso(now())
         # The report first: whoever sees the final status on disk may open the report at once.
-        write_report(self.rehearsal, self.state)
+        report = write_report(self.rehearsal, self.state)
         self._save()
+        trace_rehearsal(report)
         return self.state
 
     # -- phases --------------------------------------------------------------
