@@ -179,6 +179,7 @@ def catalogue_to_dict(catalogue: Catalogue, site: Site | None = None) -> dict[st
                 "summary": cls.summary,
                 "applies": not missing(cls.needs, site),
                 "why_not": missing(cls.needs, site) or None,
+                "source": str(getattr(cls, "source", cls.__module__)),
             }
             for name, cls in sorted(catalogue.scenarios.items())
         ],

@@ -26,8 +26,8 @@ def results(tmp_path: Path) -> str:
     return str(tmp_path / "results.sqlite")
 
 
-def gameday(results: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_harness("gameday", *args, HARNESS_RESULTS=results, timeout=120)
+def gameday(results: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return run_harness("gameday", *args, HARNESS_RESULTS=results, timeout=120, **env)
 
 
 def status(results: str, rehearsal: str) -> dict[str, Any]:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ from harness.drill import Result
 from harness.gameday.postmortem import build
 from harness.gameday.state import Rehearsal, iso, now
 from harness.timeline import PHASES
-from tests.helpers import run_harness
+from tests.helpers import otlp_collector, run_harness
 
 
 @pytest.fixture
@@ -89,26 +87,9 @@ def test_a_drill_is_one_trace_with_a_span_per_phase(
 
 
 @pytest.mark.docker
-def test_the_environment_sends_a_drill_to_an_otlp_endpoint(tmp_path: Path) -> None:
-    received: list[bytes] = []
-
-    class Collector(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(self.rfile.read(int(self.headers["Content-Length"])))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+def test_the_environment_sends_a_drill_to_an_otlp_endpoint() -> None:
+    with otlp_collector() as (endpoint, received):
         done = run_harness("drill", "nginx-stopped", OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_SERVICE_NAME="ci")
-    finally:
-        server.shutdown()
-        server.server_close()
     assert done.returncode == 0, done.stderr
     body = b"".join(received)
     for text in (b"drill nginx-stopped", b"nginx-not-running", b"harness.time_to_recover_s", b"ci"):

@@ -122,6 +122,10 @@ def drill_command(
     with Session(progress=progress, site=site) as session:
         # Bad names, and scenarios that cannot apply to the site, fail before any container starts.
         chosen, skipped = session.scenarios(None if run_all else list(scenarios))
+        resolved = [s.name for s in chosen]
+        clash = sorted({name for name in resolved if resolved.count(name) > 1})
+        if clash:
+            raise click.UsageError(f"two of the scenarios named are both called {clash[0]!r}; drill each once")
         for name, reason in skipped:
             progress(f"skipped {name}: {reason}")
         settings = session.settings

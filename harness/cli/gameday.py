@@ -23,6 +23,7 @@ from harness.gameday.dashboard import render, run_dashboard, take_hint
 from harness.gameday.state import Rehearsal, Status, all_rehearsals, find, iso, now, parse_iso, root_folder
 from harness.gameday.watch import Watcher, WatchOptions
 from harness.ownership import Removed
+from harness.scenario_file import is_file_name
 from harness.schemas import schema_id
 from harness.session import Session
 from harness.site import load_site
@@ -98,7 +99,10 @@ def start_command(
     site = load_site(site_dir) if site_dir else None
     with Session(progress=progress, site=site) as session:
         applicable, _ = session.scenarios([scenario] if scenario else None)
-        name = applicable[0].name if scenario else random.choice([s.name for s in applicable])
+        if scenario and is_file_name(scenario):
+            name = str(Path(scenario).resolve())  # the watcher reads the file itself, from wherever it runs
+        else:
+            name = applicable[0].name if scenario else random.choice([s.name for s in applicable])
         progress(f"image {session.image.describe()}")  # built here, so the watcher never waits for a build
         for line in session.preflight():
             progress(f"site: {line}")
@@ -106,7 +110,7 @@ def start_command(
     _spawn_watcher(rehearsal, name, hide, time_limit, streak, site_dir)
     state = _wait_until_broken(rehearsal)
     console = stdout()
-    shown = "hidden" if hide else name
+    shown = "hidden" if hide else (applicable[0].name if scenario else name)
     # Not "port 80 is broken": a latent fault leaves it serving, and saying which would give the scenario away.
     console.print(f"game day {rehearsal.id} started: scenario {shown}; the fault is in.", highlight=False, markup=False)
     console.print(f"  root shell:   {state.get('shell')}", highlight=False, markup=False)

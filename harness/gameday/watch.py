@@ -72,7 +72,10 @@ class Watcher:
             with sigterm_as_interrupt():
                 scenario = self.session.catalogue.get(self.options.scenario)
                 self.state.update(
-                    summary=scenario.summary, cause=scenario.cause, declared_symptom=scenario.symptom.value
+                    scenario=scenario.name,  # its own name, also when it was given as a file
+                    summary=scenario.summary,
+                    cause=scenario.cause,
+                    declared_symptom=scenario.symptom.value,
                 )
                 labels = {"harness.scenario": scenario.name, "harness.gameday": self.rehearsal.id}
                 with self.session.new_target(capabilities=scenario.capabilities, labels=labels) as target:
