@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from harness import __version__
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Span, Tracer
@@ -97,12 +99,6 @@ def _exporters() -> list[Any]:
     return found
 
 
-def _version() -> str:
-    from harness import __version__  # harness/__init__ imports the drill, which imports this module
-
-    return __version__
-
-
 def _ns(moment: datetime) -> int:
     return int(moment.timestamp() * 1_000_000_000)
 
@@ -118,7 +114,7 @@ def trace_drill(result: Result, tracer_provider: TracerProvider | None = None) -
     if chosen is None:
         return
     try:
-        _drill_spans(result, chosen.get_tracer("harness", _version()))
+        _drill_spans(result, chosen.get_tracer("harness", __version__))
     except Exception:  # a tracing backend's trouble is not the drill's
         log.warning("could not trace drill %s", result.scenario, exc_info=True)
 
@@ -182,7 +178,7 @@ def trace_rehearsal(report: Mapping[str, Any], tracer_provider: TracerProvider |
     if chosen is None:
         return
     try:
-        _rehearsal_spans(report, chosen.get_tracer("harness", _version()))
+        _rehearsal_spans(report, chosen.get_tracer("harness", __version__))
     except Exception:
         log.warning("could not trace rehearsal %s", report.get("id"), exc_info=True)
 

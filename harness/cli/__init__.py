@@ -6,6 +6,7 @@ Exit codes: 0 passed, 1 a verdict failed (a finding about the server),
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -17,7 +18,6 @@ from rich.console import Console
 from rich.text import Text
 
 from harness import __version__
-from harness.drill import DrillInterrupted
 from harness.errors import HarnessError, ImageBuildError, InvalidInput
 from harness.signals import sigterm_as_interrupt
 
@@ -76,8 +76,55 @@ class _Group(click.Group):
 
 _Group.group_class = _Group
 
+# Each command's module and its one-line help: `harness --help` lists them without importing any (and with them
+# the Docker SDK); a command's module is imported when that command runs. tests/test_cli.py keeps this in step.
+COMMANDS = {
+    "check": ("harness.cli.check", "Probe CONTAINER's port 80 and run the doctor in it; change nothing."),
+    "drill": ("harness.cli.drill", "Break a fresh target with SCENARIO, then detect, diagnose, repair and verify it."),
+    "gameday": (
+        "harness.cli.gameday",
+        "Rehearse an outage: a hidden fault, a live dashboard, notes, hints, and a postmortem draft.",
+    ),
+    "history": ("harness.cli.history", "Show past runs per scenario and fix: verdict, time to detect and recover."),
+    "image": (
+        "harness.cli.image",
+        "Make sure the target image exists (first use builds it) and say which base it uses.",
+    ),
+    "init": (
+        "harness.cli.init",
+        "Write a site tree for `--site DIR`: a commented example, or a running server's configuration and content.",
+    ),
+    "list": (
+        "harness.cli.listing",
+        "List the scenarios, with the symptom each shows and the cause a diagnosis must name.",
+    ),
+    "soak": (
+        "harness.cli.soak",
+        "Run COUNT drills of random scenarios back to back; report failures, leaks and memory over time.",
+    ),
+    "sweep": ("harness.cli.sweep", "Remove orphans: harness containers whose owning process is gone."),
+    "verify-fix": (
+        "harness.cli.verify_fix",
+        "Break a fresh target with SCENARIO, run FIX in it as root, and judge the fix.",
+    ),
+}
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+
+class _LazyGroup(_Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(COMMANDS[cmd_name][0])  # its decorator registers it on this group
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, about) for name, (_, about) in sorted(COMMANDS.items())])
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="harness", message="%(prog)s %(version)s")
 def cli() -> None:
     """Chaos drills for nginx: break a throwaway server, detect, diagnose, repair, measure."""
@@ -139,7 +186,6 @@ def _logging() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     _logging()
-    from harness.cli import check, drill, gameday, history, image, init, listing, soak, sweep, verify_fix  # noqa: F401
 
     try:
         # SIGTERM takes the Ctrl-C path, so a stopped job still removes its targets and temp files.
@@ -148,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     except (click.exceptions.Abort, KeyboardInterrupt) as exc:
         # click turns KeyboardInterrupt into Abort; the drill's partial result rides on the cause.
         cause = exc.__cause__ if isinstance(exc, click.exceptions.Abort) else exc
-        if isinstance(cause, DrillInterrupted):
+        if type(cause).__name__ == "DrillInterrupted":  # not imported here: only a drill raises it
             _fail("interrupted; the target was removed")
         else:
             _fail("interrupted")
