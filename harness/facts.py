@@ -37,13 +37,24 @@ s missing;     printf '%s\n' "$t" | sed -n 's/.*open() "\([^"]*\)" failed (2: .*
                  printf '%s\t%s\t%s\n' "$f" "$dir" "$e"
                done
 # One directive per line, so `server { listen 80; root /srv; }` written on one line is read too.
-conf=$(nginx -T 2>/dev/null | sed -e 's/#.*//' -e 's/[{};]/&\n/g')
-d() { printf '%s\n' "$conf" | sed -n "s/^[[:space:]]*$1[[:space:]]\{1,\}\([^;]*\);.*/\1/p"; }
-s directives;  for k in user root index listen worker_connections worker_rlimit_nofile; do
-                 d "$k" | sort -u | sed "s/^/$k\t/"
-               done
-s docroot;     user=$(d user | head -n 1 | cut -d' ' -f1); index=$(d index | head -n 1)
-               d root | sort -u | while read -r r; do
+# One awk pass picks every directive read below (in file order); the shell then reads them without forking.
+dirs=$(nginx -T 2>/dev/null | sed -e 's/#.*//' -e 's/[{};]/&\n/g' | awk '
+  { sub(/^[ \t]+/, "") }
+  /^(user|root|index|listen|worker_connections|worker_rlimit_nofile)[ \t]+[^;]*;/ {
+    k = $1; v = substr($0, length(k) + 1); sub(/^[ \t]+/, "", v); sub(/;.*/, "", v); print k "\t" v }')
+user=''; index=''; roots=''
+while IFS="$(printf '\t')" read -r k v; do
+  case $k in
+    user) [ -n "$user" ] || user=${v%% *} ;;
+    index) [ -n "$index" ] || index=$v ;;
+    root) roots="$roots$v
+" ;;
+  esac
+done <<EOF
+$dirs
+EOF
+s directives;  [ -n "$dirs" ] && printf '%s\n' "$dirs" | sort -u
+s docroot;     printf '%s' "$roots" | sort -u | while read -r r; do
                  [ -d "$r" ] && k=dir || k=missing
                  runuser -u "${user:-www-data}" -- test -r "$r" -a -x "$r" 2>/dev/null && a=readable || a=unreadable
                  found=''; for i in ${index:-index.html}; do [ -f "$r/$i" ] && found="$found$i,"; done
@@ -52,18 +63,19 @@ s docroot;     user=$(d user | head -n 1 | cut -d' ' -f1); index=$(d index | hea
 s listen;      ss -ltnpH 2>/dev/null || true
 s available;   find /etc/nginx/sites-available -mindepth 1 -maxdepth 1 -printf '%y\t%f\t%l\n' 2>/dev/null || true
 s enabled;     find /etc/nginx/sites-enabled -mindepth 1 -maxdepth 1 -printf '%y\t%Y\t%f\t%l\n' 2>/dev/null || true
-s service;     service nginx status >/dev/null 2>&1; echo "exit=$?"
+svcs=$(for f in /etc/init.d/*; do
+         [ -x "$f" ] || continue; n=${f##*/}
+         case $n in rc|rcS|README|skeleton|*.sh) continue ;; esac
+         "$f" status >/dev/null 2>&1 && printf '%s\trunning\n' "$n" || printf '%s\tstopped\n' "$n"
+       done)
+s service;     case "$svcs" in *"nginx	running"*) echo "exit=0" ;; *) echo "exit=3" ;; esac
 s limits;      m=$(cat /run/nginx.pid 2>/dev/null)
                [ -n "$m" ] && sed -n 's/^Max open files *\([0-9a-z]*\).*/\1/p' "/proc/$m/limits" 2>/dev/null
                grep -n '^[[:space:]]*ULIMIT=' /etc/default/nginx 2>/dev/null | sed 's/^/default-nginx:/' || true
 s firewall;    iptables -w 2 -S INPUT 2>&1; echo "exit=$?"
 s backups;     find /var/backups/nginx -type f -printf '%P\n' 2>/dev/null | sort || true
 s errorlog;    tail -n 20 /var/log/nginx/error.log 2>/dev/null || true
-s services;    for f in /etc/init.d/*; do
-                 [ -x "$f" ] || continue; n=${f##*/}
-                 case $n in rc|rcS|README|skeleton|*.sh) continue ;; esac
-                 "$f" status >/dev/null 2>&1 && printf '%s\trunning\n' "$n" || printf '%s\tstopped\n' "$n"
-               done
+s services;    [ -n "$svcs" ] && printf '%s\n' "$svcs"
 s conftar;     tar -C / -cf - etc/nginx 2>/dev/null | base64 | tr -d '\n'; echo
 """
 # Each cause unit may add sections of its own (constants it ships), run before the end marker.

@@ -23,6 +23,7 @@ from testcontainers.core.container import DockerContainer
 from harness import engine, ownership
 from harness.errors import CommandFailed, EngineUnavailable, NotOurTarget, TargetError, TargetGone, TargetNotReady
 from harness.probe import DEFAULT_CHECKS, Check, Outcome, Probe
+from harness.shell import SHELL_MARK, Shell, ShellDied
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,9 @@ class Target:
         self._host = host or ("127.0.0.1" if bind_address in ("127.0.0.1", "0.0.0.0") else bind_address)
         self._port: int | None = None
         self._adopted = False
+        self._shell: Shell | None = None
+        # One long-lived shell per target (harness.shell); False: a plain `docker exec` per command.
+        self.persistent_shell = True
         # (monotonic start, what) for every round trip into the container: the benchmark counts them per phase.
         self.round_trips: list[tuple[float, str]] = []
 
@@ -261,6 +265,8 @@ class Target:
         if self.state is State.CLOSED:
             return
         self.state = State.CLOSED
+        if self._shell is not None:
+            self._shell.close()
         wrapped = self._container._container
         try:
             if wrapped is not None and not self._adopted:
@@ -280,6 +286,8 @@ class Target:
 
     def restart(self, timeout: int = 10) -> None:
         """Restart the container, as a reboot restarts a server; Docker publishes port 80 anew."""
+        if self._shell is not None:
+            self._shell.close()  # the restart kills it; the next command opens a new one
         try:
             self._wrapped.restart(timeout=timeout)
             self._port = int(self._container.get_docker_client().port(self.id, HTTP_PORT))
@@ -357,16 +365,46 @@ class Target:
     ) -> ExecResult:
         if not argv or not all(isinstance(a, str) for a in argv):
             raise TypeError("exec takes a non-empty list of strings")
-        self.round_trips.append((time.monotonic(), argv[0] if argv else "?"))
-        try:
-            result = exec_in(self._wrapped, argv, timeout=timeout, user=user, environment=environment)
-        except (DockerException, requests.RequestException) as exc:
-            raise self._translate(exc, f"running {argv[0]}") from exc
+        result = self._through_shell(argv, timeout) if user == "root" and not environment else None
+        if result is None:
+            self.round_trips.append((time.monotonic(), argv[0]))
+            try:
+                result = exec_in(self._wrapped, argv, timeout=timeout, user=user, environment=environment)
+            except (DockerException, requests.RequestException) as exc:
+                raise self._translate(exc, f"running {argv[0]}") from exc
         if result.exit_code in (EXEC_FAILED, KILLED) or result.exit_code < 0:
             # Not run at all, or killed: often because the container is going away. Docker may still
             # call it running for a moment while it is being killed, so look for a little while.
             self._ensure_alive(watch=GOING_AWAY_WATCH)
         return result.check() if check else result
+
+    def _through_shell(self, argv: list[str], timeout: float) -> ExecResult | None:
+        """ARGV through the target's long-lived shell; None when it cannot be used (then a plain exec runs it)."""
+        if self._shell is None:
+            if not self.persistent_shell:
+                return None
+            self._shell = Shell(self._wrapped.client.api, self.id)
+        if not self._shell.usable:
+            return None
+        started = time.monotonic()
+        try:
+            reply = self._shell.run(argv, timeout)
+        except ShellDied as exc:
+            # It may have run: never run it twice. From now on plain execs, the reference behaviour.
+            log.debug("persistent shell of %s died running %s: %s", self.name, argv[0], exc)
+            self._shell.disable()
+            reply = (KILLED, b"", f"harness: the shell running this command went away ({exc})".encode())
+        except (DockerException, requests.RequestException) as exc:
+            raise self._translate(exc, f"running {argv[0]}") from exc
+        if reply is None:
+            return None
+        self.round_trips.append((started, f"{argv[0]} {SHELL_MARK}"))
+        code, out, err = reply
+        result = ExecResult(
+            tuple(argv), code, out.decode(errors="replace"), err.decode(errors="replace"), time.monotonic() - started
+        )
+        log.debug("exec (shell) %s -> %s in %.3fs", argv, result.exit_code, result.duration)
+        return result
 
     def read_file(self, path: str) -> str:
         return self.exec(["cat", "--", path], check=True).stdout
