@@ -270,6 +270,8 @@ class Drill:
 
         with rec.phase("steady"):
             with rec.phase("steady/streak"):
+                # The doctor examines the unbroken server while the probe gathers its streak: neither needs the other.
+                doctor = _Background(lambda: examine(target))
                 steady = monitor.wait_for_streak(True, k, since=0.0, timeout=opts.steady_timeout)
                 if steady is None:
                     raise _Stop(
@@ -277,8 +279,7 @@ class Drill:
                         f"no {k} good samples in a row within {opts.steady_timeout:g} s before injection",
                     )
             self._checkpoint()
-            with rec.phase("steady/doctor"):
-                self.baseline = examine(target)
+            self.baseline = doctor.result(rec, "steady/doctor")
             if not self.baseline.healthy:
                 raise _Stop(
                     Verdict.NOT_STEADY,
@@ -337,8 +338,12 @@ class Drill:
         k, opts, rec = self.options.streak, self.options, self.recorder
         # The probe was ok throughout a fault it cannot see, so only samples after the repair prove anything.
         since = repair_started if self.detected_by is DetectedBy.PROBE else repaired
+        deadline = time.monotonic() + opts.recover_timeout
         with rec.phase("verify/streak"):
-            good = monitor.wait_for_streak(True, k, since=since, timeout=opts.recover_timeout)
+            # From the first good sample the doctor examines while the probe confirms the streak.
+            first = monitor.wait_for_streak(True, 1, since=since, timeout=opts.recover_timeout)
+            doctor = _Background(lambda: examine(target, baseline=self._baseline_facts())) if first else None
+            good = monitor.wait_for_streak(True, k, since=since, timeout=max(0.0, deadline - time.monotonic()))
             if good is None:
                 last = monitor.samples[-1]
                 raise _Stop(
@@ -347,8 +352,10 @@ class Drill:
                     f"(last probe: {last.outcome.value}, {last.detail})",
                 )
         rec.record(EventKind.RECOVERED, _describe_streak(good), t=good.first.t)
-        with rec.phase("verify/doctor"):
-            self.diagnosis_after = examine(target, baseline=self._baseline_facts())
+        if doctor is None or doctor.started < good.first.t:
+            # Port 80 failed again after the sample that started it: its examination may predate the recovery.
+            doctor = _Background(lambda: examine(target, baseline=self._baseline_facts()))
+        self.diagnosis_after = doctor.result(rec, "verify/doctor")
         if not self.diagnosis_after.healthy:
             raise _Stop(
                 Verdict.NOT_RECOVERED,
@@ -450,6 +457,35 @@ class Drill:
         )
         otel.trace_drill(result)  # nothing unless the environment asks for traces
         return result
+
+
+class _Background:
+    """One call on its own thread, started now; `result` waits for it, times it as a phase and re-raises its error."""
+
+    def __init__(self, call: Callable[[], Diagnosis]) -> None:
+        self.started = time.monotonic()
+        self._call = call
+        self._ended = 0.0
+        self._value: Diagnosis | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="harness-doctor", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._call()
+        except BaseException as exc:  # handed to the drill's thread, which decides
+            self._error = exc
+        finally:
+            self._ended = time.monotonic()
+
+    def result(self, recorder: Recorder, phase: str) -> Diagnosis:
+        self._thread.join()
+        recorder.add_phase(phase, self.started, self._ended, self._error is None)
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
 
 
 def _describe_streak(streak: Streak) -> str:

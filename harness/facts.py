@@ -29,9 +29,11 @@ s ps;          ps -eo pid=,ppid=,stat=,comm=,args= | grep -v -e '@@harness-secti
 s pidfile;     cat /run/nginx.pid 2>/dev/null || true
 t=$(nginx -t 2>&1); rc=$?
 s configtest;  printf '%s\nexit=%s\n' "$t" "$rc"
-s configfile;  f=$(printf '%s\n' "$t" | sed -n 's/.*\] .* in \(\/[^:]*\):[0-9]*$/\1/p' | head -n 1)
+# Only a failing test names a file, or a file it could not open: a passing one skips both pipelines.
+s configfile;  [ "$rc" = 0 ] || f=$(printf '%s\n' "$t" | sed -n 's/.*\] .* in \(\/[^:]*\):[0-9]*$/\1/p' | head -n 1)
                [ -n "$f" ] && printf '%s\t%s\n' "$f" "$(readlink -f "$f")"
-s missing;     printf '%s\n' "$t" | sed -n 's/.*open() "\([^"]*\)" failed (2: .*/\1/p' | sort -u |
+s missing;     case $t in *'open() "'*) ;; *) t='' ;; esac
+               [ -z "$t" ] || printf '%s\n' "$t" | sed -n 's/.*open() "\([^"]*\)" failed (2: .*/\1/p' | sort -u |
                while read -r f; do
                  dir=$(dirname "$f"); [ -d "$dir" ] && e=present || e=missing
                  printf '%s\t%s\t%s\n' "$f" "$dir" "$e"

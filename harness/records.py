@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from harness.drill import Result
+from typing import TYPE_CHECKING
+
 from harness.history import Run, detail_json
-from harness.verify import FixReport
+
+if TYPE_CHECKING:  # a drill's command need not import verify-fix's machinery to record its result
+    from harness.drill import Result
+    from harness.verify import FixReport
 
 
 def run_of_drill(result: Result) -> Run:

@@ -50,6 +50,15 @@ class Shell:
     def usable(self) -> bool:
         return not self._broken
 
+    def warm(self) -> None:
+        """Open the shell now (from another thread), so that the first command finds it ready."""
+        with self._lock:
+            if self._sock is None and not self._broken:
+                try:
+                    self._open()
+                except Exception as exc:  # the first command opens it again, or falls back, and says why
+                    log.debug("persistent shell: could not open it early: %s", exc)
+
     def _open(self) -> socket.socket | None:
         created = self._api.exec_create(self._container_id, ["sh"], stdin=True, stdout=True, stderr=True, tty=False)
         response = self._api.exec_start(created["Id"], socket=True)

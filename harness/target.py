@@ -11,6 +11,7 @@ import io
 import logging
 import secrets
 import tarfile
+import threading
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -231,6 +232,10 @@ class Target:
                 self._tls_port = int(self._container.get_docker_client().port(self.id, HTTPS_PORT))
         except (DockerException, requests.RequestException, ConnectionError) as exc:
             raise self._translate(exc, "starting the target") from exc
+        if self.persistent_shell:
+            # Opened while nginx comes up, so the first command (the doctor's) does not pay for it.
+            self._shell = Shell(self._wrapped.client.api, self.id)
+            threading.Thread(target=self._shell.warm, name="harness-shell", daemon=True).start()
         if self.site is not None:
             from harness.site_lay import lay, record
 
@@ -266,7 +271,7 @@ class Target:
             return
         self.state = State.CLOSED
         if self._shell is not None:
-            self._shell.close()
+            self._shell.disable()
         wrapped = self._container._container
         try:
             if wrapped is not None and not self._adopted:
@@ -306,7 +311,7 @@ class Target:
                 if last.outcome is Outcome.OK:
                     return
                 self._ensure_alive()
-                time.sleep(0.05)
+                time.sleep(0.02)  # a local GET costs about a millisecond: polling finely starts drills sooner
         finally:
             probe.close()
         error = TargetNotReady(
@@ -380,10 +385,11 @@ class Target:
 
     def _through_shell(self, argv: list[str], timeout: float) -> ExecResult | None:
         """ARGV through the target's long-lived shell; None when it cannot be used (then a plain exec runs it)."""
+        container = self._wrapped  # a target that is not running says so, shell or not
         if self._shell is None:
             if not self.persistent_shell:
                 return None
-            self._shell = Shell(self._wrapped.client.api, self.id)
+            self._shell = Shell(container.client.api, self.id)
         if not self._shell.usable:
             return None
         started = time.monotonic()

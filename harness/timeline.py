@@ -100,6 +100,10 @@ class Recorder:
     events: list[Event] = field(default_factory=list)
     phases: list[Phase] = field(default_factory=list)
 
+    def add_phase(self, name: str, start: float, end: float, ok: bool = True) -> None:
+        """A phase timed elsewhere (on another thread)."""
+        self.phases.append(Phase(name, start, end, ok))
+
     @contextmanager
     def phase(self, name: str, since: float | None = None) -> Iterator[None]:
         """Time one phase of the drill (from `since` if it began earlier); one left by an exception is kept,
