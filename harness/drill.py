@@ -18,7 +18,7 @@ from harness.doctor import Diagnosis, Request, examine
 from harness.errors import DeadlineExceeded, HarnessError, InvalidInput, RemedyError
 from harness.facts import Facts
 from harness.load import LoadReport, burst
-from harness.probe import Monitor, Streak
+from harness.probe import Monitor, Sample, Streak
 from harness.remedy import remedy_for
 from harness.scenario import Scenario, call_plugin
 from harness.session import Session
@@ -178,6 +178,7 @@ class Drill:
         self.cancel = cancel or threading.Event()
         self._ran = False
         self._began = 0.0
+        self._early: _Background | None = None  # the diagnosis begun on the first failing sample
         self._url = ""
 
     def interrupt(self) -> None:
@@ -298,14 +299,17 @@ class Drill:
         self._checkpoint()
 
         if self.diagnosis is None:
-            with rec.phase("diagnose"):
-                examined = time.monotonic()
-                self.diagnosis = examine(target, self.measured, self.requests, self._baseline_facts())
-                took = time.monotonic() - examined
-                rec.record(
-                    EventKind.DIAGNOSED,
-                    f"{self.diagnosis.cause} (examined in {took:.2f} s): {self.diagnosis.summary}",
-                )
+            if self._early is not None:
+                self.diagnosis = self._early.result(rec, "diagnose")
+                took = self._early.took
+            else:
+                with rec.phase("diagnose"):
+                    examined = time.monotonic()
+                    self.diagnosis = examine(target, self.measured, self.requests, self._baseline_facts())
+                    took = time.monotonic() - examined
+            rec.record(
+                EventKind.DIAGNOSED, f"{self.diagnosis.cause} (examined in {took:.2f} s): {self.diagnosis.summary}"
+            )
 
         self._checkpoint()
         with rec.phase("repair"):
@@ -377,12 +381,19 @@ class Drill:
         dated from its first failing sample.
         """
         k, opts, rec = self.options.streak, self.options, self.recorder
+        # The doctor starts on the first failing sample, while the probe confirms the streak: if that sample
+        # opens the confirmed streak, its diagnosis stands; if not (a blink), it is thrown away.
+        seen = monitor.wait_for_failure(1, since=inject_done, quiet=opts.settle, timeout=opts.detect_timeout)
+        early = None
+        if seen is not None:
+            measured, requests = _what_failed(seen.first)
+            early = _Background(lambda: examine(target, measured, requests, self._baseline_facts()))
         bad = monitor.wait_for_failure(k, since=inject_done, quiet=opts.settle, timeout=opts.detect_timeout)
         if bad is not None:
             self.symptom_seen, self.detected_by = Symptom.of(bad.outcome), DetectedBy.PROBE
-            self.measured = (f"the probe: {bad.first.detail}",)
-            first = bad.first
-            self.requests = (Request(first.path, first.host, first.port, symptom=first.outcome.value),)
+            self.measured, self.requests = _what_failed(bad.first)
+            if early is not None and seen is not None and seen.first is bad.first:
+                self._early = early
             first = monitor.failing_since(bad, floor=injected)
             rec.record(EventKind.DETECTED, f"by the probe: {_describe_streak(bad)}", t=first.t)
             return
@@ -479,6 +490,10 @@ class _Background:
         finally:
             self._ended = time.monotonic()
 
+    @property
+    def took(self) -> float:
+        return self._ended - self.started
+
     def result(self, recorder: Recorder, phase: str) -> Diagnosis:
         self._thread.join()
         recorder.add_phase(phase, self.started, self._ended, self._error is None)
@@ -486,6 +501,12 @@ class _Background:
             raise self._error
         assert self._value is not None
         return self._value
+
+
+def _what_failed(sample: Sample) -> tuple[tuple[str, ...], tuple[Request, ...]]:
+    """What the doctor is told of a failing probe sample: the failure measured, and the request to trace."""
+    request = Request(sample.path, sample.host, sample.port, symptom=sample.outcome.value)
+    return (f"the probe: {sample.detail}",), (request,)
 
 
 def _describe_streak(streak: Streak) -> str:
