@@ -8,17 +8,17 @@ written, restarted or injected: the server may be someone's real one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
-from docker.errors import DockerException, NotFound
-
-import docker
 from harness.doctor import Diagnosis, Request, examine
+from harness.engine import Trouble, boundary
 from harness.errors import EngineUnavailable, InvalidInput
 from harness.ownership import MANAGED
 from harness.probe import DEFAULT_CHECKS, Check, Probe, Sample
 from harness.target import DEFAULT_EXEC_TIMEOUT, HTTP_PORT, ExecResult, exec_in
+
+if TYPE_CHECKING:
+    import docker
 
 LOOPBACK = "127.0.0.1"
 SAMPLES = 5
@@ -39,10 +39,11 @@ class ExistingServer:
         return (self._container.labels or {}).get(MANAGED) == "true"
 
     def exec(self, argv: list[str], *, timeout: float = DEFAULT_EXEC_TIMEOUT) -> ExecResult:
-        try:
+        def failed(exc: BaseException, doing: str) -> Exception:
+            return EngineUnavailable(f"{doing} in {self.name} failed: {exc}")
+
+        with boundary(f"running {argv[0]}", every=failed):
             return exec_in(self._container, argv, timeout=timeout)
-        except (DockerException, requests.RequestException) as exc:
-            raise EngineUnavailable(f"running {argv[0]} in {self.name} failed: {exc}") from exc
 
     def published_url(self) -> tuple[str | None, str]:
         """The loopback URL of port 80, or None and why there is none we may probe."""
@@ -75,12 +76,14 @@ class CheckReport:
 
 
 def find_container(client: docker.DockerClient, name: str) -> ExistingServer:
-    try:
+    def silent(exc: BaseException, doing: str) -> Exception:
+        return EngineUnavailable(f"the Docker engine did not answer about {name!r}: {exc}")
+
+    def absent(exc: BaseException, doing: str) -> Exception:
+        return InvalidInput(f"no container named {name!r}; `docker ps` lists the running ones")
+
+    with boundary(f"looking up {name!r}", {Trouble.MISSING: absent}, every=silent):
         container = client.containers.get(name)
-    except NotFound:
-        raise InvalidInput(f"no container named {name!r}; `docker ps` lists the running ones") from None
-    except (DockerException, requests.RequestException) as exc:
-        raise EngineUnavailable(f"the Docker engine did not answer about {name!r}: {exc}") from exc
     if container.status != "running":
         raise InvalidInput(f"container {name!r} is {container.status}, not running; start it, then check it")
     return ExistingServer(container)

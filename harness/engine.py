@@ -1,17 +1,28 @@
-"""The connection to the Docker engine, and the Testcontainers settings that go with it."""
+"""The connection to the Docker engine, and the one boundary where its errors become harness's.
+
+Every call into the Docker SDK runs inside `boundary(...)` (or asks `classify`
+when it handles a kind itself). Errors from docker.errors and requests are
+sorted into a few kinds by one table, the way httpx maps its transport
+errors, and each kind becomes a harness error: the default below, or one the
+caller names for that kind. Nothing from docker.errors or requests passes
+above it. The Docker SDK and Testcontainers are imported on first use, so
+that commands which never reach the engine start fast.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from enum import StrEnum
+from types import TracebackType
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import requests
-from docker.errors import DockerException, ImageNotFound
-from testcontainers.core.config import testcontainers_config
+from harness.errors import EngineUnavailable, HarnessError, TargetError, TargetGone
 
-import docker
-from harness.errors import EngineUnavailable
+if TYPE_CHECKING:
+    import docker
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +66,94 @@ def brief(exc: BaseException) -> str:
     return first if len(first) <= 160 else first[:157] + "..."
 
 
+class Trouble(StrEnum):
+    MISSING = "missing"  # 404: no such container or image
+    CONFLICT = "conflict"  # 409, or "is not running": it is stopping or being removed
+    REFUSED = "refused"  # any other answer of the engine that says no
+    CLIENT = "client"  # the SDK gave up before the engine answered (no socket, bad settings)
+    UNAVAILABLE = "unavailable"  # the engine did not answer: refused connection, broken stream, timeout
+
+
+def classify(exc: BaseException) -> Trouble | None:
+    """The kind of engine trouble EXC is, or None when it is not the engine's (checked in this order)."""
+    import requests
+    from docker.errors import APIError, DockerException, NotFound
+
+    if isinstance(exc, NotFound):
+        return Trouble.MISSING
+    if isinstance(exc, APIError):
+        if exc.status_code == 409 or "is not running" in str(exc.explanation):
+            return Trouble.CONFLICT
+        return Trouble.REFUSED
+    if isinstance(exc, DockerException):
+        return Trouble.CLIENT
+    if isinstance(exc, requests.RequestException | ConnectionError):
+        return Trouble.UNAVAILABLE
+    return None
+
+
+Make = Callable[[BaseException, str], Exception]
+
+
+def _explanation(exc: BaseException) -> str:
+    return str(getattr(exc, "explanation", None) or exc)
+
+
+def _unavailable(exc: BaseException, doing: str) -> Exception:
+    return EngineUnavailable(f"the Docker engine stopped answering while {doing}: {brief(exc)}")
+
+
+DEFAULTS: dict[Trouble, Make] = {
+    Trouble.MISSING: lambda exc, doing: TargetGone(f"the target container disappeared while {doing}"),
+    Trouble.CONFLICT: lambda exc, doing: TargetGone(
+        f"the target container stopped or was removed while {doing}: {_explanation(exc)}"
+    ),
+    Trouble.REFUSED: lambda exc, doing: TargetError(f"Docker refused {doing}: {exc}"),
+    Trouble.CLIENT: _unavailable,
+    Trouble.UNAVAILABLE: _unavailable,
+}
+
+
+def translate(exc: BaseException, doing: str, instead: dict[Trouble, Make] | None = None) -> Exception | None:
+    """The harness error for engine trouble EXC while DOING (None: EXC is not the engine's)."""
+    trouble = classify(exc)
+    if trouble is None:
+        return None
+    return ((instead or {}).get(trouble) or DEFAULTS[trouble])(exc, doing)
+
+
+class boundary:
+    """Engine trouble inside becomes a harness error; INSTEAD names other errors for some kinds, EVERY for all."""
+
+    def __init__(self, doing: str, instead: dict[Trouble, Make] | None = None, every: Make | None = None) -> None:
+        self.doing = doing
+        self.instead: dict[Trouble, Make] = dict.fromkeys(Trouble, every) if every is not None else {}
+        self.instead.update(instead or {})
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if exc is None or isinstance(exc, HarnessError) or not isinstance(exc, Exception):
+            return
+        mapped = translate(exc, self.doing, self.instead)
+        if mapped is not None:
+            raise mapped from exc
+
+
 def connect(timeout: float = 60.0) -> docker.DockerClient:
     """A client for the engine in DOCKER_HOST (or the local socket), checked to answer."""
+    import docker
+
+    def nobody(exc: BaseException, doing: str) -> Exception:
+        return EngineUnavailable(f"no Docker engine answers at {engine_address()}; {START_HINT}")
+
     try:
-        client = docker.from_env(timeout=int(timeout))
-        client.ping()
-    except (DockerException, requests.RequestException, OSError) as exc:
-        raise EngineUnavailable(f"no Docker engine answers at {engine_address()}; {START_HINT}") from exc
+        with boundary("connecting", every=nobody):
+            client = docker.from_env(timeout=int(timeout))
+            client.ping()
+    except OSError as exc:
+        raise nobody(exc, "connecting") from exc
     return client
 
 
@@ -72,14 +164,17 @@ def configure_reaper(client: docker.DockerClient) -> bool:
     fail every start trying. harness does not rely on Ryuk anyway: its own
     labels, context managers and orphan sweep clean up.
     """
+    from testcontainers.core.config import testcontainers_config
+
     if os.environ.get("TESTCONTAINERS_RYUK_DISABLED"):
         return not testcontainers_config.ryuk_disabled
-    try:
-        client.images.get(testcontainers_config.ryuk_image)
-    except ImageNotFound:
-        log.debug("Ryuk image %s absent: Ryuk disabled", testcontainers_config.ryuk_image)
-        testcontainers_config.ryuk_disabled = True
-        return False
-    except (DockerException, requests.RequestException) as exc:
-        raise EngineUnavailable(f"the Docker engine at {engine_address()} stopped answering: {brief(exc)}") from exc
+    with boundary("looking for the Ryuk image", every=_unavailable):
+        try:
+            client.images.get(testcontainers_config.ryuk_image)
+        except Exception as exc:
+            if classify(exc) is not Trouble.MISSING:
+                raise
+            log.debug("Ryuk image %s absent: Ryuk disabled", testcontainers_config.ryuk_image)
+            testcontainers_config.ryuk_disabled = True
+            return False
     return not testcontainers_config.ryuk_disabled

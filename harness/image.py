@@ -21,16 +21,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import requests
-from docker.errors import APIError, DockerException, ImageNotFound
-from docker.models.images import Image
-
-import docker
 from harness import engine
 from harness.config import Settings
+from harness.engine import Trouble, boundary
 from harness.errors import EngineUnavailable, ImageBuildError, ImageError
 from harness.paths import default_docker_dir
+
+if TYPE_CHECKING:
+    from docker.models.images import Image
+
+    import docker
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +88,18 @@ def _build_lock(cache_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _engine_trouble(exc: Exception) -> EngineUnavailable:
-    return EngineUnavailable(f"the Docker engine stopped answering while preparing the image: {engine.brief(exc)}")
+def _engine_trouble(exc: BaseException, doing: str = "preparing the image") -> Exception:
+    return EngineUnavailable(f"the Docker engine stopped answering while {doing}: {engine.brief(exc)}")
 
 
 def _find(client: docker.DockerClient, ref: str) -> Image | None:
-    try:
-        return client.images.get(ref)
-    except ImageNotFound:
-        return None
-    except (DockerException, requests.RequestException) as exc:
-        raise _engine_trouble(exc) from exc
+    with boundary("preparing the image", every=_engine_trouble):
+        try:
+            return client.images.get(ref)
+        except Exception as exc:
+            if engine.classify(exc) is Trouble.MISSING:
+                return None
+            raise
 
 
 def ensure_image(
@@ -141,7 +144,9 @@ def _drop_replaced(client: docker.DockerClient, old: Image) -> None:
         return
     try:
         client.images.remove(str(old.id))
-    except (DockerException, requests.RequestException) as exc:
+    except Exception as exc:
+        if engine.classify(exc) is None:
+            raise
         log.debug("kept the replaced image %s: %s", old.short_id, exc)
 
 
@@ -153,20 +158,21 @@ def _resolve_base(client: docker.DockerClient, settings: Settings, folder: Path,
     try:
         client.images.pull(wanted)
         return wanted, ""
-    except APIError as exc:
+    except Exception as exc:
+        trouble = engine.classify(exc)
+        if trouble is None:
+            raise
+        if trouble is Trouble.UNAVAILABLE:  # the engine itself, not the registry: no fallback helps
+            raise _engine_trouble(exc) from exc
         reason = _pull_reason(exc)
-    except DockerException as exc:
-        reason = _first_line(str(exc))
-    except requests.RequestException as exc:
-        raise _engine_trouble(exc) from exc
     local = ensure_local_base(client, settings, folder, progress)
     note = f"{wanted} could not be pulled ({reason}); used local Debian {LOCAL_BASE_SUITE} base {local}"
     progress(note)
     return local, note
 
 
-def _pull_reason(exc: APIError) -> str:
-    text = str(exc.explanation or exc)
+def _pull_reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "explanation", None) or exc)
     if "no such host" in text or "dial tcp" in text or "connection refused" in text:
         return "registry unreachable"
     if "not found" in text or "manifest unknown" in text:
@@ -207,15 +213,13 @@ def ensure_local_base(client: docker.DockerClient, settings: Settings, folder: P
         progress(f"bootstrapping local base {tag} with mmdebstrap (about 30 s, once)")
         _run_bootstrap(argv, progress)
         progress(f"importing {tag}")
-        try:
+        with boundary("importing the base", every=lambda exc, doing: ImageError(f"{doing} failed: {exc}")):
             client.api.import_image(
                 src=str(rootfs),
                 repository=LOCAL_BASE_REPOSITORY,
                 tag=tag.split(":", 1)[1],
                 changes=['CMD ["/bin/bash"]', "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
             )
-        except (DockerException, requests.RequestException) as exc:
-            raise ImageError(f"importing the bootstrapped base failed: {exc}") from exc
     if _find(client, tag) is None:
         raise ImageError(f"the engine did not keep the imported base {tag}")
     return tag
@@ -244,7 +248,11 @@ def _build(client: docker.DockerClient, folder: Path, tag: str, base: str, note:
     tail: deque[str] = deque(maxlen=20)
     step = ""
     labels = {LABEL_CONTEXT: tag.split(":", 1)[1], LABEL_BASE: base, LABEL_BASE_NOTE: note}
-    try:
+
+    def failed(exc: BaseException, doing: str) -> Exception:
+        return ImageBuildError(step, _first_line(str(exc)), list(tail))
+
+    with boundary("building the image", {Trouble.UNAVAILABLE: _engine_trouble}, every=failed):
         stream = client.api.build(
             path=str(folder), tag=tag, buildargs={"BASE": base}, labels=labels, rm=True, forcerm=True, decode=True
         )
@@ -259,9 +267,5 @@ def _build(client: docker.DockerClient, folder: Path, tag: str, base: str, note:
                 if line.startswith("Step "):
                     step = line
                     progress(line)
-    except (APIError, DockerException) as exc:
-        raise ImageBuildError(step, _first_line(str(exc)), list(tail)) from exc
-    except requests.RequestException as exc:
-        raise _engine_trouble(exc) from exc
     if _find(client, tag) is None:
         raise ImageBuildError(step, "the build ended without producing the image", list(tail))

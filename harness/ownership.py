@@ -13,15 +13,16 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import requests
-from docker.errors import APIError, DockerException, NotFound
-from docker.models.containers import Container
-from docker.models.networks import Network
-
-import docker
 from harness import engine
-from harness.errors import EngineUnavailable
+from harness.engine import Trouble, boundary
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
+    from docker.models.networks import Network
+
+    import docker
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +71,13 @@ class Removed:
 
 
 def _remove_matching(client: docker.DockerClient, labels: list[str], keep_alive_owners: bool) -> list[Removed]:
+    from docker.models.containers import Container
+
     removed: list[Removed] = []
     filters: dict[str, str | list[str] | bool] = {"label": labels}
-    try:
+    with boundary("cleaning up", every=engine.DEFAULTS[Trouble.UNAVAILABLE]):
         containers = client.containers.list(all=True, filters=filters, ignore_removed=True)
         networks = client.networks.list(filters=filters)
-    except (DockerException, requests.RequestException) as exc:
-        raise EngineUnavailable(f"the Docker engine stopped answering while cleaning up: {engine.brief(exc)}") from exc
     items: list[tuple[Container | Network, str]] = [
         *((c, "container") for c in containers),
         *((n, "network") for n in networks),
@@ -90,15 +91,15 @@ def _remove_matching(client: docker.DockerClient, labels: list[str], keep_alive_
                 item.remove(force=True, v=True)
             else:
                 item.remove()
-        except NotFound:
-            continue  # someone else removed it first: that is the goal anyway
-        except APIError as exc:
-            if exc.status_code == 409 and "in progress" in str(exc.explanation):
-                continue  # another harness process is removing it right now
-            log.warning("could not remove %s %s: %s", kind, item.name, exc)
-            continue
-        except (DockerException, requests.RequestException) as exc:
-            log.warning("could not remove %s %s: %s", kind, item.name, exc)
+        except Exception as exc:
+            trouble = engine.classify(exc)
+            if trouble is None:
+                raise
+            # Gone already, or another harness process is removing it right now: that is the goal anyway.
+            if trouble is not Trouble.MISSING and not (
+                trouble is Trouble.CONFLICT and "in progress" in str(getattr(exc, "explanation", ""))
+            ):
+                log.warning("could not remove %s %s: %s", kind, item.name, exc)
             continue
         removed.append(Removed(kind, str(item.name), found.get(RUN, "?")))
     return removed

@@ -17,9 +17,10 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-import requests
-import urllib3
+if TYPE_CHECKING:
+    import requests
 
 PAGE_MARKER = "harness-target-page-v1"
 APP_MARKER = '"service": "harness-app"'
@@ -130,7 +131,15 @@ def classify_response(
     return Outcome.NOT_OUR_SERVER, f"HTTP {status} with the page but not from nginx ({server})"
 
 
+def _request_errors() -> tuple[type[BaseException], ...]:
+    import requests  # on first use: `harness list` and `--help` never send a request
+
+    return (requests.RequestException, OSError, http.client.HTTPException)
+
+
 def _root_cause(exc: BaseException) -> BaseException:
+    import urllib3
+
     current, visited = exc, {id(exc)}
     while True:
         nxt = current.__context__ or current.__cause__
@@ -148,6 +157,9 @@ def classify_error(exc: BaseException) -> tuple[Outcome, str]:
     Behind Docker's port proxy a port with no listener accepts and then closes,
     so a reset or an empty reply means the same as a refused connection.
     """
+    import requests
+    import urllib3
+
     if isinstance(exc, requests.Timeout):
         return Outcome.TIMEOUT, "no answer before the probe timeout"
     if isinstance(exc, (requests.ConnectionError, OSError, http.client.HTTPException)):
@@ -174,6 +186,8 @@ class Probe:
         self.tls_url = tls_url  # the published 443, for https checks
         self.timeout = timeout
         self.checks = checks
+        import requests
+
         self._session = requests.Session()
         # Never route a probe through a proxy from the environment: test traffic
         # must only go to the target's published port.
@@ -207,7 +221,7 @@ class Probe:
             took = time.monotonic() - sent
             path = f"/{check.path}"
             return Sample(sent, outcome, response.status_code, took, where + detail, path, check.host, check.port)
-        except (requests.RequestException, OSError, http.client.HTTPException) as exc:
+        except _request_errors() as exc:
             outcome, detail = classify_error(exc)
             if check.closed and outcome is Outcome.REFUSED:
                 said = where + "closed, as configured"
@@ -222,6 +236,8 @@ class Probe:
         """One request as CHECK describes it (scheme, Host, path), never following a redirect."""
         base = self.tls_url if check.scheme == "https" else self.url
         headers = {"Host": check.host} if check.host else None
+        import urllib3
+
         with warnings.catch_warnings():
             # Self-signed certificates are the point of a throwaway TLS server; say nothing of them.
             warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)

@@ -31,22 +31,21 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.choice import missing
-from harness.drill import Drill, DrillOptions, Repair, Result, repair_by_remedy
-from harness.errors import HarnessError, InvalidInput
-from harness.fix import Fix
-from harness.history import ResultStore
-from harness.records import run_of_drill, run_of_fix
-from harness.scenario import Scenario, load_catalogue
-from harness.session import Session
 from harness.signals import sigterm_as_interrupt
-from harness.site import Site, load_site
-from harness.target import Target
-from harness.verify import FixReport, VerifyOptions, verify_fix
+
+# The rest of harness is imported by the fixtures that use it: a suite that never asks for a drill must not
+# pay for the Docker SDK and the doctor at collection (measured by bench/bench.py, goal: under 50 ms).
+if TYPE_CHECKING:
+    from harness.drill import Repair, Result
+    from harness.scenario import Scenario
+    from harness.session import Session
+    from harness.site import Site
+    from harness.target import Target
+    from harness.verify import FixReport
 
 _DOCKER_FIXTURES = {
     "harness_session",
@@ -95,6 +94,8 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "harness_each_scenario" in metafunc.fixturenames:
+        from harness.scenario import load_catalogue
+
         params = [pytest.param(name, id=name, marks=pytest.mark.scenario(name)) for name in load_catalogue().names()]
         metafunc.parametrize("harness_each_scenario", params, indirect=True)
 
@@ -111,6 +112,8 @@ def _scenario_of(item: pytest.Item) -> str | None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted = set(config.getoption("harness_scenario"))
     if wanted:
+        from harness.scenario import load_catalogue
+
         known = set(load_catalogue().names())
         unknown = sorted(wanted - known)
         if unknown:
@@ -132,6 +135,9 @@ def _site(config: pytest.Config) -> Site | None:
     folder = config.getoption("harness_site") or config.getini("harness_site")
     if not folder:
         return None
+    from harness.errors import InvalidInput
+    from harness.site import load_site
+
     try:
         return load_site(Path(str(config.rootpath), str(folder)) if not str(folder).startswith("/") else str(folder))
     except InvalidInput as exc:
@@ -140,6 +146,9 @@ def _site(config: pytest.Config) -> Site | None:
 
 @pytest.fixture(scope="session")
 def harness_session(request: pytest.FixtureRequest) -> Iterator[Session]:
+    from harness.errors import HarnessError
+    from harness.session import Session
+
     with Session(site=_site(request.config)) as session:
         try:
             session.image  # noqa: B018 - connect and build now, so a missing engine is one clear line
@@ -169,6 +178,8 @@ def harness_scenario(request: pytest.FixtureRequest, harness_session: Session) -
 def harness_each_scenario(request: pytest.FixtureRequest, harness_session: Session) -> Scenario:
     """One scenario of the catalogue per test (parametrized in pytest_generate_tests); on a site, skipped with
     the reason when it cannot apply there."""
+    from harness.choice import missing
+
     scenario = harness_session.catalogue.get(request.param)
     reason = missing(scenario.needs, harness_session.site)
     if reason:
@@ -206,6 +217,10 @@ def record_properties(item: pytest.Item, result: Result, **more: object) -> None
 
 @pytest.fixture
 def harness_drill(request: pytest.FixtureRequest, harness_session: Session) -> Callable[..., Result]:
+    from harness.drill import Drill, DrillOptions, repair_by_remedy
+    from harness.history import ResultStore
+    from harness.records import run_of_drill
+
     interval_ms = request.config.getoption("harness_interval")
 
     def run(scenario: str | Scenario, repair: Repair = repair_by_remedy, **options: Any) -> Result:
@@ -222,6 +237,12 @@ def harness_drill(request: pytest.FixtureRequest, harness_session: Session) -> C
 
 @pytest.fixture
 def harness_verify_fix(request: pytest.FixtureRequest, harness_session: Session) -> Callable[..., FixReport]:
+    from harness.errors import InvalidInput
+    from harness.fix import Fix
+    from harness.history import ResultStore
+    from harness.records import run_of_fix
+    from harness.verify import VerifyOptions, verify_fix
+
     def run(
         scenario: str | Scenario, fix: str | Path, *, must_pass: bool = True, scope: bool = False, **options: Any
     ) -> FixReport:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import docker
 from harness import engine, ownership
 from harness.choice import missing
 from harness.config import Settings
@@ -21,6 +21,9 @@ from harness.scenario import Catalogue, Scenario, load_catalogue
 from harness.signals import deferred_signals
 from harness.site import Site
 from harness.target import Target
+
+if TYPE_CHECKING:
+    import docker
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-import requests
-from docker.errors import APIError, DockerException, NotFound
-from testcontainers.core.container import DockerContainer
-
 from harness import engine, ownership
+from harness.engine import Trouble, boundary
 from harness.errors import CommandFailed, EngineUnavailable, NotOurTarget, TargetError, TargetGone, TargetNotReady
 from harness.probe import DEFAULT_CHECKS, Check, Outcome, Probe
 from harness.shell import SHELL_MARK, Shell, ShellDied
@@ -172,6 +169,8 @@ class Target:
         self.state = State.NEW
         self.managed = True
         self.nginx = Nginx(self)
+        from testcontainers.core.container import DockerContainer  # here, not at import: `harness list` needs none
+
         self._container = DockerContainer(image, name=f"harness-{run_id}-{secrets.token_hex(3)}")
         # Publish on loopback only: a deliberately broken server has no business on the LAN.
         self._container.ports[f"{HTTP_PORT}/tcp"] = (bind_address, None)  # type: ignore[assignment]
@@ -224,14 +223,12 @@ class Target:
     def start(self) -> Target:
         if self.state is not State.NEW:
             raise TargetError(f"target is {self.state.value}; start a new Target instead of reusing one")
-        try:
+        with boundary("starting the target"):
             self._container.start()
             self.state = State.RUNNING
             self._port = int(self._container.get_docker_client().port(self.id, HTTP_PORT))
             if self.site is not None and self.site.tls():
                 self._tls_port = int(self._container.get_docker_client().port(self.id, HTTPS_PORT))
-        except (DockerException, requests.RequestException, ConnectionError) as exc:
-            raise self._translate(exc, "starting the target") from exc
         if self.persistent_shell:
             # Opened while nginx comes up, so the first command (the doctor's) does not pay for it.
             self._shell = Shell(self._wrapped.client.api, self.id)
@@ -276,15 +273,14 @@ class Target:
         try:
             if wrapped is not None and not self._adopted:
                 wrapped.remove(force=True, v=True)
-        except NotFound:
-            pass
-        except APIError as exc:
-            if exc.status_code == 409:  # being removed already (an interrupt's sweep): that is the goal
+        except Exception as exc:
+            trouble = engine.classify(exc)
+            if trouble is None:
+                raise
+            if trouble is Trouble.CONFLICT:  # being removed already (an interrupt's sweep): that is the goal
                 log.debug("target %s is already being removed", self._container._name)
-            else:
+            elif trouble is not Trouble.MISSING:
                 log.warning("could not remove target %s: %s (harness sweep will)", self._container._name, exc)
-        except (DockerException, requests.RequestException) as exc:
-            log.warning("could not remove target %s: %s (harness sweep will)", self._container._name, exc)
         finally:
             # Testcontainers gives each container its own client; close it or its sockets linger.
             self._container.get_docker_client().client.close()
@@ -293,13 +289,11 @@ class Target:
         """Restart the container, as a reboot restarts a server; Docker publishes port 80 anew."""
         if self._shell is not None:
             self._shell.close()  # the restart kills it; the next command opens a new one
-        try:
+        with boundary("restarting the target"):
             self._wrapped.restart(timeout=timeout)
             self._port = int(self._container.get_docker_client().port(self.id, HTTP_PORT))
             if self._tls_port is not None:
                 self._tls_port = int(self._container.get_docker_client().port(self.id, HTTPS_PORT))
-        except (DockerException, requests.RequestException, ConnectionError) as exc:
-            raise self._translate(exc, "restarting the target") from exc
 
     def wait_until_serving(self, timeout: float) -> None:
         probe = self.probe()
@@ -373,10 +367,8 @@ class Target:
         result = self._through_shell(argv, timeout) if user == "root" and not environment else None
         if result is None:
             self.round_trips.append((time.monotonic(), argv[0]))
-            try:
+            with boundary(f"running {argv[0]}"):
                 result = exec_in(self._wrapped, argv, timeout=timeout, user=user, environment=environment)
-            except (DockerException, requests.RequestException) as exc:
-                raise self._translate(exc, f"running {argv[0]}") from exc
         if result.exit_code in (EXEC_FAILED, KILLED) or result.exit_code < 0:
             # Not run at all, or killed: often because the container is going away. Docker may still
             # call it running for a moment while it is being killed, so look for a little while.
@@ -394,14 +386,13 @@ class Target:
             return None
         started = time.monotonic()
         try:
-            reply = self._shell.run(argv, timeout)
+            with boundary(f"running {argv[0]}"):
+                reply = self._shell.run(argv, timeout)
         except ShellDied as exc:
             # It may have run: never run it twice. From now on plain execs, the reference behaviour.
             log.debug("persistent shell of %s died running %s: %s", self.name, argv[0], exc)
             self._shell.disable()
             reply = (KILLED, b"", f"harness: the shell running this command went away ({exc})".encode())
-        except (DockerException, requests.RequestException) as exc:
-            raise self._translate(exc, f"running {argv[0]}") from exc
         if reply is None:
             return None
         self.round_trips.append((started, f"{argv[0]} {SHELL_MARK}"))
@@ -429,17 +420,16 @@ class Target:
             info.mtime = int(time.time())
             archive.addfile(info, io.BytesIO(data))
         self.round_trips.append((time.monotonic(), f"upload {path}"))
-        try:
+        with boundary(f"writing {path}"):
             accepted = self._wrapped.put_archive(folder or "/", buffer.getvalue())
-        except (DockerException, requests.RequestException) as exc:
-            raise self._translate(exc, f"writing {path}") from exc
         if not accepted:
             raise TargetError(f"the engine refused to write {path} in {self.name}")
 
     def logs(self, tail: int = 50) -> str:
         try:
-            return bytes(self._wrapped.logs(tail=tail)).decode(errors="replace")
-        except (TargetError, DockerException, requests.RequestException) as exc:
+            with boundary("reading its logs"):
+                return bytes(self._wrapped.logs(tail=tail)).decode(errors="replace")
+        except (TargetError, EngineUnavailable) as exc:
             return f"(no logs: {exc})"
 
     # -- errors -------------------------------------------------------------
@@ -447,10 +437,8 @@ class Target:
         """Raise TargetGone if the container is not running, or stops within WATCH seconds."""
         deadline = time.monotonic() + watch
         while True:
-            try:
+            with boundary("checking the target"):
                 self._wrapped.reload()
-            except (DockerException, requests.RequestException) as exc:
-                raise self._translate(exc, "checking the target") from exc
             if self._wrapped.status != "running" or time.monotonic() >= deadline:
                 break
             time.sleep(0.1)
@@ -461,15 +449,3 @@ class Target:
             raise TargetGone(
                 f"the target container {self.name} stopped ({status}) outside harness; log tail:\n{self.logs(tail=20)}"
             )
-
-    def _translate(self, exc: BaseException, doing: str) -> Exception:
-        if isinstance(exc, NotFound):
-            return TargetGone(f"the target container disappeared while {doing}")
-        # A container being removed answers 409, or 500 "is not running: Removal In Progress" to an exec.
-        if isinstance(exc, APIError) and (exc.status_code == 409 or "is not running" in str(exc.explanation)):
-            return TargetGone(f"the target container stopped or was removed while {doing}: {exc.explanation}")
-        if isinstance(exc, (requests.ConnectionError, ConnectionError)) or (
-            isinstance(exc, DockerException) and not isinstance(exc, APIError)
-        ):
-            return EngineUnavailable(f"the Docker engine stopped answering while {doing}: {engine.brief(exc)}")
-        return TargetError(f"Docker refused {doing}: {exc}")

@@ -3,13 +3,57 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
+from harness.causes import registry
+from harness.choice import missing
 from harness.cli import PASSED, SITE, cli, stdout
-from harness.report import catalogue_to_dict, render_catalogue
-from harness.scenario import load_catalogue
+from harness.scenario import Catalogue, load_catalogue
+from harness.schemas import schema_id
 from harness.site import Site
+
+
+def catalogue_to_dict(catalogue: Catalogue, site: Site | None = None) -> dict[str, Any]:
+    return {
+        "schema": schema_id("list"),
+        "site": str(site.folder) if site is not None else None,
+        "scenarios": [
+            {
+                "name": name,
+                "symptom": cls.symptom.value,
+                "cause": cls.cause,
+                "summary": cls.summary,
+                "applies": not missing(cls.needs, site),
+                "why_not": missing(cls.needs, site) or None,
+                "source": str(getattr(cls, "source", cls.__module__)),
+            }
+            for name, cls in sorted(catalogue.scenarios.items())
+        ],
+        "broken": [
+            {"name": p.name, "distribution": p.distribution, "reason": p.reason}
+            for p in (*catalogue.broken, *registry().broken)
+        ],
+    }
+
+
+def render_catalogue(catalogue: Catalogue, console: Console, site: Site | None = None) -> None:
+    title = "scenarios" if site is None else f"scenarios on {site.folder}"
+    table = Table(title=title, title_justify="left")
+    for column in ("scenario", "symptom", "cause"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("what it does" if site is None else "applies?", overflow="fold")
+    for name, cls in sorted(catalogue.scenarios.items()):
+        why_not = missing(cls.needs, site)
+        said = Text(cls.summary) if site is None else Text(f"no: {why_not}" if why_not else "yes")
+        table.add_row(Text(name), cls.symptom.value, Text(cls.cause), said)
+    console.print(table)
+    for problem in (*catalogue.broken, *registry().broken):
+        console.print(Text.assemble(("broken plugin", "red"), " ", str(problem)))
 
 
 @cli.command("list")
