@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import click
 import pytest
 
 import docker
@@ -115,3 +116,16 @@ def test_several_scenarios_end_with_the_catalogue_table_and_accuracy() -> None:
     )
     assert "[2/2] nginx-killed: ok (recovered" in done.stderr
     assert containers_of_run(run_id) == []
+
+
+def test_the_help_listing_says_what_each_command_says_of_itself() -> None:
+    """`harness --help` lists commands from a table, so as not to import them: it must not drift from them."""
+    from harness.cli import COMMANDS, cli
+
+    context = click.Context(cli)
+    for name, (module, about) in COMMANDS.items():
+        command = cli.get_command(context, name)
+        assert command is not None and command.callback is not None, name
+        assert command.callback.__module__ == module, name
+        first = " ".join((command.help or "").split("\n\n")[0].split())
+        assert first == about, name

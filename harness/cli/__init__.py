@@ -85,7 +85,10 @@ COMMANDS = {
         "harness.cli.gameday",
         "Rehearse an outage: a hidden fault, a live dashboard, notes, hints, and a postmortem draft.",
     ),
-    "history": ("harness.cli.history", "Show past runs per scenario and fix: verdict, time to detect and recover."),
+    "history": (
+        "harness.cli.history",
+        "Show past runs per scenario and fix: verdict, time to detect, time to recover.",
+    ),
     "image": (
         "harness.cli.image",
         "Make sure the target image exists (first use builds it) and say which base it uses.",
