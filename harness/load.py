@@ -10,9 +10,11 @@ asyncio streams, so 100 clients cost one thread and no extra dependency.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from harness.facts import number
@@ -24,10 +26,11 @@ DEGRADED_THRESHOLD = 0.005
 
 @dataclass(frozen=True)
 class LoadReport:
-    requests: int
+    requests: int  # requests that finished (fewer than planned when the burst stopped early)
     concurrency: int
     outcomes: dict[Outcome, int]
     duration: float
+    planned: int = 0  # requests the burst was to send (0: as many as finished)
 
     @property
     def failed(self) -> int:
@@ -41,12 +44,24 @@ class LoadReport:
     def degraded(self) -> bool:
         return self.failed_fraction >= DEGRADED_THRESHOLD
 
+    @property
+    def stopped_early(self) -> bool:
+        return self.planned > self.requests
+
     def describe(self) -> str:
         counts = ", ".join(f"{o.value} {n}" for o, n in sorted(self.outcomes.items(), key=lambda kv: -kv[1]))
-        return (
+        said = (
             f"{self.failed}/{self.requests} requests failed ({self.failed_fraction:.1%}) "
             f"with {self.concurrency} concurrent clients in {self.duration:.2f} s: {counts}"
         )
+        if self.stopped_early:
+            said += f" (stopped before {self.planned}: enough had failed to fail the burst whatever followed)"
+        return said
+
+
+def failures_that_decide(requests: int) -> int:
+    """How many failed requests make a burst of REQUESTS degraded whatever the rest do."""
+    return max(1, math.ceil(DEGRADED_THRESHOLD * requests))
 
 
 async def _one(host: str, port: int, path: str, timeout: float, check: Check) -> Outcome:
@@ -88,14 +103,35 @@ def classify_reply(raw: bytes, check: Check | str) -> Outcome:
 async def _burst(
     host: str, port: int, path: str, requests: int, concurrency: int, timeout: float, check: Check
 ) -> list[Outcome]:
+    """The outcomes of REQUESTS requests; fewer once enough have failed that the verdict cannot change.
+
+    A fault that makes requests hang would otherwise hold each client for its
+    full timeout, request after request: seconds spent proving what is proven.
+    """
     queue = iter(range(requests))
     results: list[Outcome] = []
+    decide = failures_that_decide(requests)
+    decided = asyncio.Event()
 
     async def client() -> None:
         for _ in queue:  # the shared iterator hands each request to exactly one client
-            results.append(await _one(host, port, path, timeout, check))
+            if decided.is_set():
+                return
+            outcome = await _one(host, port, path, timeout, check)
+            results.append(outcome)
+            if outcome is not Outcome.OK and sum(o is not Outcome.OK for o in results) >= decide:
+                decided.set()
 
-    await asyncio.gather(*(client() for _ in range(concurrency)))
+    clients = [asyncio.ensure_future(client()) for _ in range(concurrency)]
+    finished: asyncio.Future[list[object]] = asyncio.gather(*clients, return_exceptions=True)
+    waiting = asyncio.ensure_future(decided.wait())
+    either: list[asyncio.Future[Any]] = [finished, waiting]
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    if decided.is_set():
+        for task in clients:  # requests still in flight would only wait out their timeouts
+            task.cancel()
+    await finished
+    waiting.cancel()
     return results
 
 
@@ -121,4 +157,5 @@ def burst(
     outcomes = asyncio.run(
         _burst(parts.hostname, parts.port, parts.path or "/", requests, min(concurrency, requests), timeout, check)
     )
-    return LoadReport(requests, min(concurrency, requests), dict(Counter(outcomes)), time.monotonic() - started)
+    took = time.monotonic() - started
+    return LoadReport(len(outcomes), min(concurrency, requests), dict(Counter(outcomes)), took, planned=requests)

@@ -63,6 +63,8 @@ def result_to_dict(result: Result) -> dict[str, Any]:
             "load": [
                 {
                     "requests": load.requests,
+                    "planned": load.planned or load.requests,
+                    "stopped_early": load.stopped_early,
                     "concurrency": load.concurrency,
                     "failed": load.failed,
                     "failed_fraction": round(load.failed_fraction, 4),
