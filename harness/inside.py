@@ -45,16 +45,17 @@ while [ $# -gt 0 ]; do
     -u) mode=u; wait; s upstreams; shift; continue ;;
   esac
   case $mode in
-    # Fetches run side by side (a hung server makes each wait its timeout); each line is one short write.
+    # Fetches run side by side, each with the probe's own 1 s timeout (a hung server makes each wait it);
+    # each prints one line in one short write.
     f) ( if command -v curl >/dev/null; then
-           c=$(curl -s -o /dev/null -m 2 -H "Host: $1" -w '%{http_code}' "$2")
+           c=$(curl -s -o /dev/null -m 1 -H "Host: $1" -w '%{http_code}' "$2")
          else c=skipped; fi
          printf '%s\t%s\t%s\n' "$1" "$2" "$c" ) &
        shift 2 ;;
     u) ( case $1 in
            unix:*) p=${1#unix:}; [ -S "$p" ] && c=socket || c=nosocket ;;
            http://*|https://*) c=skipped
-              command -v curl >/dev/null && c=$(curl -s -k -o /dev/null -m 2 -w '%{http_code}' "$1") ;;
+              command -v curl >/dev/null && c=$(curl -s -k -o /dev/null -m 1 -w '%{http_code}' "$1") ;;
            *) a=${1#*://}; a=${a%/}; port=${a##*:}  # FastCGI, uwsgi, gRPC: is anything listening there
               ss -ltnH "sport = :$port" | grep -q . && c=listening || c=000 ;;
          esac

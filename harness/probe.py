@@ -9,6 +9,7 @@ background and lets the drill wait for streaks of good or bad samples.
 
 from __future__ import annotations
 
+import bisect
 import http.client
 import re
 import threading
@@ -290,15 +291,31 @@ def ok_for(samples: list[Sample], since: float) -> float:
 
 
 class Monitor:
-    """Samples a probe on a fixed cadence in a background thread, like real monitoring."""
+    """Samples a probe on a fixed cadence in the background, like real monitoring.
 
-    def __init__(self, probe: Probe, interval: float = 0.05) -> None:
+    A sample is sent every interval even while earlier ones still wait for an
+    answer (a hung server holds each for the probe timeout): monitoring keeps
+    its cadence, so three timeouts in a row take one timeout and two
+    intervals, not three timeouts. Each sample in flight has its own
+    connection and its own Probe. Waiters only see the samples sent before the
+    oldest one still in flight, in the order they were sent, so a streak is
+    never judged over a gap.
+    """
+
+    # Samples in flight at once, at most: a 1 s timeout at a 50 ms cadence needs 20 (plus one of each kind of check).
+    MAX_IN_FLIGHT = 32
+
+    def __init__(self, probe: Probe, interval: float) -> None:
         self.probe = probe
         self.interval = interval
         self._samples: list[Sample] = []
+        self._pending: list[float] = []  # send times of samples in flight
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._idle: list[Probe] = [probe]  # a Probe per sample in flight: a requests Session is not thread-safe
+        self._probes: list[Probe] = [probe]
+        self._workers: list[threading.Thread] = []
 
     def __enter__(self) -> Monitor:
         self.start()
@@ -319,30 +336,73 @@ class Monitor:
 
     def stop(self) -> None:
         self._stop.set()
+        with self._changed:
+            self._changed.notify_all()
         # An interrupt can land between creating the thread and starting it.
         if self._thread is not None and self._thread.ident is not None:
+            self._thread.join(timeout=self.interval + 1.0)
+        for worker in list(self._workers):
             # A sample in flight ends within the probe timeout per check.
-            self._thread.join(timeout=self.probe.timeout * len(self.probe.checks) + 1.0)
-        self.probe.close()
+            worker.join(timeout=self.probe.timeout * len(self.probe.checks) + 1.0)
+        for probe in self._probes:
+            probe.close()
+
+    def _probe(self) -> Probe:
+        with self._changed:
+            if self._idle:
+                return self._idle.pop()
+        made = Probe(self.probe.url, self.probe.timeout, self.probe.checks, self.probe.tls_url)
+        with self._changed:
+            self._probes.append(made)
+        return made
+
+    def _sample(self, probe: Probe, sent: float) -> None:
+        sample = None
+        try:
+            sample = probe.sample()
+        finally:
+            # One step: no waiter may see this sample's slot empty and not yet filled.
+            with self._changed:
+                self._pending.remove(sent)
+                self._idle.append(probe)
+                if sample is not None:
+                    bisect.insort(self._samples, sample, key=lambda s: s.t)
+                self._changed.notify_all()
 
     def _run(self) -> None:
         due = time.monotonic()
         while not self._stop.is_set():
-            sample = self.probe.sample()
             with self._changed:
-                self._samples.append(sample)
-                self._changed.notify_all()
+                while len(self._pending) >= self.MAX_IN_FLIGHT and not self._stop.is_set():
+                    self._changed.wait(0.05)
+                if self._stop.is_set():
+                    return
+                sent = time.monotonic()
+                self._pending.append(sent)
+            worker = threading.Thread(
+                target=self._sample, args=(self._probe(), sent), name="harness-sample", daemon=True
+            )
+            self._workers = [w for w in self._workers if w.is_alive()] + [worker]
+            worker.start()
             due += self.interval
             delay = due - time.monotonic()
             if delay < 0:
-                due = time.monotonic()  # a slow sample: skip the missed slots rather than burst
+                due = time.monotonic()  # a slow cycle: skip the missed slots rather than burst
                 delay = 0
             self._stop.wait(delay)
 
     @property
     def samples(self) -> list[Sample]:
+        """Every sample answered so far, in the order sent."""
         with self._changed:
             return list(self._samples)
+
+    def _settled(self) -> list[Sample]:
+        """The samples sent before the oldest one still in flight (call with the lock held)."""
+        if not self._pending:
+            return self._samples
+        oldest = min(self._pending)
+        return [s for s in self._samples if s.t < oldest]
 
     def wait_for_failure(self, k: int, since: float, quiet: float, timeout: float) -> Streak | None:
         """A K-long failing streak sent at or after `since`, or None once the probe has stayed ok.
@@ -372,10 +432,11 @@ class Monitor:
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                streak = find_streak(self._samples, healthy, k, since)
+                settled = self._settled()
+                streak = find_streak(settled, healthy, k, since)
                 if streak is not None:
                     return streak
-                if quiet is not None and ok_for(self._samples, since) >= quiet:
+                if quiet is not None and ok_for(settled, since) >= quiet:
                     return None
                 left = deadline - time.monotonic()
                 if left <= 0 or self._stop.is_set():
