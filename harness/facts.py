@@ -373,10 +373,11 @@ def with_inside(facts: Facts, inside: Inside) -> Facts:
 
 def parse_facts(text: str) -> Facts:
     """The facts in a collection script's output; a captured file may carry the second round trip after it."""
-    first, marker, rest = text.partition(INSIDE_SECTION)
-    facts = _parse_first(first)
-    if marker:
-        facts = with_inside(facts, parse_inside(marker + rest, facts.config.user))
+    # The second round trip follows the first one's end marker; a check's own output may mention the marker.
+    at = text.find(f"\n{INSIDE_SECTION}", max(text.find(f"\n{SECTION}end"), 0))
+    facts = _parse_first(text if at < 0 else text[:at])
+    if at >= 0:
+        facts = with_inside(facts, parse_inside(text[at:], facts.config.user))
     return facts
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import statistics
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -96,6 +97,25 @@ class Regression:
         )
 
 
+def _create(connection: sqlite3.Connection) -> None:
+    """Make the schema, also when another process is making it at the same moment.
+
+    Switching to WAL takes an exclusive lock for which SQLite does not wait
+    (it says "database is locked" at once), so the first use by two processes
+    started together retries until the other one is done.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class ResultStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -114,8 +134,7 @@ class ResultStore:
                 if version > SCHEMA_VERSION:
                     raise InvalidInput(f"{where} was written by a newer harness (schema {version}); upgrade harness")
                 if version < SCHEMA_VERSION:
-                    connection.execute("PRAGMA journal_mode=WAL")
-                    connection.executescript(_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+                    _create(connection)
                 yield connection
             except sqlite3.DatabaseError as exc:
                 raise InvalidInput(

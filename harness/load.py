@@ -10,6 +10,7 @@ asyncio streams, so 100 clients cost one thread and no extra dependency.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections import Counter
@@ -81,6 +82,9 @@ async def _one(host: str, port: int, path: str, timeout: float, check: Check) ->
     finally:
         if writer is not None:
             writer.close()
+            with contextlib.suppress(Exception):
+                # Closed within the loop: a transport left to the garbage collector complains after it ends.
+                await writer.wait_closed()
     return classify_reply(raw, check)
 
 

@@ -243,7 +243,7 @@ def _drill_parallel(
                 running.pop(scenario.name, None)
 
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="harness-drill")
-    futures = {pool.submit(drill, scenario): scenario for scenario in scenarios}
+    futures = {pool.submit(drill, scenario): scenario for scenario in _longest_first(scenarios, out.store)}
     try:
         for future in as_completed(futures):
             result = future.result()
@@ -270,6 +270,12 @@ def _drill_parallel(
         raise
     pool.shutdown(wait=True)
     return [done[s.name] for s in scenarios]
+
+
+def _longest_first(scenarios: list[Scenario], store: ResultStore) -> list[Scenario]:
+    """Start the drills that took longest last time first, so that no long one starts last and runs alone."""
+    took = {run.scenario: run.duration or 0.0 for run in store.runs(kind="drill")}  # oldest first: the last wins
+    return sorted(scenarios, key=lambda s: -took.get(s.name, 0.0))
 
 
 def emit_results(results: list[Result], as_json: bool, planned: int, single: bool = False) -> None:
