@@ -64,6 +64,9 @@ class DrillOptions:
     load_requests: int = 2000
     load_concurrency: int = 100
     timeout: float | None = None  # the whole drill, from start to teardown (--timeout)
+    # After a repair that left nothing new running (no process started or restarted), how long port 80 may stay
+    # broken before the drill says it will not come back; 0: wait out recover_timeout.
+    quiet: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,7 @@ class Drill:
         self._ran = False
         self._began = 0.0
         self._early: _Background | None = None  # the diagnosis begun on the first failing sample
+        self._before_repair: frozenset[tuple[int, str]] = frozenset()  # processes running before the repair
         self._url = ""
 
     def interrupt(self) -> None:
@@ -319,6 +323,7 @@ class Drill:
 
     def _repair(self, target: Target, diagnosis: Diagnosis) -> tuple[float, float]:
         rec = self.recorder
+        self._before_repair = target.processes()
         repair_started = rec.record(EventKind.REPAIR_STARTED, f"repairing {diagnosis.cause}").t
         try:
             self.steps = call_plugin(self.scenario.name, "repair", self.repair, target, diagnosis)
@@ -344,8 +349,8 @@ class Drill:
         since = repair_started if self.detected_by is DetectedBy.PROBE else repaired
         deadline = time.monotonic() + opts.recover_timeout
         with rec.phase("verify/streak"):
+            first = self._first_good(target, monitor, since, deadline)
             # From the first good sample the doctor examines while the probe confirms the streak.
-            first = monitor.wait_for_streak(True, 1, since=since, timeout=opts.recover_timeout)
             doctor = _Background(lambda: examine(target, baseline=self._baseline_facts())) if first else None
             good = monitor.wait_for_streak(True, k, since=since, timeout=max(0.0, deadline - time.monotonic()))
             if good is None:
@@ -371,6 +376,26 @@ class Drill:
                 report = self._burst(target, "after the repair")
             if report.degraded:
                 raise _Stop(Verdict.NOT_RECOVERED, f"port 80 still fails under load: {report.describe()}")
+
+    def _first_good(self, target: Target, monitor: Monitor, since: float, deadline: float) -> Streak | None:
+        """The first good sample after the repair; or None by the deadline, or sooner once the server has settled
+        unrepaired: the repair left nothing running that was not running before it, for `quiet` seconds."""
+        opts, repaired = self.options, time.monotonic()
+        while True:
+            left = deadline - time.monotonic()
+            first = monitor.wait_for_streak(True, 1, since=since, timeout=max(0.0, min(left, 0.25)))
+            if first is not None or left <= 0:
+                return first
+            self._checkpoint()
+            if opts.quiet and time.monotonic() - repaired >= opts.quiet and self._before_repair:
+                started = target.processes() - self._before_repair
+                if not started:
+                    raise _Stop(
+                        Verdict.NOT_RECOVERED,
+                        f"port 80 did not serve the expected page after the repair, and {opts.quiet:g} s after it "
+                        "nothing runs that did not run before it, so nothing more is coming "
+                        f"(last probe: {monitor.samples[-1].outcome.value}, {monitor.samples[-1].detail})",
+                    )
 
     def _detect(self, target: Target, monitor: Monitor, injected: float, inject_done: float) -> None:
         """Probe first; if single requests stay fine, a load burst; if that is served too, the doctor.

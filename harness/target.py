@@ -403,6 +403,22 @@ class Target:
         log.debug("exec (shell) %s -> %s in %.3fs", argv, result.exit_code, result.duration)
         return result
 
+    def processes(self) -> frozenset[tuple[int, str]]:
+        """(pid, command) of what runs in the target, leaving out the commands that looked (empty if unknown).
+
+        Compared before and after a repair: a repair that left nothing new
+        running has done all it will do.
+        """
+        listed = self.exec(["ps", "-eo", "pid=,comm="], timeout=5)
+        if not listed.ok:
+            return frozenset()
+        found = set()
+        for line in listed.stdout.splitlines():
+            pid, _, comm = line.strip().partition(" ")
+            if pid.isdigit() and comm.strip() not in ("ps", "timeout"):
+                found.add((int(pid), comm.strip()))
+        return frozenset(found)
+
     def read_file(self, path: str) -> str:
         return self.exec(["cat", "--", path], check=True).stdout
 
