@@ -78,9 +78,8 @@ class VerifyOptions:
     interval: float = 0.05
     # Opt-in: one more target per scenario is minutes of work; a regression run wants the fast answer.
     scope: bool = False
-    jobs: int = (
-        4  # scope targets mostly wait (a restart's sleep, settle timeouts): 4 at once on 2 cores take 42 s, 2 take 72 s
-    )
+    # Scope targets mostly wait (a restart's sleep, settle timeouts): 4 at once on 2 cores took 42 s, 2 took 72 s.
+    jobs: int = 4
 
 
 @dataclass(frozen=True)
