@@ -24,7 +24,8 @@ from harness.scenario import Scenario, call_plugin
 from harness.session import Session
 from harness.signals import deadline, deferred_signals, sigterm_as_interrupt
 from harness.symptom import Symptom
-from harness.target import ExecResult, Target
+from harness.target import ExecResult, State, Target
+from harness.targets import FreshTargets, TargetSource
 from harness.timeline import Event, EventKind, Recorder, Timeline
 
 Repair = Callable[[Target, Diagnosis], list[ExecResult]]
@@ -157,8 +158,10 @@ class Drill:
         image: str | None = None,
         aftercare: Aftercare | None = None,
         cancel: threading.Event | None = None,
+        targets: TargetSource | None = None,
     ) -> None:
         self.session = session
+        self.targets = targets or FreshTargets(session)
         self.image = image
         self.aftercare = aftercare
         self.scenario = scenario
@@ -206,11 +209,7 @@ class Drill:
                 self._checkpoint()
                 self._began = time.monotonic()
                 image = self.image or self.session.image.tag
-                target = self.session.new_target(
-                    capabilities=self.scenario.capabilities,
-                    labels={"harness.scenario": self.scenario.name},
-                    image=image,
-                )
+                target = self.targets.take(self.scenario, image)
                 try:
                     with deadline(self.options.timeout, self._out_of_time):
                         verdict, reason = self._with_target(target)
@@ -218,7 +217,7 @@ class Drill:
                     with deferred_signals(), self.recorder.phase("teardown"):
                         if self.monitor is not None:
                             self.monitor.stop()
-                        target.stop()
+                        self.targets.give_back(target)
                         self.recorder.record(EventKind.TORN_DOWN, self.target_name)
         except KeyboardInterrupt as exc:
             self.recorder.record(EventKind.INTERRUPTED, str(exc) or "interrupted")
@@ -247,7 +246,8 @@ class Drill:
     def _with_target(self, target: Target) -> tuple[Verdict, str]:
         self.target = target
         with self.recorder.phase("start", since=self._began):
-            target.start()
+            if target.state is State.NEW:  # a warm one serves already
+                target.start()
         self._checkpoint()
         self.target_name = target.name
         self._url = target.url

@@ -375,6 +375,12 @@ class Target:
             self._ensure_alive(watch=GOING_AWAY_WATCH)
         return result.check() if check else result
 
+    def use_plain_execs(self) -> None:
+        """One `docker exec` per command from now on, instead of the target's long-lived shell."""
+        self.persistent_shell = False
+        if self._shell is not None:
+            self._shell.disable()
+
     def _through_shell(self, argv: list[str], timeout: float) -> ExecResult | None:
         """ARGV through the target's long-lived shell; None when it cannot be used (then a plain exec runs it)."""
         container = self._wrapped  # a target that is not running says so, shell or not

@@ -21,6 +21,7 @@ from harness.report import render_result, render_results, results_to_dict
 from harness.scenario import Scenario
 from harness.session import Session
 from harness.site import Site
+from harness.targets import TargetSource, WarmTargets
 from harness.timeline import Event
 
 
@@ -161,9 +162,12 @@ def _observer(status: Status, name: str) -> Callable[[Event, float], None]:
     return show
 
 
-def _run(session: Session, scenario: Scenario, options: DrillOptions, label: str) -> Result:
+def _run(
+    session: Session, scenario: Scenario, options: DrillOptions, label: str, targets: TargetSource | None = None
+) -> Result:
     with stderr.status(f"{label}: starting a target") as status:
-        return Drill(session, scenario, options=options, observer=_observer(status, scenario.name)).run()
+        observer = _observer(status, scenario.name)
+        return Drill(session, scenario, options=options, observer=observer, targets=targets).run()
 
 
 def _finished(result: Result, done: int, planned: int) -> None:
@@ -198,16 +202,26 @@ def _drill_sequential(
     session: Session, scenarios: list[Scenario], options: DrillOptions, out: Output, jobs: int
 ) -> list[Result]:
     results: list[Result] = []
-    for number, scenario in enumerate(scenarios, 1):
-        label = f"[{number}/{len(scenarios)}] drill {scenario.name}" if len(scenarios) > 1 else f"drill {scenario.name}"
-        try:
-            result = _run(session, scenario, options, label)
-        except DrillInterrupted as exc:
-            _interrupted([*results, exc.result], len(scenarios), out)
-            raise
-        results.append(result)
-        if len(scenarios) > 1:
-            _finished(result, number, len(scenarios))
+    # With several, the next drill's target starts while this one runs, and each is removed in the background.
+    warm = WarmTargets(session, scenarios[1:], session.image.tag, ahead=1) if len(scenarios) > 1 else None
+    try:
+        for number, scenario in enumerate(scenarios, 1):
+            several = len(scenarios) > 1
+            label = f"[{number}/{len(scenarios)}] drill {scenario.name}" if several else f"drill {scenario.name}"
+            try:
+                result = _run(session, scenario, options, label, warm)
+            except DrillInterrupted as exc:
+                if warm is not None:
+                    warm.stop()
+                    session.remove_targets()
+                _interrupted([*results, exc.result], len(scenarios), out)
+                raise
+            results.append(result)
+            if several:
+                _finished(result, number, len(scenarios))
+    finally:
+        if warm is not None:
+            warm.close()
     return results
 
 
@@ -231,7 +245,7 @@ def _drill_parallel(
             if not cancel.is_set():
                 progress(f"{scenario.name} +{offset:.3f}s {event.kind.value}: {event.detail}")
 
-        one = Drill(session, scenario, options=options, observer=log, cancel=cancel)
+        one = Drill(session, scenario, options=options, observer=log, cancel=cancel, targets=warm)
         with lock:
             if cancel.is_set():
                 raise _NotStarted(scenario.name)
@@ -242,8 +256,11 @@ def _drill_parallel(
             with lock:
                 running.pop(scenario.name, None)
 
+    order = _longest_first(scenarios, out.store)
+    # The targets of the drills to come start while these run; given-back ones are removed in the background.
+    warm = WarmTargets(session, order[jobs:], session.image.tag, ahead=jobs)
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="harness-drill")
-    futures = {pool.submit(drill, scenario): scenario for scenario in _longest_first(scenarios, out.store)}
+    futures = {pool.submit(drill, scenario): scenario for scenario in order}
     try:
         for future in as_completed(futures):
             result = future.result()
@@ -254,6 +271,7 @@ def _drill_parallel(
             cancel.set()
             stopping = list(running.values())
         pool.shutdown(wait=False, cancel_futures=True)
+        warm.stop()
         for one in stopping:
             one.interrupt()
         session.remove_targets()
@@ -267,8 +285,10 @@ def _drill_parallel(
             elif exc is None:
                 done[scenario.name] = future.result()
         _interrupted([done[s.name] for s in scenarios if s.name in done], len(scenarios), out)
+        warm.close()
         raise
     pool.shutdown(wait=True)
+    warm.close()
     return [done[s.name] for s in scenarios]
 
 
