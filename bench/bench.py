@@ -127,12 +127,14 @@ def drills(session: Session, scenario: str, reps: int, interval: float) -> list[
     return [Drill(session, chosen, options=DrillOptions(interval=interval)).run() for _ in range(reps)]
 
 
-def exec_round_trip(session: Session) -> float:
-    """Median time of a plain `docker exec true` (what every command cost before the target's shell)."""
+def command_round_trip(session: Session, plain: bool) -> float:
+    """Median ms of `true` in a target: through its long-lived shell, or as a plain `docker exec` (PLAIN)."""
     with session.new_target() as target:
-        target.use_plain_execs()
+        if plain:
+            target.use_plain_execs()
+        target.exec(["true"])  # the first opens the shell
         trips = []
-        for _ in range(10):
+        for _ in range(20):
             started = time.monotonic()
             target.exec(["true"])
             trips.append(time.monotonic() - started)
@@ -140,7 +142,7 @@ def exec_round_trip(session: Session) -> float:
 
 
 def detection(session: Session, reps: int) -> list[Row]:
-    trip = shell_round_trip(session)  # how the injecting command reaches the target
+    trip = command_round_trip(session, plain=False)  # how the injecting command reaches the target
     rows = [Row("detection", "one command through the target's shell (true)", trip, None, None, "ms")]
     for interval_ms in (20, 50, 100):
         results = drills(session, "nginx-stopped", reps, interval_ms / 1000)
@@ -171,21 +173,9 @@ def _engine_trips(result: Result, start: float, end: float) -> tuple[int, int]:
     return len(sent) - shell, shell
 
 
-def shell_round_trip(session: Session) -> float:
-    """Median time of `true` through the target's long-lived shell, for comparison with a plain exec."""
-    with session.new_target() as target:
-        target.exec(["true"])  # opens the shell
-        trips = []
-        for _ in range(20):
-            started = time.monotonic()
-            target.exec(["true"])
-            trips.append(time.monotonic() - started)
-    return statistics.median(trips) * 1000
-
-
 def recovery(session: Session, reps: int) -> list[Row]:
-    plain = exec_round_trip(session)
-    shell = shell_round_trip(session)
+    plain = command_round_trip(session, plain=True)
+    shell = command_round_trip(session, plain=False)
     rows = [
         Row("recovery", "one command, plain docker exec", plain, None, None, "ms"),
         Row(
