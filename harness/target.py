@@ -171,7 +171,9 @@ class Target:
         self.nginx = Nginx(self)
         from testcontainers.core.container import DockerContainer  # here, not at import: `harness list` needs none
 
-        self._container = DockerContainer(image, name=f"harness-{run_id}-{secrets.token_hex(3)}")
+        self._name = f"harness-{run_id}-{secrets.token_hex(3)}"
+        self._container = DockerContainer(image, name=self._name)
+        self._adopted_container: Any = None  # a running container harness did not start (adopt)
         # Publish on loopback only: a deliberately broken server has no business on the LAN.
         self._container.ports[f"{HTTP_PORT}/tcp"] = (bind_address, None)  # type: ignore[assignment]
         self.site = site
@@ -202,7 +204,8 @@ class Target:
         self = cls(str(container.image.tags[0] if container.image.tags else container.image.id), run_id="adopted")
         self.labels = labels
         self.managed = labels.get(ownership.MANAGED) == "true"
-        self._container._container = container
+        self._adopted_container = container
+        self._name = str(container.name)
         self._adopted = True
         self.state = State.RUNNING
         bindings = (container.ports or {}).get(f"{HTTP_PORT}/tcp") or []
@@ -269,18 +272,17 @@ class Target:
         self.state = State.CLOSED
         if self._shell is not None:
             self._shell.disable()
-        wrapped = self._container._container
         try:
-            if wrapped is not None and not self._adopted:
-                wrapped.remove(force=True, v=True)
+            if not self._adopted and self._started():
+                self._container.get_wrapped_container().remove(force=True, v=True)
         except Exception as exc:
             trouble = engine.classify(exc)
             if trouble is None:
                 raise
             if trouble is Trouble.CONFLICT:  # being removed already (an interrupt's sweep): that is the goal
-                log.debug("target %s is already being removed", self._container._name)
+                log.debug("target %s is already being removed", self._name)
             elif trouble is not Trouble.MISSING:
-                log.warning("could not remove target %s: %s (harness sweep will)", self._container._name, exc)
+                log.warning("could not remove target %s: %s (harness sweep will)", self._name, exc)
         finally:
             # Testcontainers gives each container its own client; close it or its sockets linger.
             self._container.get_docker_client().client.close()
@@ -316,15 +318,27 @@ class Target:
         raise error
 
     # -- identity ---------------------------------------------------------
+    def _started(self) -> bool:
+        """Whether testcontainers created the container (a start may have failed before)."""
+        from testcontainers.core.exceptions import ContainerStartException
+
+        try:
+            self._container.get_wrapped_container()
+        except ContainerStartException:
+            return False
+        return True
+
     @property
     def _wrapped(self) -> Any:
-        if self.state is not State.RUNNING or self._container._container is None:
+        if self._adopted_container is not None and self.state is State.RUNNING:
+            return self._adopted_container
+        if self.state is not State.RUNNING or not self._started():
             raise TargetError(f"target is {self.state.value}; it has no container to talk to")
-        return self._container._container
+        return self._container.get_wrapped_container()
 
     @property
     def id(self) -> str:
-        return str(self._container.get_container_id())
+        return str(self._wrapped.id)
 
     @property
     def name(self) -> str:
