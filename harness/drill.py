@@ -383,7 +383,8 @@ class Drill:
         opts, repaired = self.options, time.monotonic()
         while True:
             left = deadline - time.monotonic()
-            first = monitor.wait_for_streak(True, 1, since=since, timeout=max(0.0, min(left, 0.25)))
+            look = min(0.25, opts.quiet or 0.25)  # how often to look at what runs
+            first = monitor.wait_for_streak(True, 1, since=since, timeout=max(0.0, min(left, look)))
             if first is not None or left <= 0:
                 return first
             self._checkpoint()

@@ -246,6 +246,10 @@ class Probe:
                 base + check.path, timeout=self.timeout, allow_redirects=False, headers=headers, verify=False
             )
 
+    def clone(self) -> Probe:
+        """Another probe like this one, with its own connection (for a sample sent while this one waits)."""
+        return Probe(self.url, self.timeout, self.checks, self.tls_url)
+
     def close(self) -> None:
         self._session.close()
 
@@ -351,7 +355,7 @@ class Monitor:
         with self._changed:
             if self._idle:
                 return self._idle.pop()
-        made = Probe(self.probe.url, self.probe.timeout, self.probe.checks, self.probe.tls_url)
+        made = self.probe.clone()
         with self._changed:
             self._probes.append(made)
         return made
