@@ -259,9 +259,11 @@ def parse_inside(text: str, user: str) -> Inside:
             mode, _, owner = rest.partition("|")
             flags = parts[2]
             paths[parts[0]] = PathStat(parts[0], True, kind, mode.zfill(3), owner, flags[:1] == "y", flags[1:2] == "y")
-    fetches = tuple(Fetch(*line.split("\t")[:3]) for line in sections.get("fetches", []) if line.count("\t") >= 2)
+    # Fetched side by side, they answer in any order: sorted, evidence reads the same from run to run.
+    lines = sorted(line for line in sections.get("fetches", []) if line.count("\t") >= 2)
+    fetches = tuple(Fetch(*line.split("\t")[:3]) for line in lines)
     upstreams: dict[str, str] = {}
-    for line in sections.get("upstreams", []):
+    for line in sorted(sections.get("upstreams", [])):
         url, _, code = line.partition("\t")
         if code:
             upstreams[url] = code
