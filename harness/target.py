@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from harness import engine, ownership
 from harness.engine import Trouble, boundary
 from harness.errors import CommandFailed, EngineUnavailable, NotOurTarget, TargetError, TargetGone, TargetNotReady
-from harness.probe import DEFAULT_CHECKS, Check, Outcome, Probe
+from harness.poll import poll_until
+from harness.probe import DEFAULT_CHECKS, Check, Outcome, Probe, Sample
 from harness.shell import SHELL_MARK, Shell, ShellDied
 
 log = logging.getLogger(__name__)
@@ -299,17 +300,22 @@ class Target:
 
     def wait_until_serving(self, timeout: float) -> None:
         probe = self.probe()
-        deadline = time.monotonic() + timeout
-        last = None
+        seen: list[Sample] = []
+
+        def serving() -> Sample | None:
+            seen.append(probe.sample())
+            if seen[-1].outcome is Outcome.OK:
+                return seen[-1]
+            self._ensure_alive()
+            return None
+
         try:
-            while time.monotonic() < deadline:
-                last = probe.sample()
-                if last.outcome is Outcome.OK:
-                    return
-                self._ensure_alive()
-                time.sleep(0.02)  # a local GET costs about a millisecond: polling finely starts drills sooner
+            # A local GET costs about a millisecond: polling finely starts drills sooner.
+            if poll_until(serving, timeout=timeout, interval=0.02, what=f"{self._name} to serve") is not None:
+                return
         finally:
             probe.close()
+        last = seen[-1] if seen else None
         error = TargetNotReady(
             f"target {self.name} did not serve its page on {self.url} within {timeout:.0f} s "
             f"(last probe: {last.outcome.value if last else 'none'}, {last.detail if last else ''})"

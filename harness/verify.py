@@ -20,6 +20,7 @@ from harness.doctor import Diagnosis, Request, examine
 from harness.drill import Drill, DrillOptions, Result, Verdict
 from harness.errors import HarnessError, InvalidInput, RemedyError
 from harness.fix import DEFAULT_FIX_TIMEOUT, FIX_DIR, Fix, FixKind, FixRun, run_fix
+from harness.poll import poll_until
 from harness.probe import Sample
 from harness.scenario import Scenario, call_plugin
 from harness.session import Session
@@ -425,14 +426,12 @@ class FixVerifier:
 
     def _doctor_finds_fault(self, target: Target, wait: float = 3.0) -> Diagnosis | None:
         """Some faults take a moment to show (an app that crashes at startup); look a few times."""
-        deadline = time.monotonic() + wait
-        while True:
+
+        def fault() -> Diagnosis | None:
             diagnosis = examine(target)
-            if not diagnosis.healthy:
-                return diagnosis
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(0.3)
+            return None if diagnosis.healthy else diagnosis
+
+        return poll_until(fault, timeout=wait, interval=0.3, what="the doctor to find the fault")
 
 
 def verify_fix(

@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -23,6 +22,7 @@ from harness.gameday.dashboard import render, run_dashboard, take_hint
 from harness.gameday.state import Rehearsal, Status, all_rehearsals, find, iso, now, parse_iso, root_folder
 from harness.gameday.watch import Watcher, WatchOptions
 from harness.ownership import Removed
+from harness.poll import poll_until
 from harness.scenario_file import is_file_name
 from harness.schemas import schema_id
 from harness.session import Session
@@ -178,10 +178,10 @@ def end_command(rehearsal_id: str | None, wait: float) -> int:
     """Give up: end the rehearsal as not recovered, remove its target, and write the report."""
     rehearsal = find(_root(), rehearsal_id)
     rehearsal.request_end("given up (harness gameday end)")
-    deadline = time.monotonic() + wait
-    while rehearsal.status.active and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if rehearsal.status.active:
+    ended = poll_until(
+        lambda: True if not rehearsal.status.active else None, timeout=wait, interval=0.2, what="the rehearsal to end"
+    )
+    if not ended:
         raise HarnessError(
             f"rehearsal {rehearsal.id} did not end within {wait:g} s; see {rehearsal.folder}/watcher.log"
         )
@@ -259,15 +259,16 @@ def _spawn_watcher(
 
 
 def _wait_until_broken(rehearsal: Rehearsal) -> dict[str, object]:
-    deadline = time.monotonic() + START_DEADLINE
-    while time.monotonic() < deadline:
+    def broken() -> dict[str, object] | None:
         state = rehearsal.read()
         status = Status(state.get("status", "starting"))
-        if status is Status.BROKEN:
-            return state
         if not status.active:
             raise HarnessError(f"the rehearsal could not start: {state.get('reason', '?')}")
-        time.sleep(0.1)
+        return state if status is Status.BROKEN else None
+
+    state = poll_until(broken, timeout=START_DEADLINE, interval=0.1, what="the fault to go in")
+    if state is not None:
+        return state
     log = (rehearsal.folder / "watcher.log").read_text(errors="replace").strip().splitlines()[-5:]
     rehearsal.request_end("it did not start in time")
     raise HarnessError(
