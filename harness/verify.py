@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 from harness.doctor import Diagnosis, Request, examine
 from harness.drill import Drill, DrillOptions, Result, Verdict
@@ -28,6 +29,7 @@ from harness.target import ExecResult, Target
 from harness.timeline import EventKind
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 
 class CheckStatus(StrEnum):
@@ -484,9 +486,21 @@ def _skipped(name: str, reason: str) -> FixCheck:
     return FixCheck(name, CheckStatus.SKIPPED, reason)
 
 
+def _awaited(future: Future[T]) -> T:
+    """The future's result, waited for in short steps: a Ctrl-C the kernel hands to another thread reaches
+    Python only when the main thread runs again."""
+    while True:
+        try:
+            return future.result(timeout=0.1)
+        except TimeoutError:
+            if future.done():
+                raise  # the call itself raised it
+            continue
+
+
 def _outcome(future: Future[FixCheck], name: str) -> FixCheck:
     try:
-        return future.result()
+        return _awaited(future)
     except _Skip:
         return _skipped(name, "cancelled")
     except HarnessError as exc:
@@ -495,7 +509,7 @@ def _outcome(future: Future[FixCheck], name: str) -> FixCheck:
 
 def _scope_outcome(name: str, future: Future[ScopeEntry]) -> ScopeEntry:
     try:
-        return future.result()
+        return _awaited(future)
     except _Skip:
         return ScopeEntry(name, None, "cancelled")
     except HarnessError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -262,10 +262,15 @@ def _drill_parallel(
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="harness-drill")
     futures = {pool.submit(drill, scenario): scenario for scenario in order}
     try:
-        for future in as_completed(futures):
-            result = future.result()
-            done[result.scenario] = result
-            _finished(result, len(done), len(scenarios))
+        pending = set(futures)
+        while pending:
+            # A timed wait, not as_completed: a Ctrl-C the kernel hands to another thread reaches Python only
+            # when this (main) thread runs again, and a blocked wait would hold it until a drill ends.
+            finished, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            for future in finished:
+                result = future.result()
+                done[result.scenario] = result
+                _finished(result, len(done), len(scenarios))
     except KeyboardInterrupt:
         with lock:
             cancel.set()
