@@ -22,7 +22,7 @@ from harness.probe import Monitor, Sample, Streak
 from harness.remedy import remedy_for
 from harness.scenario import Scenario, call_plugin
 from harness.session import Session
-from harness.signals import deadline, deferred_signals, sigterm_as_interrupt
+from harness.signals import background, deadline, deferred_signals, sigterm_as_interrupt
 from harness.symptom import Symptom
 from harness.target import ExecResult, State, Target
 from harness.targets import FreshTargets, TargetSource
@@ -505,7 +505,7 @@ class _Background:
         self._ended = 0.0
         self._value: Diagnosis | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="harness-doctor", daemon=True)
+        self._thread = background(self._run, name="harness-doctor")
         self._thread.start()
 
     def _run(self) -> None:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from harness.signals import background
+
 if TYPE_CHECKING:
     import requests
 
@@ -329,7 +331,7 @@ class Monitor:
         self.stop()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="harness-monitor", daemon=True)
+        self._thread = background(self._run, name="harness-monitor")  # its sample threads inherit its quiet
         self._thread.start()
 
     def halt(self) -> None:

@@ -15,6 +15,28 @@ from contextlib import contextmanager
 from types import FrameType
 
 
+def quiet() -> None:
+    """Leave SIGINT and SIGTERM to the main thread (call first thing in a thread harness starts).
+
+    The kernel hands a process's signal to any thread that does not block it,
+    and Python acts on it only when its main thread next runs: a main thread
+    blocked in a wait would not see Ctrl-C until that wait ended. Threads
+    inherit the mask of the thread that starts them.
+    """
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
+def background(run: Callable[..., object], *args: object, name: str) -> threading.Thread:
+    """A daemon thread running RUN(*ARGS) with SIGINT and SIGTERM left to the main thread (not yet started)."""
+
+    def quietly() -> None:
+        quiet()
+        run(*args)
+
+    return threading.Thread(target=quietly, name=name, daemon=True)
+
+
 def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 

@@ -11,7 +11,6 @@ import io
 import logging
 import secrets
 import tarfile
-import threading
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -23,6 +22,7 @@ from harness.errors import CommandFailed, EngineUnavailable, NotOurTarget, Targe
 from harness.poll import poll_until
 from harness.probe import DEFAULT_CHECKS, Check, Outcome, Probe, Sample
 from harness.shell import SHELL_MARK, Shell, ShellDied
+from harness.signals import background
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +236,7 @@ class Target:
         if self.persistent_shell:
             # Opened while nginx comes up, so the first command (the doctor's) does not pay for it.
             self._shell = Shell(self._wrapped.client.api, self.id)
-            threading.Thread(target=self._shell.warm, name="harness-shell", daemon=True).start()
+            background(self._shell.warm, name="harness-shell").start()
         if self.site is not None:
             from harness.site_lay import lay, record
 

@@ -18,6 +18,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
 from harness.errors import HarnessError
+from harness.signals import background
 
 if TYPE_CHECKING:
     from harness.scenario import Scenario
@@ -69,7 +70,7 @@ class WarmTargets:
         self._ahead = max(1, ahead)
         self._changed = threading.Condition()
         self._closed = False
-        self._starter = threading.Thread(target=self._start_ahead, name="harness-warm", daemon=True)
+        self._starter = background(self._start_ahead, name="harness-warm")
         self._starter.start()
 
     def _start_ahead(self) -> None:
@@ -117,7 +118,7 @@ class WarmTargets:
         return self.fresh.take(scenario, image)
 
     def give_back(self, target: Target) -> None:
-        remover = threading.Thread(target=target.stop, name="harness-remove", daemon=True)
+        remover = background(target.stop, name="harness-remove")
         with self._changed:
             self._removals.append(remover)
         remover.start()

@@ -25,6 +25,7 @@ from harness.poll import poll_until
 from harness.probe import Sample
 from harness.scenario import Scenario, call_plugin
 from harness.session import Session
+from harness.signals import quiet
 from harness.target import ExecResult, Target
 from harness.timeline import EventKind
 
@@ -153,7 +154,7 @@ class FixVerifier:
         self._validate(image)
         scope: list[ScopeEntry] = []
         try:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-harmless") as pool:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-harmless", initializer=quiet) as pool:
                 harmless = pool.submit(self._harmless, image)
                 try:
                     drill = self._drill(image)
@@ -353,7 +354,9 @@ class FixVerifier:
         applicable, _ = self.session.scenarios()
         others = [s.name for s in applicable if s.name != self.scenario.name]
         self.progress(f"scope: trying {self.fix.name} against {len(others)} other scenarios")
-        with ThreadPoolExecutor(max_workers=self.options.jobs, thread_name_prefix="harness-scope") as pool:
+        with ThreadPoolExecutor(
+            max_workers=self.options.jobs, thread_name_prefix="harness-scope", initializer=quiet
+        ) as pool:
             futures = {name: pool.submit(self._scope_one, self.session.catalogue.get(name), image) for name in others}
             try:
                 return [_scope_outcome(name, future) for name, future in futures.items()]

@@ -20,6 +20,7 @@ from harness.records import run_of_drill
 from harness.report import render_result, render_results, results_to_dict
 from harness.scenario import Scenario
 from harness.session import Session
+from harness.signals import quiet
 from harness.site import Site
 from harness.targets import TargetSource, WarmTargets
 from harness.timeline import Event
@@ -259,7 +260,7 @@ def _drill_parallel(
     order = _longest_first(scenarios, out.store)
     # The targets of the drills to come start while these run; given-back ones are removed in the background.
     warm = WarmTargets(session, order[jobs:], session.image.tag, ahead=jobs)
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="harness-drill")
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="harness-drill", initializer=quiet)
     futures = {pool.submit(drill, scenario): scenario for scenario in order}
     try:
         pending = set(futures)
