@@ -93,7 +93,13 @@ def _exporters() -> list[Any]:
                     "OTLP over %s needs opentelemetry-exporter-otlp-proto-%s; traces not sent", protocol, transport
                 )
                 continue
-            found.append(module.OTLPSpanExporter())
+            # A collector that is down should cost a drill a moment and one line, not the SDK's default 10 s
+            # of retries each logged: a shorter timeout unless the environment sets one, and only the last word.
+            timeout = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or os.environ.get(
+                "OTEL_EXPORTER_OTLP_TIMEOUT"
+            )
+            logging.getLogger(module.__name__).setLevel(logging.ERROR)
+            found.append(module.OTLPSpanExporter() if timeout else module.OTLPSpanExporter(timeout=2.0))
         else:
             log.warning("OTEL_TRACES_EXPORTER=%s is not one harness knows (otlp, console); ignored", name)
     return found
