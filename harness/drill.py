@@ -323,7 +323,7 @@ class Drill:
 
     def _repair(self, target: Target, diagnosis: Diagnosis) -> tuple[float, float]:
         rec = self.recorder
-        self._before_repair = target.processes()
+        self._before_repair = target.processes() if self.options.quiet else frozenset()
         repair_started = rec.record(EventKind.REPAIR_STARTED, f"repairing {diagnosis.cause}").t
         try:
             self.steps = call_plugin(self.scenario.name, "repair", self.repair, target, diagnosis)
@@ -354,11 +354,10 @@ class Drill:
             doctor = _Background(lambda: examine(target, baseline=self._baseline_facts())) if first else None
             good = monitor.wait_for_streak(True, k, since=since, timeout=max(0.0, deadline - time.monotonic()))
             if good is None:
-                last = monitor.samples[-1]
                 raise _Stop(
                     Verdict.NOT_RECOVERED,
                     f"port 80 did not serve the expected page within {opts.recover_timeout:g} s of the repair "
-                    f"(last probe: {last.outcome.value}, {last.detail})",
+                    f"({_last_probe(monitor)})",
                 )
         rec.record(EventKind.RECOVERED, _describe_streak(good), t=good.first.t)
         if doctor is None or doctor.started < good.first.t:
@@ -394,8 +393,7 @@ class Drill:
                     raise _Stop(
                         Verdict.NOT_RECOVERED,
                         f"port 80 did not serve the expected page after the repair, and {opts.quiet:g} s after it "
-                        "nothing runs that did not run before it, so nothing more is coming "
-                        f"(last probe: {monitor.samples[-1].outcome.value}, {monitor.samples[-1].detail})",
+                        f"nothing runs that did not run before it, so nothing more is coming ({_last_probe(monitor)})",
                     )
 
     def _detect(self, target: Target, monitor: Monitor, injected: float, inject_done: float) -> None:
@@ -527,6 +525,11 @@ class _Background:
             raise self._error
         assert self._value is not None
         return self._value
+
+
+def _last_probe(monitor: Monitor) -> str:
+    last = monitor.samples[-1]
+    return f"last probe: {last.outcome.value}, {last.detail}"
 
 
 def _what_failed(sample: Sample) -> tuple[tuple[str, ...], tuple[Request, ...]]:

@@ -103,7 +103,8 @@ def _hypothesis(result: Result, streak: str, doctor: str, diagnosis: Diagnosis |
     return {"steady_state_met": all(e["tolerance_met"] for e in entries), "probes": entries}
 
 
-def _method(result: Result) -> list[Entry | None]:
+def _method(result: Result) -> list[tuple[Entry, Entry | None]]:
+    """Each method activity, with its run entry (None when the drill never reached it)."""
     timeline = result.timeline
     inject = _activity(
         "action",
@@ -121,17 +122,17 @@ def _method(result: Result) -> list[Entry | None]:
         "time_to_detect_s": result.time_to_detect,
     }
     return [
-        _run(timeline, inject, timeline.phase("inject"), {"summary": result.summary}),
-        _run(timeline, detect, timeline.phase("detect"), detected),
-        _run(timeline, diagnose, timeline.phase("diagnose"), _diagnosis(result.diagnosis)),
+        (inject, _run(timeline, inject, timeline.phase("inject"), {"summary": result.summary})),
+        (detect, _run(timeline, detect, timeline.phase("detect"), detected)),
+        (diagnose, _run(timeline, diagnose, timeline.phase("diagnose"), _diagnosis(result.diagnosis))),
     ]
 
 
-def _rollback(result: Result, activity: Entry) -> list[Entry | None]:
+def _rollback(result: Result, activity: Entry) -> Entry | None:
     steps = [
         {"argv": list(s.argv), "exit_code": s.exit_code, "duration": round(s.duration, 6)} for s in result.repair_steps
     ]
-    return [_run(result.timeline, activity, result.timeline.phase("repair"), {"steps": steps})]
+    return _run(result.timeline, activity, result.timeline.phase("repair"), {"steps": steps})
 
 
 def _extension(result: Result) -> Entry:
@@ -156,10 +157,6 @@ def _extension(result: Result) -> Entry:
     }
 
 
-def _present(entries: list[Entry | None]) -> list[Entry]:
-    return [e for e in entries if e is not None]
-
-
 def journal(
     result: Result,
     *,
@@ -180,6 +177,7 @@ def journal(
     extension = _extension(result)
     if extra is not None:
         extra(extension)
+    method = _method(result)
     before = _hypothesis(result, "steady/streak", "steady/doctor", result.baseline, EventKind.STEADY)
     after = _hypothesis(result, "verify/streak", "verify/doctor", result.diagnosis_after, EventKind.RECOVERED)
     ended = timeline.phases[-1].end if timeline.phases else timeline.t0 + result.duration
@@ -196,7 +194,7 @@ def journal(
             "title": "port 80 serves the expected page and the doctor finds nginx healthy",
             "probes": [_streak_probe(result), _doctor_probe(result)],
         },
-        "method": [e["activity"] for e in _present(_method(result))],
+        "method": [activity for activity, _ in method],
         "rollbacks": [repair],
         "extensions": [extension],
         "dry": None,
@@ -210,8 +208,8 @@ def journal(
         "status": _STATUS[result.verdict],
         "deviated": result.verdict is Verdict.NOT_RECOVERED,
         "steady_states": {"before": before, "after": after, "during": []},
-        "run": _present(_method(result)),
-        "rollbacks": _present(_rollback(result, repair)),
+        "run": [entry for _, entry in method if entry is not None],
+        "rollbacks": [entry for entry in (_rollback(result, repair),) if entry is not None],
         "end": timeline.wall(ended).isoformat(),
         "duration": round(ended - timeline.t0, 6),
     }

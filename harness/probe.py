@@ -16,11 +16,12 @@ import threading
 import time
 import warnings
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from harness.signals import background
+from harness.signals import background, quiet
 
 if TYPE_CHECKING:
     import requests
@@ -321,7 +322,8 @@ class Monitor:
         self._thread: threading.Thread | None = None
         self._idle: list[Probe] = [probe]  # a Probe per sample in flight: a requests Session is not thread-safe
         self._probes: list[Probe] = [probe]
-        self._workers: list[threading.Thread] = []
+        # Threads are reused: while the server answers, one does all the work.
+        self._pool = ThreadPoolExecutor(self.MAX_IN_FLIGHT, thread_name_prefix="harness-sample", initializer=quiet)
 
     def __enter__(self) -> Monitor:
         self.start()
@@ -347,9 +349,7 @@ class Monitor:
         # An interrupt can land between creating the thread and starting it.
         if self._thread is not None and self._thread.ident is not None:
             self._thread.join(timeout=self.interval + 1.0)
-        for worker in list(self._workers):
-            # A sample in flight ends within the probe timeout per check.
-            worker.join(timeout=self.probe.timeout * len(self.probe.checks) + 1.0)
+        self._pool.shutdown(wait=True)  # a sample in flight ends within the probe timeout per check
         for probe in self._probes:
             probe.close()
 
@@ -385,11 +385,12 @@ class Monitor:
                     return
                 sent = time.monotonic()
                 self._pending.append(sent)
-            worker = threading.Thread(
-                target=self._sample, args=(self._probe(), sent), name="harness-sample", daemon=True
-            )
-            self._workers = [w for w in self._workers if w.is_alive()] + [worker]
-            worker.start()
+            try:
+                self._pool.submit(self._sample, self._probe(), sent)
+            except RuntimeError:  # stopped meanwhile: the pool takes no more
+                with self._changed:
+                    self._pending.remove(sent)
+                return
             due += self.interval
             delay = due - time.monotonic()
             if delay < 0:

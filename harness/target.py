@@ -235,8 +235,7 @@ class Target:
                 self._tls_port = int(self._container.get_docker_client().port(self.id, HTTPS_PORT))
         if self.persistent_shell:
             # Opened while nginx comes up, so the first command (the doctor's) does not pay for it.
-            self._shell = Shell(self._wrapped.client.api, self.id)
-            background(self._shell.warm, name="harness-shell").start()
+            background(self._new_shell().warm, name="harness-shell").start()
         if self.site is not None:
             from harness.site_lay import lay, record
 
@@ -395,6 +394,10 @@ class Target:
             self._ensure_alive(watch=GOING_AWAY_WATCH)
         return result.check() if check else result
 
+    def _new_shell(self) -> Shell:
+        self._shell = Shell(self._wrapped.client.api, self.id)
+        return self._shell
+
     def use_plain_execs(self) -> None:
         """One `docker exec` per command from now on, instead of the target's long-lived shell."""
         self.persistent_shell = False
@@ -403,11 +406,12 @@ class Target:
 
     def _through_shell(self, argv: list[str], timeout: float) -> ExecResult | None:
         """ARGV through the target's long-lived shell; None when it cannot be used (then a plain exec runs it)."""
-        container = self._wrapped  # a target that is not running says so, shell or not
+        self._wrapped  # noqa: B018 - a target that is not running says so, shell or not
         if self._shell is None:
             if not self.persistent_shell:
                 return None
-            self._shell = Shell(container.client.api, self.id)
+            self._new_shell()  # an adopted target's, on first use
+        assert self._shell is not None
         if not self._shell.usable:
             return None
         started = time.monotonic()
