@@ -387,7 +387,12 @@ class Drill:
             if first is not None or left <= 0:
                 return first
             self._checkpoint()
-            if opts.quiet and time.monotonic() - repaired >= opts.quiet and self._before_repair:
+            # Judged on answers, not on the clock: samples still in flight (a blackholed port holds each for the
+            # probe timeout) may yet be good, so give up only once one sent `quiet` after the repair has failed
+            # and none sent since the repair has succeeded.
+            answered = [s for s in monitor.samples if s.t >= since]
+            still_failing = any(not s.ok and s.t >= repaired + opts.quiet for s in answered)
+            if opts.quiet and self._before_repair and still_failing and not any(s.ok for s in answered):
                 started = target.processes() - self._before_repair
                 if not started:
                     raise _Stop(
