@@ -21,7 +21,7 @@ from harness.doctor import HEALTHY, UNEXPLAINED, diagnose, examine
 from harness.drill import Drill, DrillOptions, Result, Verdict
 from harness.facts import parse_facts
 from harness.gameday.dashboard import render
-from harness.gameday.state import Rehearsal
+from harness.gameday.state import Rehearsal, RehearsalState, Status
 from harness.gameday.watch import Watcher, WatchOptions
 from harness.probe import Outcome
 from harness.report import Accuracy, render_result
@@ -270,7 +270,7 @@ def test_6_notes_on_the_dashboard_keep_their_brackets(tmp_path: Path) -> None:
     rehearsal = Rehearsal.create(tmp_path)
     rehearsal.add_note("saw [error] in app.log [b]bold?[/b]")
     console = Console(record=True, width=200)
-    console.print(render(rehearsal, {"status": "broken", "hint_count": 1}))
+    console.print(render(rehearsal, RehearsalState(rehearsal.id, Status.BROKEN, hint_count=1)))
     shown = console.export_text()
     assert "[error]" in shown and "[b]bold?[/b]" in shown
 
@@ -302,8 +302,8 @@ def test_7_a_game_day_watcher_survives_a_crashing_plugin_and_writes_its_report(t
         rehearsal = Rehearsal.create(tmp_path)
         state = Watcher(rehearsal, session, WatchOptions("crashes", False, 30.0)).run()
         assert session.leftovers() == []
-    assert state["status"] == "error"
-    assert "inject for scenario 'crashes' crashed: ValueError: bad plugin value" in state["reason"]
+    assert state.status is Status.ERROR
+    assert "inject for scenario 'crashes' crashed: ValueError: bad plugin value" in (state.reason or "")
     assert rehearsal.report_path("md").exists()
 
 

@@ -17,7 +17,7 @@ from opentelemetry.trace import StatusCode
 from harness import otel
 from harness.drill import Result
 from harness.gameday.postmortem import build
-from harness.gameday.state import Rehearsal, iso, now
+from harness.gameday.state import ProbeFigures, Rehearsal, RehearsalState, Status, now
 from harness.timeline import PHASES
 from tests.helpers import otlp_collector, run_harness
 
@@ -108,16 +108,17 @@ def test_a_rehearsal_is_traced_with_its_notes_and_hints(
     start = now() - timedelta(minutes=5)
     rehearsal.add_note("checked the database pool", dead_end=True)
     rehearsal.add_hint(1, "look at what nginx has enabled")
-    state = {
-        "scenario": "missing-symlink",
-        "cause": "site-not-enabled",
-        "summary": "the link went away",
-        "status": "recovered",
-        "injected_at": iso(start),
-        "detected_at": iso(start + timedelta(seconds=2)),
-        "recovered_at": iso(now()),
-        "probe": {"availability_pct": 40.0, "samples": 600, "symptom": "refused"},
-    }
+    state = RehearsalState(
+        rehearsal.id,
+        Status.RECOVERED,
+        scenario="missing-symlink",
+        cause="site-not-enabled",
+        summary="the link went away",
+        injected_at=start,
+        detected_at=start + timedelta(seconds=2),
+        recovered_at=now(),
+        probe=ProbeFigures("ok", "200", samples=600, failed=360, availability_pct=40.0, symptom="refused"),
+    )
     otel.trace_rehearsal(build(rehearsal, state), provider)
     spans = _by_name(memory.get_finished_spans())
     root = spans["gameday missing-symlink"]

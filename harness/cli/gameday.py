@@ -19,7 +19,7 @@ from harness.cli import PASSED, VERDICT_FAILED, cli, progress, stdout
 from harness.config import Settings
 from harness.errors import HarnessError, InvalidInput
 from harness.gameday.dashboard import render, run_dashboard, take_hint
-from harness.gameday.state import Rehearsal, Status, all_rehearsals, find, iso, now, parse_iso, root_folder
+from harness.gameday.state import Rehearsal, RehearsalState, Status, all_rehearsals, find, now, root_folder
 from harness.gameday.watch import Watcher, WatchOptions
 from harness.ownership import Removed
 from harness.poll import poll_until
@@ -113,7 +113,7 @@ def start_command(
     shown = "hidden" if hide else (applicable[0].name if scenario else name)
     # Not "port 80 is broken": a latent fault leaves it serving, and saying which would give the scenario away.
     console.print(f"game day {rehearsal.id} started: scenario {shown}; the fault is in.", highlight=False, markup=False)
-    console.print(f"  root shell:   {state.get('shell')}", highlight=False, markup=False)
+    console.print(f"  root shell:   {state.shell}", highlight=False, markup=False)
     console.print('  note:         harness gameday note "what you tried" [--dead-end]', highlight=False, markup=False)
     console.print("  hint:         harness gameday hint      end: harness gameday end", highlight=False, markup=False)
     if no_dashboard or not sys.stdin.isatty():
@@ -164,7 +164,7 @@ def status_command(rehearsal_id: str | None, as_json: bool) -> int:
     rehearsal = find(root, rehearsal_id) if rehearsal_id or _any_active(root) else _latest(root)
     state = rehearsal.read()
     if as_json:
-        document = {"schema": schema_id("gameday-status"), "id": rehearsal.id, **state}
+        document = {"schema": schema_id("gameday-status"), **state.to_dict()}
         click.echo(json.dumps(document, indent=2, default=str))
     else:
         stdout().print(render(rehearsal, state))
@@ -225,7 +225,7 @@ def watch_command(
     rehearsal = Rehearsal(folder)
     with Session(site=load_site(site_dir) if site_dir else None) as session:
         state = Watcher(rehearsal, session, WatchOptions(scenario, hidden, time_limit, streak)).run()
-    return PASSED if state["status"] == Status.RECOVERED.value else VERDICT_FAILED
+    return PASSED if state.status is Status.RECOVERED else VERDICT_FAILED
 
 
 # -- helpers ------------------------------------------------------------------
@@ -258,13 +258,12 @@ def _spawn_watcher(
         subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True)
 
 
-def _wait_until_broken(rehearsal: Rehearsal) -> dict[str, object]:
-    def broken() -> dict[str, object] | None:
+def _wait_until_broken(rehearsal: Rehearsal) -> RehearsalState:
+    def broken() -> RehearsalState | None:
         state = rehearsal.read()
-        status = Status(state.get("status", "starting"))
-        if not status.active:
-            raise HarnessError(f"the rehearsal could not start: {state.get('reason', '?')}")
-        return state if status is Status.BROKEN else None
+        if not state.status.active:
+            raise HarnessError(f"the rehearsal could not start: {state.reason or '?'}")
+        return state if state.status is Status.BROKEN else None
 
     state = poll_until(broken, timeout=START_DEADLINE, interval=0.1, what="the fault to go in")
     if state is not None:
@@ -280,26 +279,26 @@ def _sweep_abandoned(root: Path, max_age: float) -> None:
     """End rehearsals whose watcher died, or that have run longer than MAX_AGE; remove their targets."""
     for rehearsal in all_rehearsals(root):
         state = rehearsal.read()
-        if not Status(state.get("status", "starting")).active:
+        if not state.status.active:
             continue
-        watcher = state.get("watcher") or {}
-        alive = ownership.owner_alive(str(watcher.get("owner", ""))) is not False
-        started = state.get("injected_at") or state.get("updated_at")
-        age = (now() - parse_iso(started)).total_seconds() if started else max_age + 1
+        watcher = state.watcher
+        alive = ownership.owner_alive(watcher.owner if watcher else "") is not False
+        started = state.injected_at or state.updated_at
+        age = (now() - started).total_seconds() if started else max_age + 1
         if alive and age <= max_age:
             continue
         if alive:
             why = f"it ran longer than {max_age:g} s"
             # A live watcher tears its own target down and writes the report.
             rehearsal.request_end(f"swept as abandoned: {why}")
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(watcher["pid"]), signal.SIGTERM)
+            if watcher is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(watcher.pid, signal.SIGTERM)
             progress(f"swept abandoned rehearsal {rehearsal.id} ({why}); its watcher is ending it")
             continue
         why = "its watcher process is gone"
         removed = _remove_targets(rehearsal)
-        state.update(status=Status.NOT_RECOVERED.value, reason=f"abandoned: {why}", ended_at=iso(now()))
-        rehearsal.write(state)
+        rehearsal.write(state.finished(Status.NOT_RECOVERED, f"abandoned: {why}"))
         progress(f"swept abandoned rehearsal {rehearsal.id} ({why}); removed {len(removed)} target(s)")
 
 

@@ -19,7 +19,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from harness.gameday.state import Hint, Rehearsal, Status, now, parse_iso
+from harness.gameday.state import Hint, Rehearsal, RehearsalState, Status, now
 
 NOTES_SHOWN = 5
 HELP = 'type a note + Enter · "!note" marks a dead end · "?" hint · "/end" give up · "/quit" leave it running'
@@ -27,7 +27,7 @@ HELP = 'type a note + Enter · "!note" marks a dead end · "?" hint · "/end" gi
 
 def take_hint(rehearsal: Rehearsal) -> Hint | None:
     """The next unused hint, recorded on the timeline; None when all are used or none exist yet."""
-    available = rehearsal.read(unseal=True).get("hints") or []
+    available = rehearsal.read(unseal=True).hints or ()
     used = len(rehearsal.hints())
     if used >= len(available):
         return None
@@ -39,31 +39,27 @@ def _clock(seconds: float) -> str:
     return f"{minutes:02d}:{rest:02d}"
 
 
-def render(rehearsal: Rehearsal, state: dict[str, Any], message: str = "") -> Panel:
-    status = Status(state.get("status", "starting"))
-    probe = state.get("probe") or {}
-    injected = state.get("injected_at")
-    elapsed = (now() - parse_iso(injected)).total_seconds() if injected else 0.0
-    if state.get("ended_at") and injected:
-        elapsed = (parse_iso(state["ended_at"]) - parse_iso(injected)).total_seconds()
+def render(rehearsal: Rehearsal, state: RehearsalState, message: str = "") -> Panel:
+    status, probe, injected = state.status, state.probe, state.injected_at
+    elapsed = ((state.ended_at or now()) - injected).total_seconds() if injected else 0.0
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
-    limit = state.get("time_limit_s")
+    limit = state.time_limit_s
     grid.add_row("elapsed", f"{_clock(elapsed)}" + (f"  (limit {_clock(limit)})" if limit else ""))
-    current = probe.get("current")
+    current = probe.current if probe else "waiting"
     style = "bold green" if current == "ok" else "bold red"
-    grid.add_row("port 80", Text(f"{(current or 'waiting').upper()}  {probe.get('detail', '')}", style=style))
+    grid.add_row("port 80", Text(f"{current.upper()}  {probe.detail if probe else ''}", style=style))
     if probe:
-        grid.add_row("availability", f"{probe['availability_pct']:.1f} % of {probe['samples']} probes ok")
-    detected = state.get("detected_at")
+        grid.add_row("availability", f"{probe.availability_pct:.1f} % of {probe.samples} probes ok")
+    detected = state.detected_at
     if detected and injected:
-        after = (parse_iso(detected) - parse_iso(injected)).total_seconds()
-        grid.add_row("detected", Text(f"{detected[11:19]} UTC (+{after:.1f} s) {state.get('detected_by', '')}"))
+        after = (detected - injected).total_seconds()
+        grid.add_row("detected", Text(f"{detected:%H:%M:%S} UTC (+{after:.1f} s) {state.detected_by or ''}"))
     else:
         grid.add_row("detected", "not yet")
-    grid.add_row("root shell", Text(state.get("shell", "…"), style="cyan"))
-    grid.add_row("hints used", f"{len(rehearsal.hints())} of {state.get('hint_count', 0)}")
+    grid.add_row("root shell", Text(state.shell or "…", style="cyan"))
+    grid.add_row("hints used", f"{len(rehearsal.hints())} of {state.hint_count}")
     notes = rehearsal.notes()[-NOTES_SHOWN:]
     grid.add_row(
         "notes", Text("\n".join(f"{n.at[11:19]}  {n.text}{'  (dead end)' if n.dead_end else ''}" for n in notes) or "—")
@@ -74,17 +70,17 @@ def render(rehearsal: Rehearsal, state: dict[str, Any], message: str = "") -> Pa
     if status.active:
         parts += [Text(""), Text(HELP, style="dim")]
     else:
-        reveal = f"{state.get('scenario')} ({state.get('cause')}): {state.get('summary', '')}"
+        reveal = f"{state.scenario} ({state.cause}): {state.summary or ''}"
         parts += [
             Text(""),
             Text(
-                f"{status.value.upper()}: {state.get('reason', '')}",
+                f"{status.value.upper()}: {state.reason or ''}",
                 style="bold green" if status is Status.RECOVERED else "bold red",
             ),
             Text(f"the scenario was {reveal}"),
             Text(f"postmortem draft: {rehearsal.report_path('md')}"),
         ]
-    scenario = "hidden" if state.get("hidden") and status.active else state.get("scenario", "?")
+    scenario = "hidden" if state.hidden and status.active else (state.scenario or "?")
     return Panel(Group(*parts), title=f"game day {rehearsal.id} · scenario: {scenario}", title_align="left")
 
 
@@ -126,7 +122,7 @@ def run_dashboard(rehearsal: Rehearsal, console: Console, stream: TextIO = sys.s
                     message, detach = _handle(rehearsal, line)
             state = rehearsal.read()
             live.update(render(rehearsal, state, message))
-            status = Status(state.get("status", "starting"))
+            status = state.status
             if detach or not status.active:
                 return status
             time.sleep(0.25)

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from harness.causes import registry
-from harness.gameday.state import Rehearsal, parse_iso
+from harness.gameday.state import Rehearsal, RehearsalState, Status, parse_iso
 from harness.schemas import schema_id
 
 GENERIC = ("Add a probe of port 80 from outside to monitoring, and `harness check` to the deploy pipeline.",)
@@ -43,17 +43,16 @@ def _duration(seconds: float | None) -> str:
     return f"{int(minutes)} min {rest:.1f} s" if minutes else f"{rest:.1f} s"
 
 
-def build(rehearsal: Rehearsal, state: dict[str, Any]) -> dict[str, Any]:
-    injected, ended = _at(state.get("injected_at")), _at(state.get("ended_at"))
-    detected, recovered = _at(state.get("detected_at")), _at(state.get("recovered_at"))
+def build(rehearsal: Rehearsal, state: RehearsalState) -> dict[str, Any]:
+    injected, ended, detected, recovered = state.injected_at, state.ended_at, state.detected_at, state.recovered_at
     notes, hints = rehearsal.notes(), rehearsal.hints()
-    probe = state.get("probe") or {}
-    scenario, cause = state.get("scenario", "?"), state.get("cause", "?")
+    probe = state.probe
+    scenario, cause, summary = state.scenario or "?", state.cause or "?", state.summary or ""
     timeline: list[dict[str, Any]] = []
     if injected:
-        timeline.append({"at": injected, "kind": "fault", "text": f"The fault went in: {state.get('summary', '')}"})
+        timeline.append({"at": injected, "kind": "fault", "text": f"The fault went in: {summary}"})
     if detected:
-        timeline.append({"at": detected, "kind": "detected", "text": f"Detected {state.get('detected_by', '')}"})
+        timeline.append({"at": detected, "kind": "detected", "text": f"Detected {state.detected_by or ''}"})
     for note in notes:
         kind = "misleading-path" if note.dead_end else "note"
         timeline.append({"at": parse_iso(note.at), "kind": kind, "text": note.text})
@@ -62,7 +61,7 @@ def build(rehearsal: Rehearsal, state: dict[str, Any]) -> dict[str, Any]:
     end_at = recovered or ended
     if end_at:
         kind = "resolved" if recovered else "ended"
-        timeline.append({"at": end_at, "kind": kind, "text": state.get("reason", "")})
+        timeline.append({"at": end_at, "kind": kind, "text": state.reason or ""})
     timeline.sort(key=lambda item: item["at"])
     ttd, ttr = _seconds(injected, detected), _seconds(injected, recovered)
     return {
@@ -70,22 +69,22 @@ def build(rehearsal: Rehearsal, state: dict[str, Any]) -> dict[str, Any]:
         "kind": "gameday",
         "id": rehearsal.id,
         "scenario": scenario,
-        "hidden": bool(state.get("hidden")),
-        "status": state.get("status"),
-        "passed": state.get("status") == "recovered",
+        "hidden": state.hidden,
+        "status": state.status.value,
+        "passed": state.status is Status.RECOVERED,
         "summary": {
             "start": injected.isoformat() if injected else None,
             "end": end_at.isoformat() if end_at else None,
             "duration_s": _seconds(injected, end_at),
             "recovered": recovered is not None,
-            "failed_requests_pct": round(100.0 - float(probe.get("availability_pct", 100.0)), 2),
-            "probe_requests": probe.get("samples", 0),
-            "symptom": probe.get("symptom"),  # None: no monitoring request failed (a latent fault)
-            "root_cause": {"cause": cause, "in_words": state.get("summary", "")},
+            "failed_requests_pct": round(100.0 - (probe.availability_pct if probe else 100.0), 2),
+            "probe_requests": probe.samples if probe else 0,
+            "symptom": probe.symptom if probe else None,  # None: no monitoring request failed (a latent fault)
+            "root_cause": {"cause": cause, "in_words": summary},
         },
         "timeline": [{**item, "at": item["at"].isoformat()} for item in timeline],
         "misleading_paths": [{"at": n.at, "text": n.text} for n in notes if n.dead_end],
-        "doctor": {"before": state.get("doctor_before"), "after": state.get("doctor_after")},
+        "doctor": {"before": state.doctor_before, "after": state.doctor_after},
         "measures": list(_measures(cause)),
         "regression_test": {
             "command": f"harness verify-fix {scenario} fixes/{scenario}.sh",
@@ -97,7 +96,7 @@ def build(rehearsal: Rehearsal, state: dict[str, Any]) -> dict[str, Any]:
         "figures": {
             "time_to_detect_s": ttd,
             "time_to_recover_s": ttr,
-            "availability_pct": probe.get("availability_pct"),
+            "availability_pct": probe.availability_pct if probe else None,
             "hints_used": len(hints),
             "notes": len(notes),
         },
@@ -164,7 +163,7 @@ def to_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_report(rehearsal: Rehearsal, state: dict[str, Any]) -> dict[str, Any]:
+def write_report(rehearsal: Rehearsal, state: RehearsalState) -> dict[str, Any]:
     report = build(rehearsal, state)
     rehearsal.report_path("json").write_text(json.dumps(report, indent=2))
     rehearsal.report_path("md").write_text(to_markdown(report))

@@ -9,16 +9,19 @@ One folder per rehearsal under `.harness/gameday/<id>/`:
     report.md/.json  the postmortem draft, written when the rehearsal ends
     watcher.log      the watcher process's own log
 
-Appends take an exclusive lock, so two people noting at once lose nothing.
+The watcher's state is one frozen `RehearsalState`, turned into JSON and back
+only here. Appends take an exclusive lock, so two people noting at once lose
+nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -27,10 +30,10 @@ from typing import Any
 from harness.errors import InvalidInput
 
 ROOT_NAME = "gameday"
-# What would give a hidden scenario away. While a hidden rehearsal runs, these live only in the sealed
-# file, which status, the dashboard and rehearsal.json never show; the end merges them back.
-REVEALING = ("scenario", "summary", "cause", "hints", "doctor_before", "declared_symptom", "doctor_now")
 SEALED = ".sealed.json"
+# A field whose metadata says it reveals the scenario: while a hidden rehearsal runs it lives only in the sealed
+# file, which status, the dashboard and rehearsal.json never show; the end merges it back.
+_REVEALING = {"revealing": True}
 
 
 class Status(StrEnum):
@@ -55,6 +58,107 @@ def iso(moment: datetime) -> str:
 
 def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+@dataclass(frozen=True)
+class ProbeFigures:
+    """What monitoring has seen of port 80 since the fault went in."""
+
+    current: str
+    detail: str
+    samples: int
+    failed: int
+    availability_pct: float
+    symptom: str | None  # the commonest failure; None while none failed (a latent fault)
+
+
+@dataclass(frozen=True)
+class WatcherInfo:
+    run_id: str
+    pid: int
+    owner: str
+
+
+@dataclass(frozen=True)
+class RehearsalState:
+    """Everything the watcher knows about a rehearsal; replaced whole (dataclasses.replace), never mutated."""
+
+    id: str
+    status: Status = Status.STARTING
+    scenario: str | None = field(default=None, metadata=_REVEALING)
+    hidden: bool = False
+    time_limit_s: float | None = None
+    streak: int | None = None
+    watcher: WatcherInfo | None = None
+    summary: str | None = field(default=None, metadata=_REVEALING)
+    cause: str | None = field(default=None, metadata=_REVEALING)
+    declared_symptom: str | None = field(default=None, metadata=_REVEALING)
+    target: str | None = None
+    url: str | None = None
+    shell: str | None = None
+    injected_at: datetime | None = None
+    doctor_before: dict[str, Any] | None = field(default=None, metadata=_REVEALING)
+    hints: tuple[str, ...] | None = field(default=None, metadata=_REVEALING)
+    hint_count: int = 0
+    probe: ProbeFigures | None = None
+    detected_at: datetime | None = None
+    detected_by: str | None = None
+    doctor_now: str | None = field(default=None, metadata=_REVEALING)  # the last examination's cause
+    recovered_at: datetime | None = None
+    doctor_after: dict[str, Any] | None = None
+    reason: str | None = None
+    ended_at: datetime | None = None
+    torn_down_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def finished(self, status: Status, reason: str) -> RehearsalState:
+        return dataclasses.replace(self, status=status, reason=reason, ended_at=now())
+
+    # -- the one place it becomes JSON and back ----------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, without the fields not known yet (a reader tells 'not yet' by absence)."""
+        return {
+            f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self) if getattr(self, f.name) is not None
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RehearsalState:
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
+        values["status"] = Status(values.get("status", Status.STARTING.value))
+        for name in ("injected_at", "detected_at", "recovered_at", "ended_at", "torn_down_at", "updated_at"):
+            if values.get(name) is not None:
+                values[name] = parse_iso(values[name])
+        if values.get("probe") is not None:
+            values["probe"] = ProbeFigures(**values["probe"])
+        if values.get("watcher") is not None:
+            values["watcher"] = WatcherInfo(**values["watcher"])
+        if values.get("hints") is not None:
+            values["hints"] = tuple(values["hints"])
+        return cls(**values)
+
+    def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(what participants may see, what stays sealed): all in the first while nothing needs hiding."""
+        whole = self.to_dict()
+        if not (self.hidden and self.status.active):
+            return whole, {}
+        revealing = {f.name for f in dataclasses.fields(self) if f.metadata.get("revealing")}
+        return (
+            {k: v for k, v in whole.items() if k not in revealing},
+            {k: v for k, v in whole.items() if k in revealing},
+        )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, StrEnum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -89,12 +193,15 @@ class Rehearsal:
         return cls(folder)
 
     # -- the watcher's state ----------------------------------------------
-    def read(self, unseal: bool = False) -> dict[str, Any]:
+    def read(self, unseal: bool = False) -> RehearsalState:
         """The state as participants may see it; UNSEAL adds what a hidden rehearsal keeps sealed (for hints)."""
-        state = self._load("rehearsal.json", {"id": self.id, "status": Status.STARTING.value})
+        data = self._load("rehearsal.json", {"id": self.id})
         if unseal:
-            state.update(self._load(SEALED, {}))
-        return state
+            data.update(self._load(SEALED, {}))
+        try:
+            return RehearsalState.from_dict(data)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"rehearsal {self.id}: its state file does not hold a rehearsal ({exc})") from None
 
     def _load(self, name: str, missing: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -104,25 +211,23 @@ class Rehearsal:
         except (OSError, ValueError) as exc:
             raise InvalidInput(f"rehearsal {self.id}: its state file {name} cannot be read ({exc})") from None
 
-    def write(self, state: dict[str, Any]) -> None:
-        active = Status(state.get("status", Status.STARTING.value)).active
-        if state.get("hidden") and active:
-            sealed = {k: v for k, v in state.items() if k in REVEALING}
+    def write(self, state: RehearsalState) -> None:
+        shown, sealed = state.split()
+        if sealed:
             self._replace(SEALED, sealed, mode=0o600)
-            state = {k: v for k, v in state.items() if k not in REVEALING}
-        self._replace("rehearsal.json", state)
-        if not active:
+        self._replace("rehearsal.json", shown)
+        if not state.status.active:
             (self.folder / SEALED).unlink(missing_ok=True)
 
     def _replace(self, name: str, data: dict[str, Any], mode: int = 0o644) -> None:
         scratch = self.folder / f".{name.lstrip('.')}.{os.getpid()}"
-        scratch.write_text(json.dumps(data, indent=2, default=str))
+        scratch.write_text(json.dumps(data, indent=2))
         scratch.chmod(mode)
         scratch.replace(self.folder / name)
 
     @property
     def status(self) -> Status:
-        return Status(self.read().get("status", Status.STARTING.value))
+        return self.read().status
 
     # -- notes, hints, the end request -----------------------------------------
     def _append(self, name: str, record: dict[str, Any]) -> None:

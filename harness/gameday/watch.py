@@ -9,19 +9,20 @@ Dashboards come and go; the watcher stays until the rehearsal ends.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from harness.doctor import Diagnosis, examine
 from harness.errors import HarnessError
 from harness.gameday.hints import hints_for
 from harness.gameday.postmortem import write_report
-from harness.gameday.state import Rehearsal, Status, iso, now
+from harness.gameday.state import ProbeFigures, Rehearsal, RehearsalState, Status, WatcherInfo, now
 from harness.otel import trace_rehearsal
 from harness.ownership import owner_token
 from harness.probe import Monitor, Sample, find_streak, ok_for
@@ -52,26 +53,28 @@ class Watcher:
         self.rehearsal = rehearsal
         self.session = session
         self.options = options
-        self.state: dict[str, Any] = {
-            "id": rehearsal.id,
-            "status": Status.STARTING.value,
-            "scenario": options.scenario,
-            "hidden": options.hidden,
-            "time_limit_s": options.time_limit,
-            "streak": options.streak,
-            "watcher": {"run_id": session.run_id, "pid": os.getpid(), "owner": owner_token()},
-        }
+        self.state = RehearsalState(
+            id=rehearsal.id,
+            scenario=options.scenario,
+            hidden=options.hidden,
+            time_limit_s=options.time_limit,
+            streak=options.streak,
+            watcher=WatcherInfo(session.run_id, os.getpid(), owner_token()),
+        )
         self._t0 = time.monotonic()
         self._injected_t: float | None = None
         self._detected_t: float | None = None
         self._last_doctor = 0.0
         self._doctor_found: tuple[float, str] | None = None  # when the first examination found a fault, and which
 
-    def run(self) -> dict[str, Any]:
+    def _set(self, **changes: Any) -> None:
+        self.state = dataclasses.replace(self.state, **changes)
+
+    def run(self) -> RehearsalState:
         try:
             with sigterm_as_interrupt():
                 scenario = self.session.catalogue.get(self.options.scenario)
-                self.state.update(
+                self._set(
                     scenario=scenario.name,  # its own name, also when it was given as a file
                     summary=scenario.summary,
                     cause=scenario.cause,
@@ -87,7 +90,7 @@ class Watcher:
         except Exception as exc:  # the watcher must still write its report and remove its target
             log.exception("the watcher failed")
             self._finish(Status.ERROR, f"the watcher failed: {type(exc).__name__}: {exc}")
-        self.state["torn_down_at"] = iso(now())
+        self._set(torn_down_at=now())
         # The report first: whoever sees the final status on disk may open the report at once.
         report = write_report(self.rehearsal, self.state)
         self._save()
@@ -97,7 +100,7 @@ class Watcher:
     # -- phases --------------------------------------------------------------
     def _rehearse(self, scenario: Scenario, target: Target) -> None:
         opts = self.options
-        self.state.update(target=target.name, url=target.url, shell=target.shell_command())
+        self._set(target=target.name, url=target.url, shell=target.shell_command())
         monitor = Monitor(target.probe(self.session.settings.probe_timeout), opts.interval)
         with monitor:
             if monitor.wait_for_streak(True, opts.streak, since=0.0, timeout=30) is None:
@@ -109,16 +112,16 @@ class Watcher:
             hints = hints_for(before)
             if not before.healthy:
                 self._doctor_found = (time.monotonic(), before.cause)
-            self.state.update(
-                status=Status.BROKEN.value,
+            self._set(
+                status=Status.BROKEN,
                 injected_at=self._wall(self._injected_t),
                 doctor_before=diagnosis_to_dict(before),
-                hints=hints,
+                hints=tuple(hints),
                 hint_count=len(hints),
             )
             self._save()
             self._watch(target, monitor)
-            self.state["doctor_after"] = diagnosis_to_dict(examine(target))
+            self._set(doctor_after=diagnosis_to_dict(examine(target)))
 
     def _watch(self, target: Target, monitor: Monitor) -> None:
         opts = self.options
@@ -126,7 +129,7 @@ class Watcher:
         while True:
             samples = [s for s in monitor.samples if s.t >= self._injected_t]
             self._update_probe(samples)
-            if "detected_at" not in self.state:
+            if self.state.detected_at is None:
                 self._detect(samples)
             elif self._recovered(target, samples):
                 return self._finish(Status.RECOVERED, "port 80 serves again and the doctor finds nginx healthy")
@@ -157,7 +160,7 @@ class Watcher:
             return False
         examined = self._last_doctor = time.monotonic()
         diagnosis: Diagnosis = examine(target)
-        self.state["doctor_now"] = diagnosis.cause
+        self._set(doctor_now=diagnosis.cause)
         if not diagnosis.healthy:
             return False
         last_bad = max((i for i, s in enumerate(samples) if not s.ok), default=None)
@@ -167,7 +170,7 @@ class Watcher:
         else:
             resolved = samples[last_bad + 1].t if last_bad + 1 < len(samples) else samples[-1].t
         detected = self._detected_t if self._detected_t is not None else resolved
-        self.state["recovered_at"] = self._wall(max(resolved, detected))
+        self._set(recovered_at=self._wall(max(resolved, detected)))
         return True
 
     # -- state ----------------------------------------------------------------
@@ -177,26 +180,27 @@ class Watcher:
         failed = [s for s in samples if not s.ok]
         symptom = Counter(s.outcome.value for s in failed).most_common(1)
         last = samples[-1]
-        self.state["probe"] = {
-            "current": last.outcome.value,
-            "detail": last.detail,
-            "samples": len(samples),
-            "failed": len(failed),
-            "availability_pct": round(100.0 * (len(samples) - len(failed)) / len(samples), 2),
-            "symptom": symptom[0][0] if symptom else None,
-        }
+        probe = ProbeFigures(
+            current=last.outcome.value,
+            detail=last.detail,
+            samples=len(samples),
+            failed=len(failed),
+            availability_pct=round(100.0 * (len(samples) - len(failed)) / len(samples), 2),
+            symptom=symptom[0][0] if symptom else None,
+        )
+        self._set(probe=probe)
 
     def _detected(self, how: str, t: float) -> None:
         self._detected_t = t
-        self.state.update(detected_at=self._wall(t), detected_by=how)
+        self._set(detected_at=self._wall(t), detected_by=how)
 
     def _finish(self, status: Status, reason: str) -> None:
-        self.state.update(status=status.value, reason=reason, ended_at=iso(now()))
+        self.state = self.state.finished(status, reason)
 
-    def _wall(self, t: float) -> str:
+    def _wall(self, t: float) -> datetime:
         """A monotonic instant as UTC wall-clock time."""
-        return iso(now() - timedelta(seconds=time.monotonic() - t))
+        return now() - timedelta(seconds=time.monotonic() - t)
 
     def _save(self) -> None:
-        self.state["updated_at"] = iso(now())
+        self._set(updated_at=now())
         self.rehearsal.write(self.state)
