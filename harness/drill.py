@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from harness import otel
 from harness.doctor import Diagnosis, Request, examine
 from harness.errors import DeadlineExceeded, HarnessError, InvalidInput, RemedyError
 from harness.facts import Facts
+from harness.listeners import DrillListener, Listeners
 from harness.load import LoadReport, burst
-from harness.probe import Monitor, Sample, Streak
+from harness.probe import Monitor, Probe, Sample, Streak
 from harness.remedy import remedy_for
 from harness.scenario import Scenario, call_plugin
 from harness.session import Session
@@ -26,11 +27,11 @@ from harness.signals import background, deadline, deferred_signals, sigterm_as_i
 from harness.symptom import Symptom
 from harness.target import ExecResult, State, Target
 from harness.targets import FreshTargets, TargetSource
-from harness.timeline import Event, EventKind, Recorder, Timeline
+from harness.timeline import EventKind, Recorder, Timeline
 
 Repair = Callable[[Target, Diagnosis], list[ExecResult]]
-# Runs on the live target once the drill has its verdict, before teardown (verify-fix's further checks).
-Aftercare = Callable[[Target, "Verdict"], None]
+# How a drill watches port 80 (a fake in the phase tests): given the target's probe and the interval.
+MonitorFactory = Callable[[Probe, float], Monitor]
 
 
 class Verdict(StrEnum):
@@ -146,6 +147,25 @@ class _Stop(Exception):
         self.reason = reason
 
 
+@dataclass
+class DrillState:
+    """What one drill has found so far: written by its phases, read once into the Result."""
+
+    symptom_seen: Symptom | None = None
+    detected_by: DetectedBy | None = None
+    baseline: Diagnosis | None = None  # the unbroken target, examined
+    diagnosis: Diagnosis | None = None
+    diagnosis_after: Diagnosis | None = None
+    steps: list[ExecResult] = field(default_factory=list)  # the repair's
+    load_reports: list[LoadReport] = field(default_factory=list)
+    measured: tuple[str, ...] = ()  # the failure seen from outside, which the diagnosis must account for
+    requests: tuple[Request, ...] = ()  # the requests that failed, for the doctor to trace
+    target_name: str = ""
+    url: str = ""
+    early: _Background | None = None  # the diagnosis begun on the first failing sample
+    before_repair: frozenset[tuple[int, str]] = frozenset()  # processes running before the repair
+
+
 class Drill:
     def __init__(
         self,
@@ -154,39 +174,28 @@ class Drill:
         *,
         options: DrillOptions | None = None,
         repair: Repair = repair_by_remedy,
-        observer: Callable[[Event, float], None] | None = None,
+        listeners: Iterable[DrillListener] = (),
         image: str | None = None,
-        aftercare: Aftercare | None = None,
         cancel: threading.Event | None = None,
         targets: TargetSource | None = None,
+        monitor: MonitorFactory = Monitor,
     ) -> None:
         self.session = session
         self.targets = targets or FreshTargets(session)
         self.image = image
-        self.aftercare = aftercare
         self.scenario = scenario
         self.options = options or DrillOptions(interval=session.settings.probe_interval)
         self.repair = repair
-        self.recorder = Recorder(observer)
-        self.symptom_seen: Symptom | None = None
-        self.detected_by: DetectedBy | None = None
-        self.baseline: Diagnosis | None = None
-        self.diagnosis: Diagnosis | None = None
-        self.diagnosis_after: Diagnosis | None = None
-        self.steps: list[ExecResult] = []
-        self.load_reports: list[LoadReport] = []
-        self.measured: tuple[str, ...] = ()  # the failure seen from outside, which the diagnosis must account for
-        self.requests: tuple[Request, ...] = ()  # the requests that failed, for the doctor to trace
-        self.target_name = ""
+        self.listeners = Listeners(listeners)
+        self.recorder = Recorder(self.listeners.event if self.listeners else None)
+        self.state = DrillState()
+        self.monitors = monitor
         self.monitor: Monitor | None = None
         self.target: Target | None = None
         # Set by whoever runs drills in parallel, on Ctrl-C: this drill ends as interrupted at its next step.
         self.cancel = cancel or threading.Event()
         self._ran = False
         self._began = 0.0
-        self._early: _Background | None = None  # the diagnosis begun on the first failing sample
-        self._before_repair: frozenset[tuple[int, str]] = frozenset()  # processes running before the repair
-        self._url = ""
 
     def interrupt(self) -> None:
         """End this drill from another thread: nothing more is injected, its waits return now."""
@@ -218,7 +227,7 @@ class Drill:
                         if self.monitor is not None:
                             self.monitor.stop()
                         self.targets.give_back(target)
-                        self.recorder.record(EventKind.TORN_DOWN, self.target_name)
+                        self.recorder.record(EventKind.TORN_DOWN, self.state.target_name)
         except KeyboardInterrupt as exc:
             self.recorder.record(EventKind.INTERRUPTED, str(exc) or "interrupted")
             raise DrillInterrupted(
@@ -249,10 +258,10 @@ class Drill:
             if target.state is State.NEW:  # a warm one serves already
                 target.start()
         self._checkpoint()
-        self.target_name = target.name
-        self._url = target.url
+        self.state.target_name = target.name
+        self.state.url = target.url
         self.recorder.record(EventKind.TARGET_STARTED, f"{target.name} serving on {target.url}")
-        self.monitor = Monitor(target.probe(self.session.settings.probe_timeout), self.options.interval)
+        self.monitor = self.monitors(target.probe(self.session.settings.probe_timeout), self.options.interval)
         self.monitor.start()
         if self.cancel.is_set():
             self.monitor.halt()
@@ -265,13 +274,15 @@ class Drill:
         except _Stop as stop:
             self._checkpoint()  # a wait cut short by an interrupt is the interrupt, not a verdict
             verdict, reason = stop.verdict, stop.reason
-        if self.aftercare is not None:
-            self.monitor.stop()  # aftercare may restart the container, which moves the published port
-            self.aftercare(target, verdict)
+        # The verdict is in: what port 80 does from here on is the listeners' business (verify-fix restarts the
+        # container, which moves the published port).
+        self.monitor.stop()
+        self.listeners.verdict(target, verdict)
         return verdict, reason
 
     def _phases(self, target: Target, monitor: Monitor) -> None:
         k, opts, rec = self.options.streak, self.options, self.recorder
+        found = self.state
 
         with rec.phase("steady"):
             with rec.phase("steady/streak"):
@@ -284,11 +295,11 @@ class Drill:
                         f"no {k} good samples in a row within {opts.steady_timeout:g} s before injection",
                     )
             self._checkpoint()
-            self.baseline = doctor.result(rec, "steady/doctor")
-            if not self.baseline.healthy:
+            found.baseline = doctor.result(rec, "steady/doctor")
+            if not found.baseline.healthy:
                 raise _Stop(
                     Verdict.NOT_STEADY,
-                    f"before any fault, the doctor finds {self.baseline.cause}: {self.baseline.summary} "
+                    f"before any fault, the doctor finds {found.baseline.cause}: {found.baseline.summary} "
                     "(a false alarm)",
                 )
             rec.record(EventKind.STEADY, f"{k} good samples in a row; the doctor finds nginx healthy")
@@ -302,40 +313,41 @@ class Drill:
             self._detect(target, monitor, injected.t, time.monotonic())
         self._checkpoint()
 
-        if self.diagnosis is None:
-            if self._early is not None:
-                self.diagnosis = self._early.result(rec, "diagnose")
-                took = self._early.took
+        if found.diagnosis is None:
+            if found.early is not None:
+                found.diagnosis = found.early.result(rec, "diagnose")
+                took = found.early.took
             else:
                 with rec.phase("diagnose"):
                     examined = time.monotonic()
-                    self.diagnosis = examine(target, self.measured, self.requests, self._baseline_facts())
+                    found.diagnosis = examine(target, found.measured, found.requests, self._baseline_facts())
                     took = time.monotonic() - examined
             rec.record(
-                EventKind.DIAGNOSED, f"{self.diagnosis.cause} (examined in {took:.2f} s): {self.diagnosis.summary}"
+                EventKind.DIAGNOSED,
+                f"{found.diagnosis.cause} (examined in {took:.2f} s): {found.diagnosis.summary}",
             )
 
         self._checkpoint()
         with rec.phase("repair"):
-            repair_started, repaired = self._repair(target, self.diagnosis)
+            repair_started, repaired = self._repair(target, found.diagnosis)
         with rec.phase("verify"):
             self._verify(target, monitor, repair_started, repaired)
 
     def _repair(self, target: Target, diagnosis: Diagnosis) -> tuple[float, float]:
         rec = self.recorder
-        self._before_repair = target.processes() if self.options.quiet else frozenset()
+        self.state.before_repair = target.processes() if self.options.quiet else frozenset()
         repair_started = rec.record(EventKind.REPAIR_STARTED, f"repairing {diagnosis.cause}").t
         try:
-            self.steps = call_plugin(self.scenario.name, "repair", self.repair, target, diagnosis)
+            self.state.steps = call_plugin(self.scenario.name, "repair", self.repair, target, diagnosis)
         except RemedyError as exc:
             raise _Stop(Verdict.NOT_RECOVERED, str(exc)) from exc
-        failed = [s for s in self.steps if not s.ok]
+        failed = [s for s in self.state.steps if not s.ok]
         if failed:
             what = f"failed: {' '.join(failed[0].argv)} exited {failed[0].exit_code}"
         else:
-            what = "; ".join(" ".join(s.argv) for s in self.steps) or "nothing to do"
+            what = "; ".join(" ".join(s.argv) for s in self.state.steps) or "nothing to do"
         repaired = rec.record(EventKind.REPAIRED, what).t
-        if not self.steps:
+        if not self.state.steps:
             # Nothing was changed, so nothing can recover: waiting out the recovery timeout would only hide that.
             raise _Stop(
                 Verdict.NOT_RECOVERED,
@@ -346,7 +358,7 @@ class Drill:
     def _verify(self, target: Target, monitor: Monitor, repair_started: float, repaired: float) -> None:
         k, opts, rec = self.options.streak, self.options, self.recorder
         # The probe was ok throughout a fault it cannot see, so only samples after the repair prove anything.
-        since = repair_started if self.detected_by is DetectedBy.PROBE else repaired
+        since = repair_started if self.state.detected_by is DetectedBy.PROBE else repaired
         deadline = time.monotonic() + opts.recover_timeout
         with rec.phase("verify/streak"):
             first = self._first_good(target, monitor, since, deadline)
@@ -363,14 +375,14 @@ class Drill:
         if doctor is None or doctor.started < good.first.t:
             # Port 80 failed again after the sample that started it: its examination may predate the recovery.
             doctor = _Background(lambda: examine(target, baseline=self._baseline_facts()))
-        self.diagnosis_after = doctor.result(rec, "verify/doctor")
-        if not self.diagnosis_after.healthy:
+        self.state.diagnosis_after = doctor.result(rec, "verify/doctor")
+        if not self.state.diagnosis_after.healthy:
             raise _Stop(
                 Verdict.NOT_RECOVERED,
-                f"port 80 serves again but the doctor still finds {self.diagnosis_after.cause}: "
-                f"{self.diagnosis_after.summary}",
+                f"port 80 serves again but the doctor still finds {self.state.diagnosis_after.cause}: "
+                f"{self.state.diagnosis_after.summary}",
             )
-        if self.detected_by is DetectedBy.LOAD:
+        if self.state.detected_by is DetectedBy.LOAD:
             with rec.phase("verify/load"):
                 report = self._burst(target, "after the repair")
             if report.degraded:
@@ -392,8 +404,8 @@ class Drill:
             # and none sent since the repair has succeeded.
             answered = [s for s in monitor.samples if s.t >= since]
             still_failing = any(not s.ok and s.t >= repaired + opts.quiet for s in answered)
-            if opts.quiet and self._before_repair and still_failing and not any(s.ok for s in answered):
-                started = target.processes() - self._before_repair
+            if opts.quiet and self.state.before_repair and still_failing and not any(s.ok for s in answered):
+                started = target.processes() - self.state.before_repair
                 if not started:
                     raise _Stop(
                         Verdict.NOT_RECOVERED,
@@ -410,6 +422,7 @@ class Drill:
         dated from its first failing sample.
         """
         k, opts, rec = self.options.streak, self.options, self.recorder
+        found = self.state
         # The doctor starts on the first failing sample, while the probe confirms the streak: if that sample
         # opens the confirmed streak, its diagnosis stands; if not (a blink), it is thrown away.
         seen = monitor.wait_for_failure(1, since=inject_done, quiet=opts.settle, timeout=opts.detect_timeout)
@@ -419,10 +432,10 @@ class Drill:
             early = _Background(lambda: examine(target, measured, requests, self._baseline_facts()))
         bad = monitor.wait_for_failure(k, since=inject_done, quiet=opts.settle, timeout=opts.detect_timeout)
         if bad is not None:
-            self.symptom_seen, self.detected_by = Symptom.of(bad.outcome), DetectedBy.PROBE
-            self.measured, self.requests = _what_failed(bad.first)
+            found.symptom_seen, found.detected_by = Symptom.of(bad.outcome), DetectedBy.PROBE
+            found.measured, found.requests = _what_failed(bad.first)
             if early is not None and seen is not None and seen.first is bad.first:
-                self._early = early
+                found.early = early
             first = monitor.failing_since(bad, floor=injected)
             rec.record(EventKind.DETECTED, f"by the probe: {_describe_streak(bad)}", t=first.t)
             return
@@ -430,26 +443,30 @@ class Drill:
         started = time.monotonic()
         report = self._burst(target, "single requests are still served")
         if report.degraded:
-            self.symptom_seen, self.detected_by = Symptom.FAILS_UNDER_LOAD, DetectedBy.LOAD
-            self.measured = (f"a load burst: {report.describe()}",)
-            self.requests = (Request("/", under_load=True),)
+            found.symptom_seen, found.detected_by = Symptom.FAILS_UNDER_LOAD, DetectedBy.LOAD
+            found.measured = (f"a load burst: {report.describe()}",)
+            found.requests = (Request("/", under_load=True),)
             rec.record(EventKind.DETECTED, f"by load: {report.describe()}", t=started)
             return
         examined = time.monotonic()
         diagnosis = examine(target, baseline=self._baseline_facts())
         if diagnosis.healthy:
-            self.diagnosis = diagnosis
+            found.diagnosis = diagnosis
             raise _Stop(
                 Verdict.NOT_DETECTED,
                 f"the probe stayed ok after the injection, a burst of {report.requests} requests was served, "
                 "and the doctor finds nginx healthy",
             )
-        self.symptom_seen, self.detected_by, self.diagnosis = Symptom.LATENT, DetectedBy.DOCTOR, diagnosis
+        found.symptom_seen, found.detected_by, found.diagnosis = (
+            Symptom.LATENT,
+            DetectedBy.DOCTOR,
+            diagnosis,
+        )
         rec.record(EventKind.DETECTED, f"by the doctor (port 80 still serves): {diagnosis.cause}", t=examined)
         rec.record(EventKind.DIAGNOSED, f"{diagnosis.cause}: {diagnosis.summary}")
 
     def _baseline_facts(self) -> Facts | None:
-        return self.baseline.facts if self.baseline is not None else None
+        return self.state.baseline.facts if self.state.baseline is not None else None
 
     def _burst(self, target: Target, why: str) -> LoadReport:
         opts = self.options
@@ -460,7 +477,7 @@ class Drill:
             report = burst(
                 target.url + check.path, requests=opts.load_requests, concurrency=opts.load_concurrency, check=check
             )
-        self.load_reports.append(report)
+        self.state.load_reports.append(report)
         self.recorder.record(EventKind.LOAD_TESTED, f"{why}: {report.describe()}")
         return report
 
@@ -477,23 +494,23 @@ class Drill:
             declared_cause=self.scenario.cause,
             verdict=verdict,
             reason=reason,
-            symptom_seen=self.symptom_seen,
-            detected_by=self.detected_by,
-            baseline=self.baseline,
-            diagnosis=self.diagnosis,
-            diagnosis_after=self.diagnosis_after,
-            repair_steps=tuple(self.steps),
-            load_reports=tuple(self.load_reports),
+            symptom_seen=self.state.symptom_seen,
+            detected_by=self.state.detected_by,
+            baseline=self.state.baseline,
+            diagnosis=self.state.diagnosis,
+            diagnosis_after=self.state.diagnosis_after,
+            repair_steps=tuple(self.state.steps),
+            load_reports=tuple(self.state.load_reports),
             timeline=timeline,
             round_trips=tuple(self.target.round_trips) if self.target is not None else (),
             time_to_detect=detected.t - injected.t if injected and detected else None,
             time_to_recover=recovered.t - injected.t if injected and recovered else None,
             duration=time.monotonic() - self.recorder.t0,
             image=image,
-            target=self.target_name,
+            target=self.state.target_name,
             run_id=self.session.run_id,
             site=str(self.session.site.folder) if self.session.site is not None else "",
-            url=self._url,
+            url=self.state.url,
         )
         otel.trace_drill(result)  # nothing unless the environment asks for traces
         return result

@@ -18,11 +18,12 @@ import pytest
 from harness.doctor import Diagnosis
 from harness.drill import Drill, DrillInterrupted, DrillOptions, Verdict
 from harness.journal import journal
-from harness.probe import DEFAULT_CHECKS, Outcome, Sample
+from harness.listeners import DrillListener
+from harness.probe import DEFAULT_CHECKS, Monitor, Outcome, Sample
 from harness.scenario import Scenario
 from harness.symptom import Symptom
 from harness.target import ExecResult, State
-from harness.timeline import PHASES, EventKind
+from harness.timeline import PHASES, Event, EventKind
 
 DATA = Path(__file__).parent / "data"
 FAST = DrillOptions(interval=0.01, settle=0.1, quiet=0.05, recover_timeout=2.0, detect_timeout=2.0)
@@ -223,3 +224,54 @@ def test_a_drill_cancelled_after_the_injection_repairs_nothing_and_gives_its_tar
         drill.run()
     assert caught.value.result.verdict is Verdict.INTERRUPTED
     assert repaired == [] and source.given_back
+
+
+class Listener(DrillListener):
+    def __init__(self, fails: bool = False) -> None:
+        self.fails = fails
+        self.kinds: list[EventKind] = []
+        self.verdicts: list[tuple[Verdict, State, int]] = []
+
+    def on_event(self, event: Event, offset: float) -> None:
+        self.kinds.append(event.kind)
+        if self.fails:
+            raise RuntimeError("cannot print")
+
+    def on_verdict(self, target: Any, verdict: Verdict) -> None:
+        samples = len(monitors[-1].samples)
+        time.sleep(0.05)  # the monitor has stopped: no sample arrives meanwhile
+        self.verdicts.append((verdict, target.state, len(monitors[-1].samples) - samples))
+        if self.fails:
+            raise RuntimeError("cannot check")
+
+
+monitors: list[Monitor] = []
+
+
+def _watching(probe: Any, interval: float) -> Monitor:
+    monitors.append(Monitor(probe, interval))
+    return monitors[-1]
+
+
+def test_listeners_hear_every_event_and_get_the_live_target_with_the_verdict_even_beside_a_failing_one() -> None:
+    broken, heard = Listener(fails=True), Listener()
+    target = FakeTarget()
+    source = Source(target)
+    drill = Drill(
+        FakeSession(),  # type: ignore[arg-type]
+        LinkGone(),
+        options=FAST,
+        repair=_relink,
+        image="fake:1",
+        targets=source,
+        listeners=[broken, heard],
+        monitor=_watching,
+    )
+    result = drill.run()
+    assert result.verdict is Verdict.RECOVERED, result.reason  # a listener's failure is not the drill's
+    assert heard.kinds == [e.kind for e in drill.recorder.events] == broken.kinds
+    assert heard.verdicts == [(Verdict.RECOVERED, State.RUNNING, 0)]  # before teardown, monitor stopped
+    assert broken.verdicts == heard.verdicts
+    assert any("on_verdict failed: RuntimeError: cannot check" in line for line in drill.listeners.failures)
+    assert monitors and monitors[-1].samples == list(result.timeline.samples)  # the injected monitor was used
+    assert source.given_back

@@ -185,7 +185,8 @@ def test_fixtures_fail_naming_the_failed_check_and_put_their_figures_in_junit_un
     assert (drilled["harness.verdict"], drilled["harness.passed"]) == ("recovered", "true")
     assert (drilled["harness.cause"], drilled["harness.cause_correct"]) == ("nginx-not-running", "true")
     assert drilled["harness.symptom"] == "refused"
-    assert 0 < float(drilled["harness.time_to_detect_s"]) < float(drilled["harness.time_to_recover_s"])
+    # 0.000 is honest: a sample sent as the injection began may already fail.
+    assert 0 <= float(drilled["harness.time_to_detect_s"]) < float(drilled["harness.time_to_recover_s"])
     forgetful = cases["test_forgetful_fix"]
     assert (forgetful["harness.fix"], forgetful["harness.fix_verdict"]) == ("no-restart.sh", "failed")
     assert forgetful["harness.time_to_recover_s"] == ""

@@ -16,6 +16,7 @@ from harness.cli import HARNESS_ERROR, JOURNAL, PASSED, SITE, VERDICT_FAILED, cl
 from harness.cli.history import FAIL_IF_SLOWER, open_store, record
 from harness.drill import Drill, DrillInterrupted, DrillOptions, Result, Verdict
 from harness.history import ResultStore
+from harness.listeners import observing
 from harness.records import run_of_drill
 from harness.report import render_result, render_results, results_to_dict
 from harness.scenario import Scenario
@@ -168,7 +169,7 @@ def _run(
 ) -> Result:
     with stderr.status(f"{label}: starting a target") as status:
         observer = _observer(status, scenario.name)
-        return Drill(session, scenario, options=options, observer=observer, targets=targets).run()
+        return Drill(session, scenario, options=options, listeners=[observing(observer)], targets=targets).run()
 
 
 def _finished(result: Result, done: int, planned: int) -> None:
@@ -246,7 +247,7 @@ def _drill_parallel(
             if not cancel.is_set():
                 progress(f"{scenario.name} +{offset:.3f}s {event.kind.value}: {event.detail}")
 
-        one = Drill(session, scenario, options=options, observer=log, cancel=cancel, targets=warm)
+        one = Drill(session, scenario, options=options, listeners=[observing(log)], cancel=cancel, targets=warm)
         with lock:
             if cancel.is_set():
                 raise _NotStarted(scenario.name)
