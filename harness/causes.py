@@ -18,16 +18,16 @@ from functools import cache
 from importlib.metadata import EntryPoint
 from typing import TYPE_CHECKING
 
-from harness.changes import Changes
-from harness.confmodel import Server
 from harness.errors import PluginError
-from harness.facts import Facts
 from harness.plugins import load_group
-from harness.trace import Step, Trace
 
 if TYPE_CHECKING:
+    from harness.changes import Changes
+    from harness.confmodel import Server
     from harness.doctor import Diagnosis
+    from harness.facts import Facts
     from harness.target import ExecResult, Target
+    from harness.trace import Step, Trace
 
 GROUP = "harness.causes"
 _KEBAB = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
@@ -58,7 +58,7 @@ class Context:
 
     facts: Facts
     traces: tuple[Trace, ...] = ()
-    changes: Changes = field(default_factory=Changes)
+    changes: Changes = field(default_factory=lambda: _no_changes())
     measured: tuple[str, ...] = ()
     baseline: Facts | None = None  # the healthy examination before the fault, when there was one
 
@@ -87,6 +87,12 @@ class Context:
             if step is not None and (not what or step.what in what):
                 found.append((trace, step))
         return tuple(found)
+
+
+def _no_changes() -> Changes:
+    from harness.changes import Changes  # here: loading the registry (harness list) costs no config parser
+
+    return Changes()
 
 
 Rule = Callable[[Context], Finding | None]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from harness.confmodel import EMPTY, ConfigModel, parse_tree
 from harness.inside import INSIDE_SECTION, NO_INSIDE, Inside, parse_inside
+from harness.server_paths import BACKUP_DIR
 
 SECTION = "@@harness-section "
 
@@ -244,9 +245,6 @@ class Facts:
             if _NUMBER.match(stamp) and "/" + kept == path:
                 found.append(f"{BACKUP_DIR}/{backup}")
         return tuple(found)
-
-
-BACKUP_DIR = "/var/backups/nginx"
 
 
 _NUMBER = re.compile(r"[0-9]{1,18}")

@@ -10,13 +10,11 @@ background and lets the drill wait for streaks of good or bad samples.
 from __future__ import annotations
 
 import bisect
-import http.client
 import re
 import threading
 import time
 import warnings
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -136,7 +134,9 @@ def classify_response(
 
 
 def _request_errors() -> tuple[type[BaseException], ...]:
-    import requests  # on first use: `harness list` and `--help` never send a request
+    import http.client  # on first use, as requests (which loads it anyway): `harness list` never sends a request
+
+    import requests
 
     return (requests.RequestException, OSError, http.client.HTTPException)
 
@@ -161,6 +161,8 @@ def classify_error(exc: BaseException) -> tuple[Outcome, str]:
     Behind Docker's port proxy a port with no listener accepts and then closes,
     so a reset or an empty reply means the same as a refused connection.
     """
+    import http.client
+
     import requests
     import urllib3
 
@@ -323,6 +325,8 @@ class Monitor:
         self._idle: list[Probe] = [probe]  # a Probe per sample in flight: a requests Session is not thread-safe
         self._probes: list[Probe] = [probe]
         # Threads are reused: while the server answers, one does all the work.
+        from concurrent.futures import ThreadPoolExecutor  # here: `harness list` starts no monitor
+
         self._pool = ThreadPoolExecutor(self.MAX_IN_FLIGHT, thread_name_prefix="harness-sample", initializer=quiet)
 
     def __enter__(self) -> Monitor:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness import schemas
-from harness.choice import Choice
 from harness.errors import HarnessError, InvalidInput
 from harness.scenario import Scenario
 from harness.symptom import Symptom
@@ -30,10 +29,11 @@ from harness.target import Target
 if TYPE_CHECKING:
     from yaml import Node
 
+    from harness.choice import Choice
+
 SUFFIXES = (".yaml", ".yml")
 DEFAULT_TIMEOUT = 30.0
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-PLACEHOLDERS = tuple(Choice.__dataclass_fields__)
 ENVIRONMENT = "HARNESS_SCENARIOS"  # folders of scenario files, separated by os.pathsep
 
 
@@ -164,16 +164,19 @@ def _parse(path: Path) -> tuple[Any, Node | None]:
 
 
 def _steps(path: Path, node: Node | None, data: dict[str, Any], key: str) -> tuple[Step, ...]:
+    from harness.choice import Choice  # here: listing the catalogue needs no site model
+
+    known = tuple(Choice.__dataclass_fields__)
     steps = []
     for number, raw in enumerate(data.get(key, [])):
         where = f"{path}:{_line(node, [key, number])}"
         texts = [raw["script"]] if "script" in raw else list(raw["run"])
         for text in texts:
             for name in PLACEHOLDER.findall(text):
-                if name not in PLACEHOLDERS:
+                if name not in known:
                     raise InvalidInput(
                         f"scenario file {where}: {key}[{number}]: unknown placeholder {{{{ {name} }}}}; "
-                        f"known: {', '.join(PLACEHOLDERS)}"
+                        f"known: {', '.join(known)}"
                     )
         steps.append(
             Step(

@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING
 
 from harness.causes import Cause, Context, Finding
 from harness.errors import RemedyError
-from harness.facts import Facts
-from harness.inside import upstream_of
 from harness.target import ExecResult, Target
 from harness.units import required, serving, wait
 
 if TYPE_CHECKING:
     from harness.doctor import Diagnosis
+    from harness.facts import Facts
 
 APP_URL = "http://127.0.0.1:9000/"
 WAIT_APP_ANSWERS = f"until curl -sf -o /dev/null -m 1 {APP_URL}; do sleep 0.1; done"
@@ -70,6 +69,8 @@ def _seen(ctx: Context) -> str:
 
 def proxied(facts: Facts) -> bool:
     """Whether this server's configuration sends requests to the app at all (someone else's site may not)."""
+    from harness.inside import upstream_of  # here: loading the unit costs no config parser
+
     return any(upstream_of(location, facts.config) == APP_URL for _, location in facts.config.all_locations())
 
 

@@ -9,6 +9,10 @@ Every command runs inside the target as an argv list: a value read from the
 server is only ever an argument. A change to the configuration goes through
 `config_change`, which keeps the files' previous bytes and puts them back if
 `nginx -t` then fails: a remedy never leaves the server worse than it found it.
+
+Units import the doctor's own modules (facts, confmodel, inside) only where a
+rule or remedy runs: loading the registry, as `harness list` does to name
+broken units, then costs no configuration parser.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from harness.errors import RemedyError
-from harness.facts import BACKUP_DIR, Facts
+from harness.server_paths import BACKUP_DIR
 from harness.target import ExecResult, Target
 
 if TYPE_CHECKING:
     from harness.doctor import Diagnosis
+    from harness.facts import Facts
 
 WAIT_TIMEOUT = 10.0
 

@@ -7,9 +7,8 @@ import re
 from typing import TYPE_CHECKING
 
 from harness.causes import Cause, Context, Finding
-from harness.confmodel import resolve
 from harness.errors import RemedyError
-from harness.facts import BACKUP_DIR, Facts
+from harness.server_paths import BACKUP_DIR
 from harness.target import ExecResult, Target
 from harness.units import (
     blamed,
@@ -26,6 +25,7 @@ from harness.units import (
 
 if TYPE_CHECKING:
     from harness.doctor import Diagnosis
+    from harness.facts import Facts
 
 _LOG_FILE = re.compile(r"\.log$|/log/")
 SITES_DIRS = ("/etc/nginx/sites-available", "/etc/nginx/sites-enabled")
@@ -160,6 +160,8 @@ def _reload(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
 
 def _empty_includes(ctx: Context) -> list[str]:
     """Includes whose folder does not exist at all: a typo, not an empty sites-enabled."""
+    from harness.confmodel import resolve
+
     model = ctx.facts.config
     found = []
     for include in model.includes:

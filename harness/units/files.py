@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from harness.causes import Cause, Context, Finding
 from harness.errors import RemedyError
-from harness.inside import components
 from harness.target import ExecResult, Target
 from harness.units import changed_config_files, required, restore_from_record, serving
 
@@ -34,6 +33,8 @@ def _open_path(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
     facts = diagnosis.facts
     context = diagnosis.context
     blocked = [step.subject for _, step in context.broken("file")] if context is not None else []
+    from harness.inside import components
+
     steps: list[ExecResult] = []
     for path in blocked:
         for part in components(path):

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from harness.causes import Cause, Context, Finding
 from harness.errors import RemedyError
-from harness.facts import number
 from harness.target import ExecResult, Target
 from harness.units import bring_up, changed_config_files, restore_from_record, serving
 
@@ -43,6 +42,8 @@ def _worker_connections(ctx: Context) -> Finding | None:
     said = [line for line in facts.error_log if NOT_ENOUGH in line]
     if not serving(facts) or not (said or (ctx.measured and any("load burst" in m for m in ctx.measured))):
         return None
+    from harness.facts import number
+
     value = number(directive.args[0]) if directive is not None and directive.args else None
     if value is not None and value >= 512:
         return None  # a generous limit: old "not enough" lines in the log are from before it was raised
