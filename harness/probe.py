@@ -306,9 +306,13 @@ class Monitor:
     answer (a hung server holds each for the probe timeout): monitoring keeps
     its cadence, so three timeouts in a row take one timeout and two
     intervals, not three timeouts. Each sample in flight has its own
-    connection and its own Probe. Waiters only see the samples sent before the
-    oldest one still in flight, in the order they were sent, so a streak is
-    never judged over a gap.
+    connection and its own Probe. A streak is never judged over a gap: a
+    failing streak only over the samples sent before the oldest one still in
+    flight (the first failure is never missed), a good streak over every
+    answered sample with each one still in flight counted as a failure (so a
+    sample held by a blackhole just before a repair does not hold the recovery
+    back for the probe timeout). Once stopped, the monitor records nothing
+    more and does not wait for the samples still in flight.
     """
 
     # Samples in flight at once, at most: a 1 s timeout at a 50 ms cadence needs 20 (plus one of each kind of check).
@@ -323,7 +327,6 @@ class Monitor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._idle: list[Probe] = [probe]  # a Probe per sample in flight: a requests Session is not thread-safe
-        self._probes: list[Probe] = [probe]
         # Threads are reused: while the server answers, one does all the work.
         from concurrent.futures import ThreadPoolExecutor  # here: `harness list` starts no monitor
 
@@ -353,31 +356,36 @@ class Monitor:
         # An interrupt can land between creating the thread and starting it.
         if self._thread is not None and self._thread.ident is not None:
             self._thread.join(timeout=self.interval + 1.0)
-        self._pool.shutdown(wait=True)  # a sample in flight ends within the probe timeout per check
-        for probe in self._probes:
+        # A sample in flight ends by itself within the probe timeout and closes its own probe (see _sample).
+        self._pool.shutdown(wait=False)
+        with self._changed:
+            idle, self._idle = self._idle, []
+        for probe in idle:
             probe.close()
 
     def _probe(self) -> Probe:
         with self._changed:
             if self._idle:
                 return self._idle.pop()
-        made = self.probe.clone()
-        with self._changed:
-            self._probes.append(made)
-        return made
+        return self.probe.clone()
 
     def _sample(self, probe: Probe, sent: float) -> None:
         sample = None
         try:
-            sample = probe.sample()
+            if not self._stop.is_set():  # one queued before the stop has nothing to send
+                sample = probe.sample()
         finally:
             # One step: no waiter may see this sample's slot empty and not yet filled.
             with self._changed:
                 self._pending.remove(sent)
-                self._idle.append(probe)
-                if sample is not None:
-                    bisect.insort(self._samples, sample, key=lambda s: s.t)
+                stopped = self._stop.is_set()
+                if not stopped:
+                    self._idle.append(probe)
+                    if sample is not None:
+                        bisect.insort(self._samples, sample, key=lambda s: s.t)
                 self._changed.notify_all()
+            if stopped:
+                probe.close()
 
     def _run(self) -> None:
         due = time.monotonic()
@@ -389,11 +397,13 @@ class Monitor:
                     return
                 sent = time.monotonic()
                 self._pending.append(sent)
+            probe = self._probe()
             try:
-                self._pool.submit(self._sample, self._probe(), sent)
+                self._pool.submit(self._sample, probe, sent)
             except RuntimeError:  # stopped meanwhile: the pool takes no more
                 with self._changed:
                     self._pending.remove(sent)
+                probe.close()
                 return
             due += self.interval
             delay = due - time.monotonic()
@@ -408,10 +418,14 @@ class Monitor:
         with self._changed:
             return list(self._samples)
 
-    def _settled(self) -> list[Sample]:
-        """The samples sent before the oldest one still in flight (call with the lock held)."""
+    def _judged(self, healthy: bool) -> list[Sample]:
+        """What a streak is judged over (call with the lock held): for a failing streak, the samples sent before
+        the oldest one still in flight; for a good one, every sample, each one still in flight as a failure."""
         if not self._pending:
             return self._samples
+        if healthy:
+            unknown = (Sample(t, Outcome.TIMEOUT, None, 0.0, "still in flight") for t in self._pending)
+            return sorted((*self._samples, *unknown), key=lambda s: s.t)
         oldest = min(self._pending)
         return [s for s in self._samples if s.t < oldest]
 
@@ -443,7 +457,7 @@ class Monitor:
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                settled = self._settled()
+                settled = self._judged(healthy)
                 streak = find_streak(settled, healthy, k, since)
                 if streak is not None:
                     return streak

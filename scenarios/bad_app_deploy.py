@@ -12,6 +12,7 @@ from harness.symptom import Symptom
 from harness.target import Target
 
 WAIT_FOR_APP = "until curl -sf -o /dev/null -m 1 http://127.0.0.1:9000/; do sleep 0.05; done"
+WAIT_FOR_CRASH = "while service app status >/dev/null 2>&1; do sleep 0.05; done"
 
 
 class BadAppDeploy(Scenario):
@@ -23,6 +24,9 @@ class BadAppDeploy(Scenario):
 
     def inject(self, target: Target) -> None:
         target.exec(["deploy-app", "v2"], check=True)
+        # The fault is in once the release has died: a doctor looking sooner sees an app still booting, and
+        # rightly calls it an upstream where nothing listens yet.
+        target.exec(["sh", "-c", WAIT_FOR_CRASH], timeout=10, check=True)
 
     def repair(self, target: Target) -> None:
         target.exec(["deploy-app", "v1"], check=True)

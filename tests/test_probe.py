@@ -161,6 +161,12 @@ class _ScriptedProbe(Probe):
         outcome = self.outcomes.pop(0) if self.outcomes else Outcome.OK
         return Sample(time.monotonic(), outcome, None, 0.0, "scripted")
 
+    def clone(self) -> _ScriptedProbe:
+        """The monitor's probe for a second sample in flight (a loaded machine): the same script."""
+        twin = _ScriptedProbe([])
+        twin.outcomes = self.outcomes
+        return twin
+
 
 def test_monitor_waits_for_a_streak_and_gives_up_at_its_deadline() -> None:
     probe = _ScriptedProbe([Outcome.OK, Outcome.REFUSED, Outcome.REFUSED, Outcome.REFUSED])
@@ -224,3 +230,44 @@ def test_the_app_behind_nginx_is_checked_too(app_status: int, expected: Outcome)
     assert sample.outcome is expected, sample.detail
     if expected is not Outcome.OK:
         assert sample.detail == "GET /app/: HTTP 502"
+
+
+class _HeldProbe(_ScriptedProbe):
+    """Every sample is ok, except the second, which hangs until released and then times out (a blackhole)."""
+
+    def __init__(self, release: threading.Event, counter: list[int]) -> None:
+        super().__init__([])
+        self.release, self.counter = release, counter
+
+    def sample(self) -> Sample:
+        sent = time.monotonic()
+        self.counter.append(1)
+        if len(self.counter) == 2:
+            self.release.wait(5)
+            return Sample(sent, Outcome.TIMEOUT, None, 5.0, "held")
+        return Sample(sent, Outcome.OK, 200, 0.0, "ok")
+
+    def clone(self) -> _HeldProbe:
+        return _HeldProbe(self.release, self.counter)
+
+
+def test_a_good_streak_is_not_held_back_by_an_earlier_sample_still_in_flight_nor_is_the_stop() -> None:
+    release, counter = threading.Event(), []
+    monitor = Monitor(_HeldProbe(release, counter), interval=0.01)
+    monitor.start()
+    try:
+        started = time.monotonic()
+        good = monitor.wait_for_streak(True, 3, since=started + 0.015, timeout=3)
+        assert good is not None and time.monotonic() - started < 1.0  # not the 5 s the held sample takes
+        assert all(s.ok for s in good.samples)
+        # A failing streak is still judged only over settled samples: none can start behind the held one.
+        assert monitor.wait_for_streak(False, 1, since=0, timeout=0.1) is None
+        stopping = time.monotonic()
+        monitor.stop()
+        assert time.monotonic() - stopping < 0.5  # the held sample ends on its own
+        recorded = len(monitor.samples)
+    finally:
+        release.set()
+    time.sleep(0.1)
+    assert len(monitor.samples) == recorded  # nothing is recorded after the stop
+    assert not any(s.detail == "held" for s in monitor.samples)

@@ -48,7 +48,7 @@ def exit_code(report: FixReport) -> int:
     show_default=True,
     help="Also try the fix on every other scenario (one more target each: minutes, not seconds).",
 )
-@click.option("--jobs", type=click.IntRange(1, 16), default=4, show_default=True, help="Targets at once for --scope.")
+@click.option("--jobs", type=click.IntRange(1, 16), default=8, show_default=True, help="Targets at once for --scope.")
 @JOURNAL
 @SITE
 @FAIL_IF_SLOWER
