@@ -119,7 +119,9 @@ class ConfigModel:
     http: tuple[Directive, ...]  # the http context's own directives (root, index inherited by servers)
     errors: tuple[str, ...] = ()  # what the parser could not read, with file:line
     parsed: tuple[str, ...] = ()  # the files read, in order
-    contents: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    contents: dict[str, str] = field(
+        default_factory=dict, compare=False, repr=False
+    )  # the text nginx read, by real path
     upstreams: dict[str, tuple[Directive, ...]] = field(default_factory=dict)  # upstream NAME -> its server lines
     raw: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)  # every file's bytes, by path
 
@@ -252,7 +254,10 @@ class _Reader:
     def read(self) -> ConfigModel:
         statements = self._statements(MAIN_CONF, Where(MAIN_CONF, 0))
         self._walk(statements, context="main")
-        text = {p: c.decode(errors="replace") for p, c in self.contents.items() if p in self.parsed}
+        # By real path, as `where` names files: a site read through its sites-enabled link is found under
+        # sites-available.
+        real = {r for p in self.parsed if (r := resolve(p, self.files)) is not None}
+        text = {p: c.decode(errors="replace") for p, c in self.contents.items() if p in real}
         return ConfigModel(
             self.files,
             tuple(self.servers),

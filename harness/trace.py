@@ -2,10 +2,11 @@
 
 socket (is anything listening, is it nginx) -> server block (listen port,
 server_name, default_server) -> location (nginx's matching order) -> what the
-location does: a file (root or alias, try_files, index, and the worker user's
-permission on every path component), an upstream (does it answer inside the
-server, does anything listen on its port) or a `return`. A trace is evidence,
-not a verdict: the cause units read it.
+location does: a `return`, then the access rules (allow/deny, auth_basic),
+then a file (root or alias, try_files, index, and the worker user's
+permission on every path component) or an upstream (does it answer inside the
+server, does anything listen on its port). A trace is evidence, not a
+verdict: the cause units read it.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from harness.confmodel import ConfigModel, Location, Server
+from harness.confmodel import ConfigModel, Directive, Location, Server
 from harness.facts import Facts
 from harness.inside import Fetch, Inside, PathStat, Request, components, effective, index_names, upstream_of
 
 
 @dataclass(frozen=True)
 class Step:
-    what: str  # socket, server, location, return, file, upstream, outside
+    what: str  # socket, server, location, return, access, file, upstream, outside, answer
     ok: bool
     detail: str
     where: str = ""  # file:line of the configuration that decides this step
@@ -214,6 +215,9 @@ def _handler(
         code = returned.args[0]
         ok = code.isdigit() and int(code) < 400
         return [Step("return", ok, f"the configuration returns {' '.join(returned.args)}", str(returned.where))]
+    access = _access(model, server, location)
+    if access is not None:
+        return [access]
     if location is not None:
         upstream = upstream_of(location, model)
         if upstream is not None:
@@ -221,6 +225,44 @@ def _handler(
         if any(location.get(n) for n in ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "grpc_pass")):
             return [Step("upstream", True, "proxied to an address made of variables (not traced)")]
     return [_file(model, inside, server, location, request)]
+
+
+def _access(model: ConfigModel, server: Server, location: Location | None) -> Step | None:
+    """nginx's access phase, after rewrites (`return`) and before content: allow/deny, then auth_basic.
+
+    The client's address is unknown here (a published port's proxy, a balancer in front), so only what the rules
+    say of every client is judged: a `deny all` that no earlier rule names the client for, and a password asked
+    of every request. Under `satisfy any`, either one letting the request through is enough.
+    """
+    rules = _innermost(model, server, location, ("allow", "deny"))
+    denied = next((d for d in rules if d.args == ("all",)), None)
+    refused = None
+    if denied is not None and denied.name == "deny":
+        allowed = [d.args[0] for d in rules[: rules.index(denied)] if d.name == "allow"]
+        said = (f"access rules allow only {', '.join(allowed[:4])}, and `deny all` refuses every other client"
+                if allowed else "`deny all` refuses every client")  # fmt: skip
+        refused = Step("access", False, said, str(denied.where), kind="denied")
+    auth = next(iter(_innermost(model, server, location, ("auth_basic",))), None)
+    asked = None
+    if auth is not None and auth.args and auth.args[0] != "off":
+        asked = Step("access", False, f"auth_basic {auth.args[0]!r} asks every request for a password (401 without "
+                     "one)", str(auth.where), kind="password")  # fmt: skip
+    satisfy = _innermost(model, server, location, ("satisfy",))
+    if refused is not None and asked is not None and satisfy and satisfy[0].args == ("any",):
+        return asked  # either would let it through: what a client lacks is the password
+    return refused or asked
+
+
+def _innermost(
+    model: ConfigModel, server: Server, location: Location | None, names: tuple[str, ...]
+) -> list[Directive]:
+    """The directives NAMES where a request lands, as nginx inherits arrays: the innermost level that has any."""
+    levels = ((location.directives if location is not None else ()), server.directives, model.http)
+    for level in levels:
+        found = [d for d in level if d.name in names and d.args]
+        if found:
+            return found
+    return []
 
 
 def _upstream(facts: Facts, inside: Inside, location: Location, upstream: str) -> Step:

@@ -287,3 +287,64 @@ def test_a_crashing_unit_does_not_stop_the_diagnosis() -> None:
 def test_listeners_are_read_from_the_real_server() -> None:
     facts = parse_facts((DATA / "facts-healthy.txt").read_text())
     assert any(isinstance(item, Listener) and item.port == 9000 for item in facts.listeners)
+
+
+# -- nginx's access phase -----------------------------------------------------------------------------
+
+
+def _access_trace(body: str, path: str = "/") -> object:
+    facts = with_config(site(body), ran=True)
+    return trace(facts, facts.inside, Request(path, symptom="http-4xx"))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "said", "line"),
+    [
+        ("server {\n listen 80;\n root /var/www/html;\n location / {\n  deny all;\n }\n}\n",
+         "denied", "`deny all` refuses every client", 5),
+        ("server {\n listen 80;\n allow 10.0.0.0/8;\n allow 192.168.1.7;\n deny all;\n location / { }\n}\n",
+         "denied", "allow only 10.0.0.0/8, 192.168.1.7, and `deny all` refuses every other client", 5),
+        ("server {\n listen 80;\n auth_basic \"staff\";\n auth_basic_user_file /etc/nginx/htpasswd;\n}\n",
+         "password", "auth_basic 'staff' asks every request for a password", 3),
+        ("server {\n listen 80;\n satisfy any;\n deny all;\n auth_basic \"staff\";\n}\n",
+         "password", "asks every request for a password", 5),
+    ],
+)  # fmt: skip
+def test_access_rules_that_refuse_every_client_break_the_trace_at_their_line(
+    body: str, kind: str, said: str, line: int
+) -> None:
+    broken = _access_trace(body).broken  # type: ignore[attr-defined]
+    assert broken is not None and (broken.what, broken.kind) == ("access", kind)
+    assert said in broken.detail and broken.where == f"/etc/nginx/sites-available/default:{line}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # A location's own rules replace the server's whole (nginx inherits arrays, it does not merge them).
+        "server {\n listen 80;\n deny all;\n location / {\n  allow all;\n }\n}\n",
+        'server {\n listen 80;\n auth_basic "staff";\n location / {\n  auth_basic off;\n }\n}\n',
+        # Rules that name addresses only: whether they refuse depends on the client, which is not known.
+        "server {\n listen 80;\n deny 10.0.0.0/8;\n}\n",
+        # The rewrite phase comes first: a redirect is answered before any access rule.
+        "server {\n listen 80;\n deny all;\n location / {\n  return 301 https://example.org$request_uri;\n }\n}\n",
+    ],
+)
+def test_access_rules_that_let_the_request_through_or_come_too_late_are_not_blamed(body: str) -> None:
+    steps = _access_trace(body).steps  # type: ignore[attr-defined]
+    assert not any(step.what == "access" for step in steps)
+
+
+def test_a_deny_all_is_diagnosed_as_access_refused_with_its_line_not_as_missing_files() -> None:
+    body = "server {\n listen 80;\n root /var/www/html;\n location / {\n  deny all;\n }\n}\n"
+    facts = with_config(site(body), ran=True)
+    diagnosis = diagnose(facts, ("the probe: HTTP 403",), (Request("/", symptom="http-4xx"),))  # type: ignore[arg-type]
+    assert diagnosis.cause == "access-refused", diagnosis.summary
+    assert "nginx answers 403 by its own access rules" in diagnosis.summary
+    assert "sites-available/default:5" in diagnosis.summary
+
+
+def test_the_text_of_a_site_read_through_its_link_is_kept_under_the_path_its_lines_are_named_by() -> None:
+    model = parse_tree(site("server {\n listen 80;\n}\n"))
+    assert model.servers[0].where.file == "/etc/nginx/sites-available/default"
+    assert model.contents["/etc/nginx/sites-available/default"].startswith("server {")

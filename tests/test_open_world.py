@@ -24,13 +24,14 @@ from harness.symptom import Symptom
 from harness.units import config_change
 
 SITE = "/etc/nginx/sites-available/default"
+FILTER = 'if ($http_user_agent ~* "(bot|crawler|probe)") { return 403; }'
 
 
 class DenyAll(Scenario):
     name = "deny-all"
     summary = "a 'deny all;' left in location / after a maintenance window: 403 for everyone"
     symptom = Symptom.HTTP_4XX
-    cause = "access-denied-by-config"
+    cause = "access-refused"  # a unit harness ships
 
     def inject(self, target):
         site = target.read_file(SITE).replace("location / {", "location / {\\n\\t\\tdeny all;", 1)
@@ -42,45 +43,53 @@ class DenyAll(Scenario):
         target.exec(["nginx", "-s", "reload"], check=True)
 
 
-def _denies(location):
-    return location is not None and any(d.name == "deny" and d.args == ("all",) for d in location.directives)
+class BotFilter(Scenario):
+    name = "bot-filter"
+    summary = "a bot filter added to location / matches the monitoring's User-Agent: 403 for the probe only"
+    symptom = Symptom.HTTP_4XX
+    cause = "user-agent-blocked"  # this pack's own unit
+
+    def inject(self, target):
+        site = target.read_file(SITE).replace("location / {", "location / {\\n\\t\\t" + FILTER, 1)
+        target.write_file(SITE, site)
+        target.exec(["nginx", "-s", "reload"], check=True)
+
+    def repair(self, target):
+        target.write_file(SITE, target.read_file(SITE).replace("\\t\\t" + FILTER + "\\n", "", 1))
+        target.exec(["nginx", "-s", "reload"], check=True)
+
+
+def _filters(facts):
+    for path, text in facts.config.contents.items():
+        for number, line in enumerate(text.splitlines(), 1):
+            if "$http_user_agent" in line and "return 4" in line:
+                yield path, number
 
 
 def rule(ctx):
-    from harness.trace import choose_location, choose_server
-
-    for item in ctx.traces:
-        server = choose_server(ctx.facts.config, item.request)
-        location = choose_location(server, item.request.path) if server else None
-        if _denies(location):
-            line = next(d for d in location.directives if d.name == "deny")
-            return Finding(f"nginx refuses every client: 'deny all' at {line.where}", (f"deny all at {line.where}",))
+    if not any(t.request.symptom == "http-4xx" for t in ctx.traces):
+        return None
+    for path, number in _filters(ctx.facts):
+        return Finding(f"a User-Agent filter answers 403 to some clients: {path}:{number}", (f"{path}:{number}",))
     return None
 
 
 def remedy(target, diagnosis):
     steps = []
-    for item in diagnosis.traces:
-        from harness.trace import choose_location, choose_server
-
-        server = choose_server(diagnosis.facts.config, item.request)
-        location = choose_location(server, item.request.path) if server else None
-        if _denies(location):
-            line = next(d for d in location.directives if d.name == "deny")
-            path, number = line.where.file, line.where.line
-            with config_change(target, [path], steps):
-                steps.append(target.exec(["sed", "-i", f"{number}s/deny all;/# deny all; (lifted by harness)/", path]))
-            steps.append(target.exec(["nginx", "-s", "reload"], check=True))
-            return steps
+    for path, number in _filters(diagnosis.facts):
+        with config_change(target, [path], steps):
+            steps.append(target.exec(["sed", "-i", f"{number}s/^/# (lifted by harness) /", path], check=True))
+        steps.append(target.exec(["nginx", "-s", "reload"], check=True))
+        return steps
     return steps
 
 
-ACCESS_DENIED = Cause(
-    "access-denied-by-config",
+USER_AGENT_BLOCKED = Cause(
+    "user-agent-blocked",
     rule,
-    order=125,
+    order=126,
     area="config",
-    measures=("Review access rules in config changes; probe pages from outside after each reload.",),
+    measures=("Exempt the monitoring's User-Agent from bot filters; probe pages from outside after each reload.",),
     remedy=remedy,
 )
 BROKEN = Cause("broken-unit", rule, order=1, area="nowhere", measures=("x",))
@@ -92,9 +101,10 @@ def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     entry_points = """
         [harness.scenarios]
         deny-all = acl_pack:DenyAll
+        bot-filter = acl_pack:BotFilter
 
         [harness.causes]
-        access-denied-by-config = acl_pack:ACCESS_DENIED
+        user-agent-blocked = acl_pack:USER_AGENT_BLOCKED
         broken-unit = acl_pack:BROKEN
         """
     return installed_package(tmp_path_factory.mktemp("site-packages"), DIST, "acl_pack", MODULE, entry_points)
@@ -103,13 +113,26 @@ def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.docker
 def test_a_plugin_brings_its_own_cause_rule_and_remedy_and_drills_to_a_pass(pack: Path) -> None:
     run_id = fresh_run_id("acl")
-    done = run_harness("drill", "deny-all", "--json", PYTHONPATH=str(pack), HARNESS_RUN_ID=run_id)
+    done = run_harness("drill", "bot-filter", "--json", PYTHONPATH=str(pack), HARNESS_RUN_ID=run_id)
     assert done.returncode == PASSED, done.stderr
     result = single_drill(done.stdout)
     diagnosis = result["observed"]["diagnosis"]
-    assert result["passed"] and diagnosis["cause"] == "access-denied-by-config"
+    assert result["passed"] and diagnosis["cause"] == "user-agent-blocked", diagnosis
     assert "sites-available/default" in diagnosis["summary"]
     assert containers_of_run(run_id) == []
+
+
+@pytest.mark.docker
+def test_a_deny_all_nobody_catalogued_is_named_by_the_rule_that_refuses_and_reverted(pack: Path) -> None:
+    done = run_harness("drill", "deny-all", "--json", PYTHONPATH=str(pack))
+    assert done.returncode == PASSED, done.stderr
+    result = single_drill(done.stdout)
+    diagnosis = result["observed"]["diagnosis"]
+    assert result["passed"] and diagnosis["cause"] == "access-refused", diagnosis
+    assert "`deny all` refuses every client" in diagnosis["summary"]
+    assert "sites-available/default:" in diagnosis["summary"]  # the line that refuses
+    steps = " ".join(" ".join(step["argv"]) for step in result["repair_steps"])
+    assert "restored /etc/nginx/sites-available/default" in steps  # the change reverted, not the rule edited
 
 
 def test_without_the_plugin_the_same_fault_is_unexplained_not_healthy_and_a_broken_unit_is_named(
@@ -127,7 +150,7 @@ def test_without_the_unit_the_doctor_says_unexplained_with_the_trace(harness_ses
 
     sys.path.insert(0, str(pack))
     try:
-        scenario = importlib.import_module("acl_pack").DenyAll()
+        scenario = importlib.import_module("acl_pack").BotFilter()
     finally:
         sys.path.remove(str(pack))
     from harness.drill import Drill
