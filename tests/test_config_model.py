@@ -348,3 +348,11 @@ def test_the_text_of_a_site_read_through_its_link_is_kept_under_the_path_its_lin
     model = parse_tree(site("server {\n listen 80;\n}\n"))
     assert model.servers[0].where.file == "/etc/nginx/sites-available/default"
     assert model.contents["/etc/nginx/sites-available/default"].startswith("server {")
+
+
+def test_a_maintenance_return_left_on_is_named_as_the_configuration_s_own_answer() -> None:
+    body = "server {\n listen 80;\n root /var/www/html;\n location / {\n  return 503;\n }\n}\n"
+    facts = with_config(site(body), ran=True)
+    diagnosis = diagnose(facts, ("the probe: HTTP 503",), (Request("/", symptom="http-5xx"),))  # type: ignore[arg-type]
+    assert diagnosis.cause == "config-returns-error", diagnosis.summary
+    assert "returns 503" in diagnosis.summary and "sites-available/default:5" in diagnosis.summary

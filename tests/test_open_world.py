@@ -238,3 +238,28 @@ def test_check_on_a_foreign_configuration_speaks_of_that_configuration(
     assert report["diagnosis"]["cause"] == "upstream-unreachable"
     assert "127.0.0.1:7000" in report["diagnosis"]["summary"]
     assert "sites-available/default:7" in report["diagnosis"]["summary"]
+
+
+MAINTENANCE = """\
+name: maintenance-left-on
+summary: a maintenance 'return 503;' put in location / and never taken out
+symptom: http-5xx
+cause: config-returns-error
+needs: [test-server]
+inject:
+  - script: |
+      sed -i 's|location / {|location / {\\n\\t\\treturn 503;|' /etc/nginx/sites-available/default
+      nginx -s reload
+"""
+
+
+@pytest.mark.docker
+def test_a_maintenance_page_left_on_is_the_configuration_s_own_answer_and_is_reverted(tmp_path: Path) -> None:
+    scenario = tmp_path / "maintenance.yaml"
+    scenario.write_text(MAINTENANCE)
+    done = run_harness("drill", str(scenario), "--json")
+    assert done.returncode == PASSED, done.stderr
+    result = single_drill(done.stdout)
+    diagnosis = result["observed"]["diagnosis"]
+    assert result["passed"] and diagnosis["cause"] == "config-returns-error", diagnosis
+    assert "returns 503" in diagnosis["summary"] and "sites-available/default:" in diagnosis["summary"]

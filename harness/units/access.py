@@ -1,9 +1,10 @@
-"""Units about nginx's own access rules: a `deny all`, or a password asked of every request.
+"""Units about answers nginx's own configuration gives: access rules, and a `return` of an error.
 
-These are security controls, so no remedy lifts one on its own judgement: it
-puts back the configuration files changed since the healthy check (the
-change that brought the rule in), and without such a record it names the
-line and leaves the decision to a person.
+A `deny all`, a password asked of every request, a maintenance `return 503`
+left in place: each may be deliberate, so no remedy lifts one on its own
+judgement. It puts back the configuration files changed since the healthy
+check (the change that brought the rule in), and without such a record it
+names the line and leaves the decision to a person.
 """
 
 from __future__ import annotations
@@ -25,20 +26,35 @@ def _refused(ctx: Context) -> Finding | None:
         return None
     trace, step = found[0]
     answer = "401 (a password)" if step.kind == "password" else "403"
-    changed = [c.subject for c in ctx.changes.of("file-changed", "file-added")]
-    since = f"; changed since the healthy check: {', '.join(changed)}" if changed else ""
     return Finding(
-        f"nginx answers {answer} by its own access rules: {trace.label()}: {step.detail} ({step.where}){since}",
+        f"nginx answers {answer} by its own access rules: {trace.label()}: {step.detail} ({step.where}){_changed(ctx)}",
         tuple(f"{t.label()}: {s.detail} ({s.where})" for t, s in found),
     )
+
+
+def _returns_error(ctx: Context) -> Finding | None:
+    found = ctx.broken("return")
+    if not serving(ctx.facts) or not found:
+        return None
+    trace, step = found[0]
+    return Finding(
+        f"nginx's configuration itself answers the request with an error: {trace.label()}: {step.detail} "
+        f"({step.where}){_changed(ctx)}",
+        tuple(f"{t.label()}: {s.detail} ({s.where})" for t, s in found),
+    )
+
+
+def _changed(ctx: Context) -> str:
+    changed = [c.subject for c in ctx.changes.of("file-changed", "file-added")]
+    return f"; changed since the healthy check: {', '.join(changed)}" if changed else ""
 
 
 def _revert(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
     changed = changed_config_files(diagnosis)
     if not changed:
         raise RemedyError(
-            f"{diagnosis.summary}: nothing changed since a healthy check to put back, and an access rule may be "
-            "deliberate: allow the clients that must reach it, or remove the rule, then `nginx -t` and reload"
+            f"{diagnosis.summary}: nothing changed since a healthy check to put back, and the rule may be "
+            "deliberate: change or remove the line named above, then `nginx -t` and reload"
         )
     return restore_from_record(target, diagnosis, changed)
 
@@ -54,4 +70,13 @@ ACCESS_REFUSED = Cause(
     ),
     remedy=_revert,
     advice="allow the clients that must reach it, or remove the rule named above, then `nginx -t` and reload",
+)
+RETURNS_ERROR = Cause(
+    "config-returns-error",
+    _returns_error,
+    order=124,  # the rewrite phase (`return`) comes before the access phase
+    area="config",
+    measures=("Give maintenance pages an owner and an end time, and probe pages from outside after every reload.",),
+    remedy=_revert,
+    advice="remove or change the `return` named above (a maintenance page left on?), then `nginx -t` and reload",
 )
