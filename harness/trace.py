@@ -11,6 +11,7 @@ verdict: the cause units read it.
 
 from __future__ import annotations
 
+import ipaddress
 import posixpath
 import re
 from dataclasses import dataclass
@@ -191,7 +192,31 @@ def _socket(facts: Facts, request: Request) -> Step:
         return Step("socket", False, f"port {request.port} is held by {', '.join(owners)}, not nginx")
     if master is not None and master.stopped:
         return Step("socket", False, f"nginx holds port {request.port} but its master is stopped (state T)")
+    unreachable = [why for item in listeners if (why := _unreachable(item.address))]
+    if request.symptom in ("refused", "timeout") and len(unreachable) == len(listeners):
+        port = request.port
+        where = next((str(i.where) for s in facts.config.servers for i in s.listens if i.port == port), "")
+        shown = ", ".join(f"{item.address}:{port}" for item in listeners)
+        return Step("socket", False, f"nginx listens on port {port} only at {shown}: {unreachable[0]}", where,
+                    subject=str(port), kind="unreachable-address")  # fmt: skip
     return Step("socket", True, f"nginx listens on port {request.port}")
+
+
+def _unreachable(address: str) -> str:
+    """Why a client from outside cannot connect to a socket bound to ADDRESS ("" when it can)."""
+    bare = address.strip("[]").split("%")[0]
+    if bare in ("", "*", "0.0.0.0"):
+        return ""
+    try:
+        ip = ipaddress.ip_address(bare)
+    except ValueError:
+        return ""  # a name: not judged
+    if ip.is_loopback:
+        return "a loopback address, which only the server itself can reach"
+    if ip.version == 6:
+        # ss shows a dual-stack socket as `*`; `[::]` is one nginx bound with ipv6only=on, its default.
+        return "IPv6 only (nginx's default ipv6only=on), so IPv4 clients, such as a published port's proxy, are refused"
+    return ""
 
 
 def _no_server(model: ConfigModel, request: Request) -> Step:

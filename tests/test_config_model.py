@@ -356,3 +356,27 @@ def test_a_maintenance_return_left_on_is_named_as_the_configuration_s_own_answer
     diagnosis = diagnose(facts, ("the probe: HTTP 503",), (Request("/", symptom="http-5xx"),))  # type: ignore[arg-type]
     assert diagnosis.cause == "config-returns-error", diagnosis.summary
     assert "returns 503" in diagnosis.summary and "sites-available/default:5" in diagnosis.summary
+
+
+@pytest.mark.parametrize(
+    ("address", "listen", "why"),
+    [
+        ("[::]", "listen [::]:80 default_server;", "IPv6 only"),
+        ("127.0.0.1", "listen 127.0.0.1:80;", "a loopback address"),
+    ],
+)
+def test_a_socket_clients_from_outside_cannot_reach_is_where_a_refused_request_breaks(
+    address: str, listen: str, why: str
+) -> None:
+    facts = with_config(site(f"server {{\n {listen}\n root /var/www/html;\n}}\n"), ran=True)
+    facts = replace(facts, listeners=(Listener(address, 80, (("nginx", 30),)),))  # type: ignore[type-var]
+    refused = Request("/", symptom="refused")
+    broken = trace(facts, facts.inside, refused).broken  # type: ignore[attr-defined]
+    assert broken is not None and (broken.what, broken.kind) == ("socket", "unreachable-address")
+    assert why in broken.detail and broken.where == "/etc/nginx/sites-available/default:2"
+    diagnosis = diagnose(facts, ("the probe: connection reset",), (refused,))  # type: ignore[arg-type]
+    assert diagnosis.cause == "site-listens-elsewhere", diagnosis.summary
+    # Both stacks, or any address: reachable, so not blamed.
+    for fine in ("*", "0.0.0.0", "172.17.0.2"):
+        facts = replace(facts, listeners=(Listener(fine, 80, (("nginx", 30),)),))  # type: ignore[type-var]
+        assert trace(facts, facts.inside, refused).steps[0].ok  # type: ignore[attr-defined]

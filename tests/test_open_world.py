@@ -263,3 +263,28 @@ def test_a_maintenance_page_left_on_is_the_configuration_s_own_answer_and_is_rev
     diagnosis = result["observed"]["diagnosis"]
     assert result["passed"] and diagnosis["cause"] == "config-returns-error", diagnosis
     assert "returns 503" in diagnosis["summary"] and "sites-available/default:" in diagnosis["summary"]
+
+
+IPV6_ONLY = """\
+name: ipv6-only
+summary: the IPv4 listen line dropped from the site; nginx keeps only [::]:80, which IPv4 clients cannot reach
+symptom: refused
+cause: site-listens-elsewhere
+needs: [test-server]
+inject:
+  - script: |
+      sed -i '/^\\s*listen 80 default_server;/d' /etc/nginx/sites-available/default
+      nginx -s reload
+"""
+
+
+@pytest.mark.docker
+def test_a_site_left_listening_on_ipv6_only_is_named_and_its_listen_line_restored(tmp_path: Path) -> None:
+    scenario = tmp_path / "ipv6-only.yaml"
+    scenario.write_text(IPV6_ONLY)
+    done = run_harness("drill", str(scenario), "--json")
+    assert done.returncode == PASSED, done.stderr
+    result = single_drill(done.stdout)
+    diagnosis = result["observed"]["diagnosis"]
+    assert result["passed"] and diagnosis["cause"] == "site-listens-elsewhere", diagnosis
+    assert "[::]:80" in diagnosis["summary"] and "IPv6 only" in diagnosis["summary"]

@@ -195,6 +195,9 @@ def _include_matches_nothing(ctx: Context) -> Finding | None:
 def _listens_elsewhere(ctx: Context) -> Finding | None:
     facts = ctx.facts
     model = facts.config
+    for _, step in ctx.broken("socket"):
+        if step.kind == "unreachable-address" and serving(facts):
+            return Finding(f"{step.detail} ({step.where})" if step.where else step.detail)
     for item, before in ctx.lost_servers():
         same = [s for s in model.servers if s.where.file == before.where.file and s.names == before.names]
         port = item.request.port
@@ -351,7 +354,8 @@ SITE_LISTENS_ELSEWHERE = Cause(
     area="config",
     measures=("Probe every port a site must serve from outside after each config deploy.",),
     remedy=_restore_changed_files,
-    advice="point the listen directive named above back to port 80, then `nginx -t` and reload",
+    advice="point the listen directive named above back to port 80 on an address clients reach (`listen 80;`), "
+    "then `nginx -t` and reload",
 )
 CONFIG_NOT_LOADED = Cause(
     "config-not-loaded",
