@@ -192,6 +192,10 @@ def _socket(facts: Facts, request: Request) -> Step:
         return Step("socket", False, f"port {request.port} is held by {', '.join(owners)}, not nginx")
     if master is not None and master.stopped:
         return Step("socket", False, f"nginx holds port {request.port} but its master is stopped (state T)")
+    workers = [p for p in facts.nginx_processes if "worker process" in p.args]
+    if workers and all(w.stopped for w in workers):
+        return Step("socket", False, f"nginx holds port {request.port} but every worker is stopped (state T): "
+                    "connections are accepted and never answered")  # fmt: skip
     unreachable = [why for item in listeners if (why := _unreachable(item.address))]
     if request.symptom in ("refused", "timeout") and len(unreachable) == len(listeners):
         port = request.port

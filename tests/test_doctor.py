@@ -179,3 +179,17 @@ def test_only_the_deploy_tools_backups_of_that_exact_file_are_rollback_candidate
         f"/var/backups/nginx/20261127T040000Z{site}",
         f"/var/backups/nginx/20261127T010000Z{site}",
     )
+
+
+def test_workers_stopped_under_a_running_master_are_a_hang_not_unexplained() -> None:
+    healthy = facts("healthy")
+    stopped = tuple(
+        replace(p, stat="T") if p.comm == "nginx" and "worker process" in p.args else p for p in healthy.processes
+    )
+    diagnosis = diagnose(
+        replace(healthy, processes=stopped), ("the probe: timeout",), (Request("/", symptom="timeout"),)
+    )
+    assert diagnosis.cause == "nginx-hung", diagnosis.summary
+    assert "of its" in diagnosis.summary and "worker processes are stopped" in diagnosis.summary
+    assert diagnosis.traces and diagnosis.traces[0].broken is not None
+    assert "every worker is stopped" in diagnosis.traces[0].broken.detail

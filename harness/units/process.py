@@ -16,10 +16,18 @@ WAIT_PORT_FREE = 'while ss -ltnH "sport = :$1" | grep -q .; do sleep 0.1; done'
 
 
 def _hung(ctx: Context) -> Finding | None:
-    stopped = [p for p in ctx.facts.nginx_processes if p.stopped]
-    if stopped and ctx.facts.nginx_master in stopped:
+    """A stopped master, or every worker stopped: connections are accepted and then wait for no one. Some workers
+    stopped while an outage is measured: the connections they accepted are the ones that hang."""
+    processes = ctx.facts.nginx_processes
+    stopped = [p for p in processes if p.stopped]
+    workers = [p for p in processes if "worker process" in p.args]
+    if not stopped:
+        return None
+    every_worker = bool(workers) and all(w.stopped for w in workers)
+    if ctx.facts.nginx_master in stopped or every_worker or (ctx.measured and any(w.stopped for w in workers)):
+        which = "nginx processes" if ctx.facts.nginx_master in stopped else f"of its {len(workers)} worker processes"
         return Finding(
-            f"nginx is hung: {len(stopped)} nginx processes are stopped (state T), so connections queue "
+            f"nginx is hung: {len(stopped)} {which} are stopped (state T), so connections queue "
             "and time out instead of being refused"
         )
     return None
