@@ -263,7 +263,7 @@ def _access(model: ConfigModel, server: Server, location: Location | None) -> St
     say of every client is judged: a `deny all` that no earlier rule names the client for, and a password asked
     of every request. Under `satisfy any`, either one letting the request through is enough.
     """
-    rules = _innermost(model, server, location, ("allow", "deny"))
+    rules = innermost(model, server, location, ("allow", "deny"))
     denied = next((d for d in rules if d.args == ("all",)), None)
     refused = None
     if denied is not None and denied.name == "deny":
@@ -271,20 +271,18 @@ def _access(model: ConfigModel, server: Server, location: Location | None) -> St
         said = (f"access rules allow only {', '.join(allowed[:4])}, and `deny all` refuses every other client"
                 if allowed else "`deny all` refuses every client")  # fmt: skip
         refused = Step("access", False, said, str(denied.where), kind="denied")
-    auth = next(iter(_innermost(model, server, location, ("auth_basic",))), None)
+    auth = next(iter(innermost(model, server, location, ("auth_basic",))), None)
     asked = None
     if auth is not None and auth.args and auth.args[0] != "off":
         asked = Step("access", False, f"auth_basic {auth.args[0]!r} asks every request for a password (401 without "
                      "one)", str(auth.where), kind="password")  # fmt: skip
-    satisfy = _innermost(model, server, location, ("satisfy",))
+    satisfy = innermost(model, server, location, ("satisfy",))
     if refused is not None and asked is not None and satisfy and satisfy[0].args == ("any",):
         return asked  # either would let it through: what a client lacks is the password
     return refused or asked
 
 
-def _innermost(
-    model: ConfigModel, server: Server, location: Location | None, names: tuple[str, ...]
-) -> list[Directive]:
+def innermost(model: ConfigModel, server: Server, location: Location | None, names: tuple[str, ...]) -> list[Directive]:
     """The directives NAMES where a request lands, as nginx inherits arrays: the innermost level that has any."""
     levels = ((location.directives if location is not None else ()), server.directives, model.http)
     for level in levels:

@@ -380,3 +380,14 @@ def test_a_socket_clients_from_outside_cannot_reach_is_where_a_refused_request_b
     for fine in ("*", "0.0.0.0", "172.17.0.2"):
         facts = replace(facts, listeners=(Listener(fine, 80, (("nginx", 30),)),))  # type: ignore[type-var]
         assert trace(facts, facts.inside, refused).steps[0].ok  # type: ignore[attr-defined]
+
+
+def test_a_rate_limit_is_blamed_only_when_nginx_says_it_rejects() -> None:
+    body = "server {\n listen 80;\n root /var/www/html;\n location / {\n  limit_req zone=one burst=5;\n }\n}\n"
+    facts = with_config(site(body), ran=True)
+    failing = (("the probe: HTTP 503",), (Request("/", symptom="http-5xx"),))
+    assert diagnose(facts, *failing).cause != "rate-limited"  # type: ignore[arg-type]
+    said = '[error] 54#54: *6 limiting requests, excess: 5.100 by zone "one", client: 172.17.0.1'
+    limited = diagnose(replace(facts, error_log=(said,)), *failing)  # type: ignore[type-var]
+    assert limited.cause == "rate-limited", limited.summary
+    assert "limit_req zone=one burst=5 (/etc/nginx/sites-available/default:5)" in limited.summary

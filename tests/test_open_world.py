@@ -288,3 +288,29 @@ def test_a_site_left_listening_on_ipv6_only_is_named_and_its_listen_line_restore
     diagnosis = result["observed"]["diagnosis"]
     assert result["passed"] and diagnosis["cause"] == "site-listens-elsewhere", diagnosis
     assert "[::]:80" in diagnosis["summary"] and "IPv6 only" in diagnosis["summary"]
+
+
+RATE_LIMIT = """\
+name: rate-limit-too-tight
+summary: "a limit_req of 1 request a minute put on location /: monitoring gets 503s"
+symptom: http-5xx
+cause: rate-limited
+needs: [test-server]
+inject:
+  - script: |
+      sed -i 's|^http {|http {\\n\\tlimit_req_zone $binary_remote_addr zone=one:1m rate=1r/m;|' /etc/nginx/nginx.conf
+      sed -i 's|location / {|location / {\\n\\t\\tlimit_req zone=one;|' /etc/nginx/sites-available/default
+      nginx -s reload
+"""
+
+
+@pytest.mark.docker
+def test_a_rate_limit_that_turns_monitoring_away_is_named_with_its_line_and_reverted(tmp_path: Path) -> None:
+    scenario = tmp_path / "rate-limit.yaml"
+    scenario.write_text(RATE_LIMIT)
+    done = run_harness("drill", str(scenario), "--json")
+    assert done.returncode == PASSED, done.stderr
+    result = single_drill(done.stdout)
+    diagnosis = result["observed"]["diagnosis"]
+    assert result["passed"] and diagnosis["cause"] == "rate-limited", diagnosis
+    assert "limit_req zone=one" in diagnosis["summary"] and "limiting requests" in diagnosis["summary"]

@@ -30,8 +30,9 @@ def _firewall(ctx: Context) -> Finding | None:
     blocking = [r for r in ctx.facts.firewall_rules if blocks_port(r, ports)]
     if blocking and any(ctx.facts.nginx_listens_on(p) for p in ports):
         return Finding(
-            f"nginx serves port {', '.join(map(str, sorted(ports)))} inside the server, but the firewall drops it "
-            f"from outside: {'; '.join(blocking)}"
+            f"nginx serves port {', '.join(map(str, sorted(ports)))} inside the server, but the firewall "
+            f"{'refuses' if all('REJECT' in r.split() for r in blocking) else 'drops'} it from outside: "
+            f"{'; '.join(blocking)}"
         )
     return None
 

@@ -1,4 +1,4 @@
-"""Units about limits that only show under load: open files, worker connections."""
+"""Units about limits: open files and worker connections (which show under load), and nginx's own rate limits."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from harness.doctor import Diagnosis
 
 NOT_ENOUGH = "worker_connections are not enough"
+_LIMITING = ("limiting requests", "limiting connections")  # what nginx logs when limit_req / limit_conn rejects
 
 
 def _fd_limit(ctx: Context) -> Finding | None:
@@ -69,6 +70,42 @@ FD_LIMIT_TOO_LOW = Cause(
     measures=("Size the open-files limit above worker_connections; load-test after changing limits.",),
     remedy=_lift_fd_limit,
 )
+
+
+def _rate_limited(ctx: Context) -> Finding | None:
+    """Requests failing with 4xx/5xx on a path under limit_req or limit_conn, while nginx logs that it rejects."""
+    from harness.trace import choose_location, choose_server, innermost
+
+    said = [line for line in ctx.facts.error_log if any(word in line for word in _LIMITING)]
+    if not serving(ctx.facts) or not said:
+        return None
+    model = ctx.facts.config
+    for trace in ctx.traces:
+        if trace.request.symptom not in ("http-4xx", "http-5xx"):
+            continue
+        server = choose_server(model, trace.request)
+        location = choose_location(server, trace.request.path) if server is not None else None
+        limits = innermost(model, server, location, ("limit_req", "limit_conn")) if server is not None else []
+        if limits:
+            limit = limits[0]
+            return Finding(
+                f"nginx turns requests away by its own limit: {trace.label()}: {limit.name} {' '.join(limit.args)} "
+                f"({limit.where}); error.log: {said[-1].strip()[:200]}",
+                tuple(f"{d.name} {' '.join(d.args)} ({d.where})" for d in limits),
+            )
+    return None
+
+
+def _revert_limit(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    changed = changed_config_files(diagnosis)
+    if not changed:
+        raise RemedyError(
+            f"{diagnosis.summary}: nothing changed since a healthy check to put back; raise the rate or burst of the "
+            "limit named above (or exempt monitoring), then `nginx -t` and reload"
+        )
+    return restore_from_record(target, diagnosis, changed)
+
+
 WORKER_CONNECTIONS_TOO_LOW = Cause(
     "worker-connections-too-low",
     _worker_connections,
@@ -77,4 +114,13 @@ WORKER_CONNECTIONS_TOO_LOW = Cause(
     measures=("Load-test after changing nginx's limits; alert on 'worker_connections are not enough' in error.log.",),
     remedy=_restore_worker_connections,
     advice="raise worker_connections in the file and line named above, then `nginx -t` and reload",
+)
+RATE_LIMITED = Cause(
+    "rate-limited",
+    _rate_limited,
+    order=123,  # nginx's preaccess phase: a rejected request never reaches the access rules or a file
+    area="resources",
+    measures=("Size limit_req rates and bursts from real traffic, exempt health checks, and alert on 503/429 rates.",),
+    remedy=_revert_limit,
+    advice="raise the rate or burst of the limit named above, or exempt monitoring, then `nginx -t` and reload",
 )
