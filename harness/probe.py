@@ -126,6 +126,8 @@ def classify_response(
     if status == 200 and marker in body and server_header.lower().startswith("nginx"):
         return Outcome.OK, "HTTP 200, expected page from nginx"
     server = server_header or "no Server header"
+    if status != 200:  # a redirect, or any other answer that is not the page
+        return Outcome.NOT_OUR_SERVER, f"HTTP {status} instead of the page ({server})"
     if not own_page and status == 200 and marker not in body and server_header.lower().startswith("nginx"):
         return Outcome.MISSING_TEXT, f"HTTP 200 from nginx, but the page lacks {marker!r}"
     if marker not in body:

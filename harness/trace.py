@@ -242,7 +242,8 @@ def _handler(
     )
     if returned is not None and returned.args:
         code = returned.args[0]
-        ok = code.isdigit() and int(code) < 400
+        # A redirect is fine, unless it is what the failing request got instead of the page.
+        ok = code.isdigit() and (int(code) < 300 or (int(code) < 400 and request.symptom != "not-our-server"))
         return [Step("return", ok, f"the configuration returns {' '.join(returned.args)}", str(returned.where))]
     access = _access(model, server, location)
     if access is not None:

@@ -391,3 +391,23 @@ def test_a_rate_limit_is_blamed_only_when_nginx_says_it_rejects() -> None:
     limited = diagnose(replace(facts, error_log=(said,)), *failing)  # type: ignore[type-var]
     assert limited.cause == "rate-limited", limited.summary
     assert "limit_req zone=one burst=5 (/etc/nginx/sites-available/default:5)" in limited.summary
+
+
+def test_an_enabled_site_that_no_include_reads_is_named_with_the_folder_nginx_no_longer_reads() -> None:
+    conf = DEBIAN_NGINX_CONF.replace("\tinclude /etc/nginx/sites-enabled/*;", "\t#include /etc/nginx/sites-enabled/*;")
+    extra = {"/etc/nginx/nginx.conf": conf, "/etc/nginx/conf.d/README": "# an empty conf.d, as Debian ships it\n"}
+    raw = site("server {\n listen 80 default_server;\n root /var/www/html;\n}\n", **extra)
+    facts = replace(with_config(raw, ran=True), listeners=())  # type: ignore[type-var]
+    diagnosis = diagnose(facts, ("the probe: connection reset",), (Request("/", symptom="refused"),))  # type: ignore[arg-type]
+    assert diagnosis.cause == "sites-not-included", diagnosis.summary
+    assert "/etc/nginx/sites-enabled/default is enabled" in diagnosis.summary
+    assert "names /etc/nginx/sites-enabled/" in diagnosis.summary
+
+
+def test_a_redirect_the_failing_request_got_instead_of_the_page_is_where_it_breaks() -> None:
+    body = "server {\n listen 80;\n root /var/www/html;\n location = / {\n  return 302 /maintenance.html;\n }\n}\n"
+    facts = with_config(site(body), ran=True)
+    redirected = trace(facts, facts.inside, Request("/", symptom="not-our-server")).broken  # type: ignore[attr-defined]
+    assert redirected is not None and redirected.what == "return" and "302 /maintenance.html" in redirected.detail
+    # A request that failed some other way is not blamed on a redirect that may be by design.
+    assert trace(facts, facts.inside, Request("/", symptom="http-5xx")).steps[-1].ok  # type: ignore[attr-defined]

@@ -38,7 +38,7 @@ def _returns_error(ctx: Context) -> Finding | None:
         return None
     trace, step = found[0]
     return Finding(
-        f"nginx's configuration itself answers the request with an error: {trace.label()}: {step.detail} "
+        f"nginx's configuration itself answers the request, instead of serving it: {trace.label()}: {step.detail} "
         f"({step.where}){_changed(ctx)}",
         tuple(f"{t.label()}: {s.detail} ({s.where})" for t, s in found),
     )

@@ -192,6 +192,38 @@ def _include_matches_nothing(ctx: Context) -> Finding | None:
     return None
 
 
+_SITE_FOLDERS = ("/etc/nginx/sites-enabled/", "/etc/nginx/conf.d/")
+
+
+def _sites_not_included(ctx: Context) -> Finding | None:
+    """Enabled sites exist, but nothing nginx reads includes them (the include line was removed or commented out)."""
+    facts = ctx.facts
+    model = facts.config
+    if not _not_on_80(facts) or model.servers_on(80) or not model.parsed or _empty_includes(ctx):
+        return None  # an include that matches nothing is its own cause (a typo in the path)
+    enabled = [
+        path
+        for path, entry in model.files.items()
+        if entry.kind != "dir"
+        and path.startswith(_SITE_FOLDERS)
+        and (path.startswith(_SITE_FOLDERS[0]) or path.endswith(".conf"))
+    ]
+    # A folder none of whose files nginx read: its include is gone (a folder read in part has one).
+    folders = sorted(
+        folder
+        for folder in _SITE_FOLDERS
+        if (inside := [p for p in enabled if p.startswith(folder)]) and not any(p in model.parsed for p in inside)
+    )
+    unread = sorted(path for path in enabled if path.startswith(tuple(folders)))
+    if not unread:
+        return None
+    return Finding(
+        f"nginx serves no site on port 80: {', '.join(unread[:3])} {'is' if len(unread) == 1 else 'are'} enabled, "
+        f"but no include in the configuration nginx reads names {' or '.join(folders)} "
+        f"(its files: {', '.join(model.parsed[:4])})"
+    )
+
+
 def _listens_elsewhere(ctx: Context) -> Finding | None:
     facts = ctx.facts
     model = facts.config
@@ -346,6 +378,15 @@ INCLUDE_MATCHES_NOTHING = Cause(
     measures=("Review nginx.conf changes like code; `harness check` after a deploy catches a site that vanished.",),
     remedy=_restore_changed_files,
     advice="correct the include path in the file and line named above, then `nginx -t` and reload",
+)
+SITES_NOT_INCLUDED = Cause(
+    "sites-not-included",
+    _sites_not_included,
+    order=105,
+    area="config",
+    measures=("Review nginx.conf changes like code; `harness check` after a deploy catches a site that vanished.",),
+    remedy=_restore_changed_files,
+    advice="put `include /etc/nginx/sites-enabled/*;` back in nginx.conf's http block, then `nginx -t` and reload",
 )
 SITE_LISTENS_ELSEWHERE = Cause(
     "site-listens-elsewhere",
