@@ -123,10 +123,25 @@ class FakeSession:
         probe_interval, probe_timeout = 0.01, 1.0
 
 
-def _drill(target: FakeTarget, repair: Any, **options: Any) -> tuple[Drill, Source]:
+def _drill(
+    target: FakeTarget,
+    repair: Any,
+    scenario: Scenario | None = None,
+    wiring: dict[str, Any] | None = None,
+    **options: Any,
+) -> tuple[Drill, Source]:
+    """A drill of SCENARIO (default: the link goes) on TARGET; WIRING: listeners, a monitor factory."""
     source = Source(target)
     opts = DrillOptions(**{**FAST.__dict__, **options})
-    drill = Drill(FakeSession(), LinkGone(), options=opts, repair=repair, image="fake:1", targets=source)  # type: ignore[arg-type]
+    drill = Drill(
+        FakeSession(),  # type: ignore[arg-type]
+        scenario or LinkGone(),
+        options=opts,
+        repair=repair,
+        image="fake:1",
+        targets=source,
+        **(wiring or {}),
+    )
     return drill, source
 
 
@@ -183,9 +198,7 @@ def test_a_fault_the_probe_never_sees_is_not_detected_when_the_doctor_finds_noth
         def inject(self, target: Any) -> None:
             pass
 
-    target = FakeTarget()
-    source = Source(target)
-    drill = Drill(FakeSession(), Harmless(), options=FAST, image="fake:1", targets=source)  # type: ignore[arg-type]
+    drill, source = _drill(FakeTarget(), _relink, Harmless())
     result = drill.run()
     assert result.verdict is Verdict.NOT_DETECTED
     assert "the doctor finds nginx healthy" in result.reason
@@ -210,16 +223,7 @@ def test_a_drill_cancelled_after_the_injection_repairs_nothing_and_gives_its_tar
             target.broken = True
             drill.cancel.set()  # Ctrl-C while the fault goes in
 
-    target = FakeTarget()
-    source = Source(target)
-    drill = Drill(
-        FakeSession(),  # type: ignore[arg-type]
-        CancelledMeanwhile(),
-        options=FAST,
-        repair=lambda t, d: repaired.append(d.cause) or [],
-        image="fake:1",
-        targets=source,
-    )
+    drill, source = _drill(FakeTarget(), lambda t, d: repaired.append(d.cause) or [], CancelledMeanwhile())
     with pytest.raises(DrillInterrupted) as caught:
         drill.run()
     assert caught.value.result.verdict is Verdict.INTERRUPTED
@@ -255,18 +259,7 @@ def _watching(probe: Any, interval: float) -> Monitor:
 
 def test_listeners_hear_every_event_and_get_the_live_target_with_the_verdict_even_beside_a_failing_one() -> None:
     broken, heard = Listener(fails=True), Listener()
-    target = FakeTarget()
-    source = Source(target)
-    drill = Drill(
-        FakeSession(),  # type: ignore[arg-type]
-        LinkGone(),
-        options=FAST,
-        repair=_relink,
-        image="fake:1",
-        targets=source,
-        listeners=[broken, heard],
-        monitor=_watching,
-    )
+    drill, source = _drill(FakeTarget(), _relink, wiring={"listeners": [broken, heard], "monitor": _watching})
     result = drill.run()
     assert result.verdict is Verdict.RECOVERED, result.reason  # a listener's failure is not the drill's
     assert heard.kinds == [e.kind for e in drill.recorder.events] == broken.kinds

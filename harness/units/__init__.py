@@ -18,7 +18,7 @@ broken units, then costs no configuration parser.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -131,6 +131,19 @@ def changed_config_files(diagnosis: Diagnosis) -> list[str]:
     if context is None:
         return []
     return [c.subject for c in context.changes.of("file-changed", "file-added") if c.after]
+
+
+def reverting(otherwise: str) -> Callable[[Target, Diagnosis], list[ExecResult]]:
+    """A remedy that puts back the configuration files changed since the healthy check, from its record; with no
+    such change to undo, it fails naming the diagnosis and OTHERWISE (what a person should do instead)."""
+
+    def revert(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+        changed = changed_config_files(diagnosis)
+        if not changed:
+            raise RemedyError(f"{diagnosis.summary}; nothing changed since a healthy check to put back: {otherwise}")
+        return restore_from_record(target, diagnosis, changed)
+
+    return revert
 
 
 def restore_from_record(target: Target, diagnosis: Diagnosis, paths: list[str], load: bool = True) -> list[ExecResult]:

@@ -12,12 +12,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from harness.causes import Cause, Context, Finding
-from harness.errors import RemedyError
-from harness.target import ExecResult, Target
-from harness.units import changed_config_files, restore_from_record, serving
+from harness.units import reverting, serving
 
 if TYPE_CHECKING:
-    from harness.doctor import Diagnosis
+    pass
 
 
 def _refused(ctx: Context) -> Finding | None:
@@ -49,14 +47,8 @@ def _changed(ctx: Context) -> str:
     return f"; changed since the healthy check: {', '.join(changed)}" if changed else ""
 
 
-def _revert(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
-    changed = changed_config_files(diagnosis)
-    if not changed:
-        raise RemedyError(
-            f"{diagnosis.summary}: nothing changed since a healthy check to put back, and the rule may be "
-            "deliberate: change or remove the line named above, then `nginx -t` and reload"
-        )
-    return restore_from_record(target, diagnosis, changed)
+# The rule may be deliberate: without a change to undo, a person decides.
+_revert = reverting("the rule may be deliberate: change or remove the line named above, then `nginx -t` and reload")
 
 
 ACCESS_REFUSED = Cause(

@@ -13,12 +13,12 @@ from harness.target import ExecResult, Target
 from harness.units import (
     blamed,
     bring_up,
-    changed_config_files,
     config_change,
     note,
     recorded,
     required,
     restore_from_record,
+    reverting,
     serving,
     stamp,
 )
@@ -244,15 +244,8 @@ def _listens_elsewhere(ctx: Context) -> Finding | None:
     return Finding("nginx serves no site on port 80: " + "; ".join(listens[:3]) + ", not on 80")
 
 
-def _restore_changed_files(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
-    """Put back the configuration files that changed since the healthy check, from its record."""
-    changed = changed_config_files(diagnosis)
-    if not changed:
-        raise RemedyError(
-            f"{diagnosis.summary}; no healthy record of the configuration to restore from: fix the file named "
-            "above by hand, then `nginx -t` and reload"
-        )
-    return restore_from_record(target, diagnosis, changed)
+# Without a healthy record to put back, what a person does.
+_restore_changed_files = reverting("fix the file named above by hand, then `nginx -t` and reload")
 
 
 # -- the configuration test --------------------------------------------------------------------------

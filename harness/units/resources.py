@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 from harness.causes import Cause, Context, Finding
 from harness.errors import RemedyError
 from harness.target import ExecResult, Target
-from harness.units import bring_up, changed_config_files, restore_from_record, serving
+from harness.units import bring_up, changed_config_files, restore_from_record, reverting, serving
 
 if TYPE_CHECKING:
     from harness.doctor import Diagnosis
 
 NOT_ENOUGH = "worker_connections are not enough"
 _LIMITING = ("limiting requests", "limiting connections")  # what nginx logs when limit_req / limit_conn rejects
+_LIMIT_ADVICE = "raise the rate or burst of the limit named above, or exempt monitoring, then `nginx -t` and reload"
 
 
 def _fd_limit(ctx: Context) -> Finding | None:
@@ -96,16 +97,6 @@ def _rate_limited(ctx: Context) -> Finding | None:
     return None
 
 
-def _revert_limit(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
-    changed = changed_config_files(diagnosis)
-    if not changed:
-        raise RemedyError(
-            f"{diagnosis.summary}: nothing changed since a healthy check to put back; raise the rate or burst of the "
-            "limit named above (or exempt monitoring), then `nginx -t` and reload"
-        )
-    return restore_from_record(target, diagnosis, changed)
-
-
 WORKER_CONNECTIONS_TOO_LOW = Cause(
     "worker-connections-too-low",
     _worker_connections,
@@ -121,6 +112,8 @@ RATE_LIMITED = Cause(
     order=123,  # nginx's preaccess phase: a rejected request never reaches the access rules or a file
     area="resources",
     measures=("Size limit_req rates and bursts from real traffic, exempt health checks, and alert on 503/429 rates.",),
-    remedy=_revert_limit,
+    remedy=reverting(
+        "raise the rate or burst of the limit named above (or exempt monitoring), then `nginx -t` and reload"
+    ),
     advice="raise the rate or burst of the limit named above, or exempt monitoring, then `nginx -t` and reload",
 )
