@@ -68,12 +68,28 @@ class Listen:
 
 
 @dataclass(frozen=True)
+class Conditional:
+    """An `if (…) { … }` block: its condition is not evaluated (it needs the request), but what it does is kept."""
+
+    condition: tuple[str, ...]
+    where: Where
+    directives: tuple[Directive, ...]
+
+    def get(self, name: str) -> Directive | None:
+        return next((d for d in self.directives if d.name == name), None)
+
+    def label(self) -> str:
+        return f"if ({' '.join(self.condition).strip('()')})"
+
+
+@dataclass(frozen=True)
 class Location:
     modifier: str  # "", "=", "~", "~*", "^~", or "@" for a named location
     path: str
     where: Where
     directives: tuple[Directive, ...]
     locations: tuple[Location, ...] = ()  # nested
+    conditionals: tuple[Conditional, ...] = ()
 
     def get(self, name: str) -> Directive | None:
         return next((d for d in self.directives if d.name == name), None)
@@ -86,6 +102,7 @@ class Server:
     names: tuple[str, ...]
     directives: tuple[Directive, ...]  # the server's own, outside locations
     locations: tuple[Location, ...]
+    conditionals: tuple[Conditional, ...] = ()
 
     def get(self, name: str) -> Directive | None:
         return next((d for d in self.directives if d.name == name), None)
@@ -346,11 +363,13 @@ class _Reader:
                     self.http.append(directive)
 
     def _server(self, statement: dict[str, Any]) -> Server:
-        listens, names, directives, locations = [], [], [], []
+        listens, names, directives, locations, conditionals = [], [], [], [], []
         for inner in statement.get("block", []):
             name = inner["directive"]
             if name == "location" and "block" in inner:
                 locations.append(_location(inner))
+            elif name == "if" and "block" in inner:
+                conditionals.append(_conditional(inner))
             elif name == "listen":
                 listens.append(_listen(inner))
             elif name == "server_name":
@@ -360,7 +379,9 @@ class _Reader:
                 directives.append(_directive(inner))
         if not listens:  # nginx's default: *:80 (as root)
             listens.append(Listen("", 80, False, False, _where(statement)))
-        return Server(_where(statement), tuple(listens), tuple(names), tuple(directives), tuple(locations))
+        return Server(
+            _where(statement), tuple(listens), tuple(names), tuple(directives), tuple(locations), tuple(conditionals)
+        )
 
 
 def _where(statement: dict[str, Any]) -> Where:
@@ -377,13 +398,20 @@ def _location(statement: dict[str, Any]) -> Location:
     path = args[-1] if args else ""
     if path.startswith("@"):
         modifier = "@"
-    directives, nested = [], []
+    directives, nested, conditionals = [], [], []
     for inner in statement.get("block", []):
         if inner["directive"] == "location" and "block" in inner:
             nested.append(_location(inner))
+        elif inner["directive"] == "if" and "block" in inner:
+            conditionals.append(_conditional(inner))
         elif "block" not in inner:
             directives.append(_directive(inner))
-    return Location(modifier, path, _where(statement), tuple(directives), tuple(nested))
+    return Location(modifier, path, _where(statement), tuple(directives), tuple(nested), tuple(conditionals))
+
+
+def _conditional(statement: dict[str, Any]) -> Conditional:
+    inner = tuple(_directive(s) for s in statement.get("block", []) if "block" not in s)
+    return Conditional(tuple(statement["args"]), _where(statement), inner)
 
 
 def _listen(statement: dict[str, Any]) -> Listen:

@@ -182,6 +182,16 @@ def _host_of(server: Server) -> str:
     return next((n for n in server.names if n and n != "_" and "*" not in n and not n.startswith("~")), "localhost")
 
 
+def tested_path(condition: tuple[str, ...], root: str | None) -> str | None:
+    """The file an `if (-f …)`-style condition tests, with $document_root made ROOT; None for other conditions."""
+    if len(condition) != 2 or condition[0].lstrip("!") not in ("-f", "-d", "-e", "-x"):
+        return None
+    path = condition[1].strip("\"'")
+    if root is not None and "$" not in root:
+        path = path.replace("$document_root", root.rstrip("/"))
+    return path if path.startswith("/") and "$" not in path else None
+
+
 def plan(model: ConfigModel, requests: Iterable[Request] = ()) -> Plan:
     """What to look at inside, from the configuration and the failing requests."""
     from harness.trace import choose_location, choose_server, file_candidates
@@ -209,6 +219,10 @@ def plan(model: ConfigModel, requests: Iterable[Request] = ()) -> Plan:
                     for name in index_names(server, location, model):
                         if "$" not in name and not name.startswith("/"):
                             add_path(posixpath.join(base, name))
+            for block in location.conditionals if location is not None else server.conditionals:
+                tested = tested_path(block.condition, root[0] if root else None)
+                if tested is not None:
+                    add_path(tested)  # a maintenance file, say: whether it exists decides what nginx answers
             if location is not None:
                 upstream = upstream_of(location, model)
                 if upstream is not None and upstream not in upstreams:

@@ -17,9 +17,19 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from harness.confmodel import ConfigModel, Directive, Location, Server
+from harness.confmodel import Conditional, ConfigModel, Directive, Location, Server
 from harness.facts import Facts
-from harness.inside import Fetch, Inside, PathStat, Request, components, effective, index_names, upstream_of
+from harness.inside import (
+    Fetch,
+    Inside,
+    PathStat,
+    Request,
+    components,
+    effective,
+    index_names,
+    tested_path,
+    upstream_of,
+)
 
 
 @dataclass(frozen=True)
@@ -176,10 +186,31 @@ def trace(facts: Facts, inside: Inside, request: Request) -> Trace:
         steps.append(Step("outside", False, f"inside the server nginx answers {code}; the way in from outside "
                           "is what fails (firewall, published port)"))  # fmt: skip
     elif code >= 400 and all(step.ok for step in steps):
-        where = str(location.where) if location is not None else str(server.where)
-        steps.append(Step("answer", False, f"nginx answers {code} inside too, though every step above holds: "
-                          "look at this block's access rules, auth, error_page and rewrites", where))  # fmt: skip
+        conditional = _conditional_return(server, location, code)
+        if conditional is not None:
+            block, returned = conditional
+            root = effective(server, location, "root", model)
+            tested = tested_path(block.condition, root[0] if root else None)
+            found = inside.stat(tested) if tested is not None else None
+            holds = f"{tested} {'exists' if found.exists else 'does not exist'}" if found else "the condition holds"
+            steps.append(Step("return", False, f"{block.label()} at {block.where} returns {code}, as nginx answers "
+                              f"inside too ({holds})", str(returned.where), subject=tested or "",
+                              kind="conditional"))  # fmt: skip
+        else:
+            where = str(location.where) if location is not None else str(server.where)
+            steps.append(Step("answer", False, f"nginx answers {code} inside too, though every step above holds: "
+                              "look at this block's access rules, auth, error_page and rewrites", where))  # fmt: skip
     return Trace(request, tuple(steps))
+
+
+def _conditional_return(server: Server, location: Location | None, code: int) -> tuple[Conditional, Directive] | None:
+    """An `if` block on the request's path (its location's, then its server's) that returns exactly CODE."""
+    blocks = (*(location.conditionals if location is not None else ()), *server.conditionals)
+    for block in blocks:
+        returned = block.get("return")
+        if returned is not None and returned.args and returned.args[0] == str(code):
+            return block, returned
+    return None
 
 
 def _socket(facts: Facts, request: Request) -> Step:

@@ -411,3 +411,17 @@ def test_a_redirect_the_failing_request_got_instead_of_the_page_is_where_it_brea
     assert redirected is not None and redirected.what == "return" and "302 /maintenance.html" in redirected.detail
     # A request that failed some other way is not blamed on a redirect that may be by design.
     assert trace(facts, facts.inside, Request("/", symptom="http-5xx")).steps[-1].ok  # type: ignore[attr-defined]
+
+
+def test_if_blocks_are_kept_with_what_they_do_and_the_file_they_test_is_looked_at() -> None:
+    body = (
+        "server {\n listen 80;\n root /srv/site;\n if ($host = old.example) { return 301 https://example.org; }\n"
+        " location / {\n  if (-f $document_root/maintenance.html) { return 503; }\n }\n}\n"
+    )
+    model = parse_tree(site(body))
+    server = model.servers[0]
+    assert [c.label() for c in server.conditionals] == ["if ($host = old.example)"]
+    (block,) = server.locations[0].conditionals
+    assert block.get("return") is not None and block.get("return").args == ("503",)  # type: ignore[union-attr]
+    assert str(block.where) == "/etc/nginx/sites-available/default:6"
+    assert "/srv/site/maintenance.html" in plan(model).paths

@@ -304,3 +304,44 @@ def test_a_fault_nobody_catalogued_is_named_with_its_line_and_the_change_undone(
     assert "sites-available/default:" in diagnosis["summary"]  # the line that does it
     steps = " ".join(" ".join(step["argv"]) for step in result["repair_steps"])
     assert "from the healthy examination's record" in steps  # the change undone, not the line edited
+
+
+MAINTENANCE_SITE = """server {
+    listen 80 default_server;
+    root /var/www/html;
+    index index.html;
+    location / {
+        if (-f $document_root/maintenance.html) { return 503; }
+        try_files $uri $uri/ =404;
+    }
+}
+"""
+MAINTENANCE_SWITCHED_ON = """\
+name: maintenance-switched-on
+summary: someone switched the maintenance page on (touched maintenance.html) and went home
+symptom: http-5xx
+cause: config-returns-error
+needs: [root]
+inject:
+  - run: [touch, "{{ root }}/maintenance.html"]
+"""
+
+
+@pytest.mark.docker
+def test_a_maintenance_page_switched_on_by_a_file_is_traced_to_its_if_and_the_file_moved_aside(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "sites-available").mkdir(parents=True)
+    (site / "sites-enabled").mkdir()
+    (site / "sites-available" / "default").write_text(MAINTENANCE_SITE)
+    (site / "sites-enabled" / "default").symlink_to("../sites-available/default")
+    scenario = tmp_path / "maintenance.yaml"
+    scenario.write_text(MAINTENANCE_SWITCHED_ON)
+    done = run_harness("drill", str(scenario), "--site", str(site), "--json")
+    assert done.returncode == PASSED, done.stderr
+    result = single_drill(done.stdout)
+    diagnosis = result["observed"]["diagnosis"]
+    assert result["passed"] and diagnosis["cause"] == "config-returns-error", diagnosis
+    assert "if (-f $document_root/maintenance.html)" in diagnosis["summary"]
+    assert "/var/www/html/maintenance.html exists" in diagnosis["summary"]
+    steps = [" ".join(step["argv"]) for step in result["repair_steps"]]
+    assert any(s.startswith("mv -- /var/www/html/maintenance.html /var/backups/nginx/moved-aside/") for s in steps)

@@ -3,8 +3,9 @@
 A `deny all`, a password asked of every request, a maintenance `return 503`
 left in place: each may be deliberate, so no remedy lifts one on its own
 judgement. It puts back the configuration files changed since the healthy
-check (the change that brought the rule in), and without such a record it
-names the line and leaves the decision to a person.
+check (the change that brought the rule in), or moves aside a file whose
+appearance since then switched a maintenance page on; without such a change
+it names the line and leaves the decision to a person.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from harness.causes import Cause, Context, Finding
-from harness.units import reverting, serving
+from harness.server_paths import BACKUP_DIR
+from harness.units import changed_config_files, reverting, serving, stamp
 
 if TYPE_CHECKING:
-    pass
+    from harness.doctor import Diagnosis
+    from harness.target import ExecResult, Target
 
 
 def _refused(ctx: Context) -> Finding | None:
@@ -43,12 +46,33 @@ def _returns_error(ctx: Context) -> Finding | None:
 
 
 def _changed(ctx: Context) -> str:
-    changed = [c.subject for c in ctx.changes.of("file-changed", "file-added")]
+    changed = [c.subject for c in ctx.changes.of("file-changed", "file-added", "path-added")]
     return f"; changed since the healthy check: {', '.join(changed)}" if changed else ""
 
 
+_DELIBERATE = "the rule may be deliberate: change or remove the line named above, then `nginx -t` and reload"
 # The rule may be deliberate: without a change to undo, a person decides.
-_revert = reverting("the rule may be deliberate: change or remove the line named above, then `nginx -t` and reload")
+_revert = reverting(_DELIBERATE)
+
+
+def _undo_what_made_it_answer(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    """A configuration change since the healthy check goes back. Else, a file whose appearance since then makes an
+    `if (-f …)` return the error (a maintenance page switched on) is moved aside, never deleted."""
+    context = diagnosis.context
+    if changed_config_files(diagnosis) or context is None:
+        return _revert(target, diagnosis)
+    added = {c.subject for c in context.changes.of("path-added")}
+    appeared = sorted(
+        {step.subject for _, step in context.broken("return") if step.kind == "conditional" and step.subject in added}
+    )
+    if not appeared:
+        return _revert(target, diagnosis)
+    steps: list[ExecResult] = []
+    for path in appeared:
+        keep = f"{BACKUP_DIR}/moved-aside/{stamp()}{path}"
+        steps.append(target.exec(["mkdir", "-p", "--", keep.rsplit("/", 1)[0]], check=True))
+        steps.append(target.exec(["mv", "--", path, keep], check=True))
+    return steps
 
 
 ACCESS_REFUSED = Cause(
@@ -69,6 +93,6 @@ RETURNS_ERROR = Cause(
     order=124,  # the rewrite phase (`return`) comes before the access phase
     area="config",
     measures=("Give maintenance pages an owner and an end time, and probe pages from outside after every reload.",),
-    remedy=_revert,
+    remedy=_undo_what_made_it_answer,
     advice="remove or change the `return` named above (a maintenance page left on?), then `nginx -t` and reload",
 )
