@@ -345,3 +345,27 @@ def test_a_maintenance_page_switched_on_by_a_file_is_traced_to_its_if_and_the_fi
     assert "/var/www/html/maintenance.html exists" in diagnosis["summary"]
     steps = [" ".join(step["argv"]) for step in result["repair_steps"]]
     assert any(s.startswith("mv -- /var/www/html/maintenance.html /var/backups/nginx/moved-aside/") for s in steps)
+
+
+PIDFILE_LOST = """\
+name: pidfile-deleted
+summary: someone deleted /run/nginx.pid; nginx serves on, but its service can no longer stop, reload or restart it
+symptom: latent
+cause: pidfile-lost
+inject:
+  - run: [rm, -f, /run/nginx.pid]
+"""
+
+
+@pytest.mark.docker
+def test_a_lost_pid_file_is_a_latent_fault_named_and_written_back(tmp_path: Path) -> None:
+    scenario = tmp_path / "pidfile.yaml"
+    scenario.write_text(PIDFILE_LOST)
+    done = run_harness("drill", str(scenario), "--json")
+    assert done.returncode == PASSED, done.stderr
+    result = single_drill(done.stdout)
+    diagnosis = result["observed"]["diagnosis"]
+    assert result["passed"] and diagnosis["cause"] == "pidfile-lost", diagnosis
+    assert result["observed"]["detected_by"] == "doctor"  # port 80 never failed
+    steps = [" ".join(step["argv"]) for step in result["repair_steps"]]
+    assert any(s.endswith("/run/nginx.pid") for s in steps) and "service nginx status" in steps

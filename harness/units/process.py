@@ -84,6 +84,35 @@ def _crashed(ctx: Context) -> Finding | None:
     return None
 
 
+PIDFILE = "/run/nginx.pid"  # where the collection reads it, and where Debian's and Ubuntu's nginx keep it
+
+
+def _pidfile_lost(ctx: Context) -> Finding | None:
+    """nginx runs, but its pid file is gone or names another process: the service cannot reach it any more."""
+    facts = ctx.facts
+    master = facts.nginx_master
+    if master is None or master.stopped or (facts.config.value("pid") or PIDFILE) != PIDFILE:
+        return None
+    if facts.pidfile_pid == master.pid:
+        return None
+    said = "is missing" if facts.pidfile_pid is None else f"names pid {facts.pidfile_pid}, not the master's"
+    return Finding(
+        f"nginx runs (master pid {master.pid}) but {PIDFILE} {said}: `service nginx` stop, reload and restart "
+        "cannot reach it, so the next config change is never loaded and a restart fails with port 80 still held"
+    )
+
+
+def _rewrite_pidfile(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    master = diagnosis.facts.nginx_master
+    if master is None:
+        raise RemedyError("no nginx master is running to write the pid file for")
+    write = target.exec(["sh", "-c", 'printf "%s\\n" "$1" > "$2"', "sh", str(master.pid), PIDFILE])
+    return [
+        required(write, f"writing {PIDFILE} failed"),
+        required(target.nginx.service("status"), "the service still cannot see nginx"),
+    ]
+
+
 def _not_running(ctx: Context) -> Finding | None:
     if ctx.facts.nginx_master is None and ctx.facts.config_ok:
         return Finding("nginx is not running although its configuration is valid")
@@ -113,6 +142,17 @@ NGINX_CRASHED = Cause(
     area="process",
     measures=("Supervise nginx so a crash restarts it, and alert on restarts.",),
     remedy=_clear_pidfile_and_start,
+)
+PIDFILE_LOST = Cause(
+    "pidfile-lost",
+    _pidfile_lost,
+    order=75,
+    area="process",
+    measures=(
+        "Never delete /run/nginx.pid by hand; stop nginx through its service, and alert when the service and "
+        "the process disagree.",
+    ),
+    remedy=_rewrite_pidfile,
 )
 NGINX_NOT_RUNNING = Cause(
     "nginx-not-running",
