@@ -347,10 +347,14 @@ def _upstream(facts: Facts, inside: Inside, location: Location, upstream: str) -
             )
         return Step("upstream", True, f"something listens on port {port} for {upstream}", where)
     if code == "000":
-        others = f"; listening inside: {', '.join(elsewhere)}" if elsewhere else ""
-        said = "nothing listens there" if not listening else "it does not answer"
-        kind = "refused" if not listening else "silent"
-        return Step("upstream", False, f"{upstream} does not answer: {said}{others}", where, upstream, kind)
+        if not listening:
+            others = f"; listening inside: {', '.join(elsewhere)}" if elsewhere else ""
+            return Step("upstream", False, f"{upstream} does not answer: nothing listens there{others}", where,
+                        upstream, "refused")  # fmt: skip
+        owners = ", ".join(sorted({name for item in listening for name in item.processes})) or "a process"
+        hint = " (is it plain HTTP behind an https:// proxy_pass?)" if parts.scheme == "https" else ""
+        return Step("upstream", False, f"{upstream} does not answer: {owners} listens on port {port}, but no answer "
+                    f"came back for this request{hint}", where, upstream, "silent")  # fmt: skip
     if code.isdigit() and int(code) >= 500:
         return Step("upstream", False, f"{upstream} answers {code}", where, upstream, "error")
     return Step("upstream", True, f"{upstream} answers {code}", where)
