@@ -29,6 +29,7 @@ NEEDS = {
     "listen-80": "a 'listen 80' line in the enabled site",
     "worker-connections": "a worker_connections line",
     "test-server": "harness's own test server (its app, releases and deploy tools)",
+    "unlimited-page": "a page a load burst can hit without nginx's own rate limit (limit_req / limit_conn)",
 }
 
 
@@ -155,6 +156,7 @@ def missing(needs: tuple[str, ...], site: Site | None) -> str:
             "listen-80": bool(choice.site_file)
             and any(item.port == 80 for s in model.servers if s.where.file == choice.site_file for item in s.listens),
             "worker-connections": bool(choice.worker_connections_file),
+            "unlimited-page": not rate_limited_page(model),
             "test-server": False,
         }.get(need, False)
         if not ok:
@@ -162,6 +164,19 @@ def missing(needs: tuple[str, ...], site: Site | None) -> str:
     if "test-server" in needs:
         return "it drives harness's own test server (its app, releases and deploy tools), not a team's site"
     return f"it needs {' and '.join(lacking)}; this configuration has none" if lacking else ""
+
+
+def rate_limited_page(model: ConfigModel) -> bool:
+    """Whether the page a load burst would hit (the first server on port 80 that serves one) is rate limited: a
+    burst from one client is then turned away by design, and cannot tell a load fault from the limit."""
+    from harness.trace import choose_location, innermost
+
+    for server in model.servers_on(80):
+        if server.get("return") is not None:
+            continue  # a server that only redirects or drops is not where the burst goes
+        location = choose_location(server, "/")
+        return bool(innermost(model, server, location, ("limit_req", "limit_conn")))
+    return False
 
 
 def _has(site: Site, path: str, directive: str) -> bool:

@@ -26,7 +26,7 @@ from harness.causes import Cause, Context, Finding, Registry, registry
 from harness.changes import Changes, compare
 from harness.errors import TargetError
 from harness.facts import COLLECT_SCRIPT, END, Facts, parse_facts, with_inside
-from harness.inside import Request, parse_inside, plan
+from harness.inside import Fetch, Request, parse_inside, plan
 from harness.target import ExecResult
 from harness.trace import Trace, trace
 
@@ -156,7 +156,8 @@ def observations(facts: Facts) -> list[Observation]:
 def _healthy(facts: Facts) -> bool:
     master = facts.nginx_master
     ports = sorted(facts.config.ports() - {-1}) or [80]
-    front = [code for url, code in facts.local_status if url.rstrip("/").count("/") == 2]
+    fetched = facts.inside.fetches or tuple(Fetch("", url, code) for url, code in facts.local_status)
+    front = [f.code for f in fetched if f.url.rstrip("/").count("/") == 2 and not _by_design(facts, f)]
     return bool(
         master
         and not master.stopped
@@ -251,10 +252,26 @@ def _moved(item: Trace, baseline: Facts | None) -> Trace:
     return Trace(item.request, tuple(steps))
 
 
+def _by_design(facts: Facts, fetched: Fetch) -> bool:
+    """An answer inside that the configuration asks for: a `return` of that code where the request lands (a default
+    server that drops unknown names with 444, which closes the connection, shows as no answer)."""
+    from harness.trace import choose_location, choose_server
+
+    parts = urlsplit(fetched.url)
+    server = choose_server(facts.config, Request(parts.path or "/", fetched.host, parts.port or 80))
+    if server is None:
+        return False
+    location = choose_location(server, parts.path or "/")
+    returned = location.get("return") if location is not None else server.get("return")
+    if returned is None or not returned.args:
+        return False
+    return returned.args[0] == fetched.code or (returned.args[0] == "444" and fetched.code == "000")
+
+
 def _failing_inside(facts: Facts) -> list[Request]:
     found = []
     for fetched in facts.inside.fetches:
-        if fetched.code == "000" or fetched.code.startswith("5"):
+        if (fetched.code == "000" or fetched.code.startswith("5")) and not _by_design(facts, fetched):
             parts = urlsplit(fetched.url)
             found.append(Request(parts.path or "/", fetched.host, parts.port or 80))
     return found

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from harness import otel
+from harness.choice import rate_limited_page
 from harness.doctor import Diagnosis, Request, examine
 from harness.errors import DeadlineExceeded, HarnessError, InvalidInput, RemedyError
 from harness.facts import Facts
@@ -445,7 +446,9 @@ class Drill:
         if report.degraded:
             found.symptom_seen, found.detected_by = Symptom.FAILS_UNDER_LOAD, DetectedBy.LOAD
             found.measured = (f"a load burst: {report.describe()}",)
-            found.requests = (Request("/", under_load=True),)
+            check = target.load_check  # the request the burst sent, to its virtual host
+            path, host = ("/" + check.path, check.host) if check is not None else ("/", "")
+            found.requests = (Request(path, host, under_load=True),)
             rec.record(EventKind.DETECTED, f"by load: {report.describe()}", t=started)
             return
         examined = time.monotonic()
@@ -471,8 +474,11 @@ class Drill:
     def _burst(self, target: Target, why: str) -> LoadReport:
         opts = self.options
         check = target.load_check
-        if check is None:
-            report = LoadReport(0, 0, {}, 0.0)  # a TLS-only site: the load burst speaks plain HTTP
+        if check is None or (target.site is not None and rate_limited_page(target.site.model)):
+            # A TLS-only site (the burst speaks plain HTTP), or one whose own limit_req turns a one-client burst
+            # away by design: no burst, so load proves nothing either way and the doctor decides.
+            report = LoadReport(0, 0, {}, 0.0)
+            why += "; no burst (the site's page is TLS-only or rate limited by its own configuration)"
         else:
             report = burst(
                 target.url + check.path, requests=opts.load_requests, concurrency=opts.load_concurrency, check=check

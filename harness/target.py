@@ -262,8 +262,10 @@ class Target:
 
     @property
     def load_check(self) -> Check | None:
-        """What a load burst sends and expects: the first plain-HTTP check (None for a TLS-only site)."""
-        return next((c for c in self.checks if c.scheme == "http"), None)
+        """What a load burst sends and expects: the first plain-HTTP check that serves a page (a default server that
+        drops unknown names costs nginx nothing, so a burst there proves nothing); None for a TLS-only site."""
+        plain = [c for c in self.checks if c.scheme == "http"]
+        return next((c for c in plain if c.status == 200 and not c.closed), plain[0] if plain else None)
 
     def stop(self) -> None:
         """Remove the container; safe to call twice and on a target that never started."""

@@ -20,6 +20,7 @@ class FdLimit(Scenario):
     summary = 'ULIMIT="-n 15" added to /etc/default/nginx; nginx restarted through its service'
     symptom = Symptom.FAILS_UNDER_LOAD
     cause = "fd-limit-too-low"
+    needs = ("unlimited-page",)  # a burst a site's own rate limit turns away cannot show the open-files limit
 
     def inject(self, target: Target) -> None:
         current = target.read_file(DEFAULTS)

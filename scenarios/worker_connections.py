@@ -15,7 +15,7 @@ class WorkerConnections(Scenario):
     summary = "worker_connections lowered to 16 in nginx.conf, nginx reloaded: it fails under concurrent load"
     symptom = Symptom.FAILS_UNDER_LOAD
     cause = "worker-connections-too-low"
-    needs = ("worker-connections",)
+    needs = ("worker-connections", "unlimited-page")
 
     def inject(self, target: Target) -> None:
         self.before = re.search(r"worker_connections\s+(\d+);", target.read_file(target.choice.worker_connections_file))

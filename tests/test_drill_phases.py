@@ -53,7 +53,7 @@ class FakeProbe:
 
 
 class FakeTarget:
-    name, url, load_check = "fake-target", "http://fake-target/", None
+    name, url, load_check, site = "fake-target", "http://fake-target/", None, None
 
     def __init__(self) -> None:
         self.state = State.NEW

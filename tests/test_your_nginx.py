@@ -31,6 +31,8 @@ NO_ENGINE = "unix:///nonexistent.sock"
         ("proxy", ["upstream-port", "nginx-stopped", "conf-d-syntax-error", "worker-connections"]),
         ("tls", ["missing-symlink", "root-missing", "index-unreadable", "nginx-killed"]),
         ("php", ["parent-dir-locked", "nginx-stopped"]),
+        # A default server that drops unknown names, a rate-limited shop: the lost site is answered by the dropper.
+        ("dropper", ["include-typo", "latent-bad-config", "missing-symlink"]),
     ],
 )
 def test_a_teams_site_is_drilled_recovered_and_diagnosed(site: str, scenarios: list[str]) -> None:
@@ -55,6 +57,11 @@ def test_list_says_which_scenarios_apply_to_a_site_and_why_not() -> None:
     assert not by_name["missing-symlink"]["applies"]
     assert "sites-enabled" in by_name["missing-symlink"]["why_not"]
     assert "test server" in by_name["bad-app-deploy"]["why_not"]
+    # A one-client burst that the site's own limit_req turns away cannot show a load fault.
+    dropper = validated(run_harness("list", "--site", str(SITES / "dropper"), "--json").stdout, "list")
+    limited = {s["name"]: s for s in dropper["scenarios"]}
+    assert not limited["worker-connections"]["applies"] and not limited["fd-limit"]["applies"]
+    assert "rate limit" in limited["fd-limit"]["why_not"]
 
 
 def test_a_scenario_that_cannot_apply_asked_by_name_is_bad_input() -> None:

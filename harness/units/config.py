@@ -24,8 +24,10 @@ from harness.units import (
 )
 
 if TYPE_CHECKING:
+    from harness.confmodel import Server
     from harness.doctor import Diagnosis
     from harness.facts import Facts
+    from harness.trace import Trace
 
 _LOG_FILE = re.compile(r"\.log$|/log/")
 SITES_DIRS = ("/etc/nginx/sites-available", "/etc/nginx/sites-enabled")
@@ -187,9 +189,22 @@ def _similar(a: str, b: str) -> float:
 
 def _include_matches_nothing(ctx: Context) -> Finding | None:
     empty = _empty_includes(ctx)
-    if empty and _not_on_80(ctx.facts) and not ctx.facts.config.servers_on(80):
+    if not empty:
+        return None
+    if _not_on_80(ctx.facts) and not ctx.facts.config.servers_on(80):
         return Finding("nginx serves no site on port 80: " + "; ".join(empty))
+    unread = _unread_lost(ctx)
+    if unread:  # another server (a default that drops unknown names, say) answers what the lost site served
+        trace, server = unread[0]
+        return Finding(f"another server answers {trace.label()}: {server.label()} is no longer read, because "
+                       + "; ".join(empty))  # fmt: skip
     return None
+
+
+def _unread_lost(ctx: Context) -> list[tuple[Trace, Server]]:
+    """Failing requests whose server at the healthy check is in a file nginx no longer reads at all."""
+    read = ctx.facts.config.contents
+    return [(trace, server) for trace, server in ctx.lost_servers() if server.where.file not in read]
 
 
 _SITE_FOLDERS = ("/etc/nginx/sites-enabled/", "/etc/nginx/conf.d/")
@@ -199,7 +214,9 @@ def _sites_not_included(ctx: Context) -> Finding | None:
     """Enabled sites exist, but nothing nginx reads includes them (the include line was removed or commented out)."""
     facts = ctx.facts
     model = facts.config
-    if not _not_on_80(facts) or model.servers_on(80) or not model.parsed or _empty_includes(ctx):
+    nothing_on_80 = _not_on_80(facts) and not model.servers_on(80)
+    unread_lost = _unread_lost(ctx)
+    if not (nothing_on_80 or unread_lost) or not model.parsed or _empty_includes(ctx):
         return None  # an include that matches nothing is its own cause (a typo in the path)
     enabled = [
         path
@@ -217,11 +234,13 @@ def _sites_not_included(ctx: Context) -> Finding | None:
     unread = sorted(path for path in enabled if path.startswith(tuple(folders)))
     if not unread:
         return None
-    return Finding(
-        f"nginx serves no site on port 80: {', '.join(unread[:3])} {'is' if len(unread) == 1 else 'are'} enabled, "
-        f"but no include in the configuration nginx reads names {' or '.join(folders)} "
-        f"(its files: {', '.join(model.parsed[:4])})"
-    )
+    files = ", ".join(model.parsed[:4])
+    why = (f"{', '.join(unread[:3])} {'is' if len(unread) == 1 else 'are'} enabled, but no include in the "
+           f"configuration nginx reads names {' or '.join(folders)} (its files: {files})")  # fmt: skip
+    if nothing_on_80:
+        return Finding(f"nginx serves no site on port 80: {why}")
+    trace, server = unread_lost[0]
+    return Finding(f"another server answers {trace.label()}, which {server.label()} served: {why}")
 
 
 def _listens_elsewhere(ctx: Context) -> Finding | None:
