@@ -376,7 +376,8 @@ def _file(model: ConfigModel, inside: Inside, server: Server, location: Location
         if blocked is not None:
             return Step("file", False, blocked[0], where, subject=blocked[1], kind=blocked[2])
         stat = inside.stat(candidate)
-        if stat is not None and stat.exists and stat.kind.startswith("regular"):
+        # A link the user can read through counts as the file it points at (`test -r` follows links).
+        if stat is not None and stat.exists and (stat.kind.startswith("regular") or (_link(stat) and stat.readable)):
             return Step("file", True, f"{candidate} is readable by {user}", where)
     top = (alias.args[0] if alias is not None and alias.args else root[0] if root else "").rstrip("/")
     top_stat = inside.stat(top) if top else None
@@ -402,7 +403,14 @@ def _blocked(inside: Inside, path: str, user: str) -> tuple[str, str, str] | Non
             return f"{part} cannot be entered by {user} (mode {stat.mode} {stat.owner})", part, "unenterable"
         if last and stat.kind.startswith("regular") and not stat.readable:
             return f"{part} is not readable by {user} (mode {stat.mode} {stat.owner})", part, "unreadable"
+        if last and _link(stat) and not stat.readable:
+            said = f"{part} is a symbolic link that {user} cannot read through (it points where {user} cannot read)"
+            return said, part, "unreadable"
     return None
+
+
+def _link(stat: PathStat) -> bool:
+    return stat.kind == "symbolic link"
 
 
 def _fetched(inside: Inside, request: Request) -> Fetch | None:

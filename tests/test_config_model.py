@@ -425,3 +425,24 @@ def test_if_blocks_are_kept_with_what_they_do_and_the_file_they_test_is_looked_a
     assert block.get("return") is not None and block.get("return").args == ("503",)  # type: ignore[union-attr]
     assert str(block.where) == "/etc/nginx/sites-available/default:6"
     assert "/srv/site/maintenance.html" in plan(model).paths
+
+
+def test_an_index_linked_where_the_worker_cannot_read_is_unreadable_not_missing() -> None:
+    paths = {
+        p.path: p
+        for p in (
+            PathStat("/var", True, "directory", "755", "root", True, True),
+            PathStat("/var/www", True, "directory", "755", "root", True, True),
+            PathStat("/var/www/html", True, "directory", "755", "root", True, True),
+            # ln -s /root/index.html: the link itself is 777; reading through it needs /root, which is 700.
+            PathStat("/var/www/html/index.html", True, "symbolic link", "777", "root", False, False),
+        )
+    }
+    body = "server {\n  listen 80;\n  root /var/www/html;\n  index index.html;\n}\n"
+    facts = with_config(site(body), paths=paths, ran=True)
+    diagnosis = diagnose(facts, ("the probe: HTTP 403",), (Request("/", symptom="http-4xx"),))  # type: ignore[arg-type]
+    assert diagnosis.cause == "web-root-unreadable", diagnosis.summary
+    assert "symbolic link that www-data cannot read through" in diagnosis.summary
+    readable = replace(paths["/var/www/html/index.html"], readable=True)
+    facts = with_config(site(body), paths={**paths, readable.path: readable}, ran=True)
+    assert trace(facts, facts.inside, Request("/")).broken is None  # type: ignore[attr-defined]
