@@ -255,14 +255,14 @@ def _moved(item: Trace, baseline: Facts | None) -> Trace:
 def _by_design(facts: Facts, fetched: Fetch) -> bool:
     """An answer inside that the configuration asks for: a `return` of that code where the request lands (a default
     server that drops unknown names with 444, which closes the connection, shows as no answer)."""
-    from harness.trace import choose_location, choose_server
+    from harness.trace import choose_location, choose_server, configured_return
 
     parts = urlsplit(fetched.url)
     server = choose_server(facts.config, Request(parts.path or "/", fetched.host, parts.port or 80))
     if server is None:
         return False
     location = choose_location(server, parts.path or "/")
-    returned = location.get("return") if location is not None else server.get("return")
+    returned = configured_return(server, location)
     if returned is None or not returned.args:
         return False
     return returned.args[0] == fetched.code or (returned.args[0] == "444" and fetched.code == "000")

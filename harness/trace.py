@@ -265,12 +265,16 @@ def _no_server(model: ConfigModel, request: Request) -> Step:
     return Step("server", False, f"no server block listens on port {request.port}: " + "; ".join(elsewhere[:4]))
 
 
+def configured_return(server: Server, location: Location | None) -> Directive | None:
+    """The `return` nginx's rewrite phase answers with where a request lands: its location's, or, when no location
+    matches, its server's."""
+    return location.get("return") if location is not None else server.get("return")
+
+
 def _handler(
     model: ConfigModel, facts: Facts, inside: Inside, server: Server, location: Location | None, request: Request
 ) -> list[Step]:
-    returned = (location.get("return") if location is not None else None) or (
-        server.get("return") if location is None else None
-    )
+    returned = configured_return(server, location)
     if returned is not None and returned.args:
         code = returned.args[0]
         # A redirect is fine, unless it is what the failing request got instead of the page.
