@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from harness.scenario import Scenario
 from harness.symptom import Symptom
 from harness.target import Target
+from scenarios.bad_app_deploy import WAIT_FOR_APP
 from scenarios.missing_symlink import MissingSymlink
 
 APP_LOG = "/var/log/app/app.log"
@@ -31,6 +32,9 @@ class MisleadingPath(Scenario):
 
     def inject(self, target: Target) -> None:
         target.exec(["deploy-app", "v1"], check=True)  # a "recent code change" that changed nothing
+        # The redeployed app must be serving again before the fault goes in: on a loaded machine it takes seconds
+        # to boot, and a doctor (or a fix's verdict) looking in that window rightly sees an upstream not answering.
+        target.exec(["sh", "-c", WAIT_FOR_APP], timeout=10, check=True)
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         decoys = "".join(DECOY.format(t=now, n=n) for n in range(1, 6))
         target.write_file(APP_LOG, target.read_file(APP_LOG) + decoys)

@@ -118,10 +118,12 @@ def test_verify_fix_command_reports_scope_records_history_and_leaves_nothing(tmp
     report = validated(proc.stdout, "verify-fix")
     assert report["verdict"] == "passed"
     scope = {entry["scenario"]: entry["repaired"] for entry in report["scope"]}
+    details = {entry["scenario"]: entry["detail"] for entry in report["scope"]}
     assert "missing-symlink" not in scope and len(scope) >= 15
     # Relinking and (re)starting nginx is also the whole fix for a stopped nginx, and no fix for a squatter.
-    assert scope["nginx-stopped"] is True and scope["misleading-path"] is True
-    assert scope["port-squatted"] is False and scope["bad-app-deploy"] is False
+    for name, repaired in (("nginx-stopped", True), ("misleading-path", True), ("port-squatted", False)):
+        assert scope[name] is repaired, f"{name}: {details[name]}"
+    assert scope["bad-app-deploy"] is False, details["bad-app-deploy"]
     runs = ResultStore(store).runs(kind="verify-fix")
     assert [(r.scenario, r.fix, r.verdict) for r in runs] == [("missing-symlink", "relink.sh", "passed")]
     assert runs[0].fix_sha256 == Fix.load(FIXES / "relink.sh").sha256
