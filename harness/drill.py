@@ -55,6 +55,21 @@ class DetectedBy(StrEnum):
     DOCTOR = "doctor"  # every request was fine; only the examination from inside found the fault
 
 
+NO_BURST = "no burst (the site's page is TLS-only or rate limited by its own configuration)"
+
+
+def load_burst(target: Target, requests: int, concurrency: int) -> LoadReport | None:
+    """A burst of concurrent clients at the target's page, judged as the probe judges; None where none can be sent.
+
+    A TLS-only site (the burst speaks plain HTTP), or one whose own limit_req turns a one-client burst away by
+    design: there load proves nothing either way, and the doctor decides.
+    """
+    check = target.load_check
+    if check is None or (target.site is not None and rate_limited_page(target.site.model)):
+        return None
+    return burst(target.url + check.path, requests=requests, concurrency=concurrency, check=check)
+
+
 @dataclass(frozen=True)
 class DrillOptions:
     streak: int = 3  # consecutive samples that confirm a state change
@@ -473,16 +488,10 @@ class Drill:
 
     def _burst(self, target: Target, why: str) -> LoadReport:
         opts = self.options
-        check = target.load_check
-        if check is None or (target.site is not None and rate_limited_page(target.site.model)):
-            # A TLS-only site (the burst speaks plain HTTP), or one whose own limit_req turns a one-client burst
-            # away by design: no burst, so load proves nothing either way and the doctor decides.
+        report = load_burst(target, opts.load_requests, opts.load_concurrency)
+        if report is None:
             report = LoadReport(0, 0, {}, 0.0)
-            why += "; no burst (the site's page is TLS-only or rate limited by its own configuration)"
-        else:
-            report = burst(
-                target.url + check.path, requests=opts.load_requests, concurrency=opts.load_concurrency, check=check
-            )
+            why += f"; {NO_BURST}"
         self.state.load_reports.append(report)
         self.recorder.record(EventKind.LOAD_TESTED, f"{why}: {report.describe()}")
         return report

@@ -18,17 +18,21 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from harness.doctor import Diagnosis, Request, examine
+from harness.drill import DrillOptions, load_burst
 from harness.errors import HarnessError
 from harness.fix import DEFAULT_FIX_TIMEOUT, Fix, FixRun, run_fix
 from harness.poll import poll_until
 from harness.probe import Probe, Sample
 from harness.scenario import Scenario, call_plugin
 from harness.session import Session
+from harness.symptom import Symptom
 from harness.target import Target
 
 Progress = Callable[[str], None]
 
 SCOPE_SETTLE = 3.0
+# The drill's burst, so that a scope entry and a drill judge load the same way.
+LOAD_REQUESTS, LOAD_CONCURRENCY = DrillOptions.load_requests, DrillOptions.load_concurrency
 QUIET = 1.0  # after a fix that left nothing new running, how long port 80 may stay broken before we stop waiting
 FIRST_RUN = "the broken server, first run"
 SECOND_RUN = "the repaired server, second run"
@@ -289,7 +293,10 @@ def scope_one(ctx: FixContext, scenario: Scenario) -> ScopeEntry:
         ctx.require_steady(target, f"the {scenario.name} target")
         target.require_managed()
         call_plugin(scenario.name, "inject", scenario.inject, target)
-        if _doctor_finds_fault(target, target.probe(ctx.session.settings.probe_timeout)) is None:
+        # A fault that only concurrent clients meet is judged as a drill judges it: by a burst, before and after.
+        under_load = scenario.symptom is Symptom.FAILS_UNDER_LOAD
+        found = _doctor_finds_fault(target, target.probe(ctx.session.settings.probe_timeout))
+        if found is None and not (under_load and _burst_fails(target)):
             return ScopeEntry(scenario.name, None, "the scenario did not break the server; cannot judge")
         before = target.processes()
         run = ctx.run(target, f"the {scenario.name} server", keep=False)
@@ -297,9 +304,18 @@ def scope_one(ctx: FixContext, scenario: Scenario) -> ScopeEntry:
             return ScopeEntry(scenario.name, False, f"the fix {run.describe()}")
         # The fix has returned, so its restart is done: a server it repaired serves within moments.
         after = ctx.settle(target, min(ctx.options.settle_timeout, SCOPE_SETTLE), before)
+        if after.healthy and under_load:
+            report = load_burst(target, LOAD_REQUESTS, LOAD_CONCURRENCY)
+            if report is not None and report.degraded:
+                return ScopeEntry(scenario.name, False, f"after the fix, a load burst: {report.describe()}")
     if after.healthy:
         return ScopeEntry(scenario.name, True, f"the fix {run.describe()}")
     return ScopeEntry(scenario.name, False, after.trouble())
+
+
+def _burst_fails(target: Target) -> bool:
+    report = load_burst(target, LOAD_REQUESTS, LOAD_CONCURRENCY)
+    return report is not None and report.degraded
 
 
 def scope_check(scope: list[ScopeEntry], asked: bool) -> FixCheck:

@@ -121,7 +121,14 @@ def test_verify_fix_command_reports_scope_records_history_and_leaves_nothing(tmp
     details = {entry["scenario"]: entry["detail"] for entry in report["scope"]}
     assert "missing-symlink" not in scope and len(scope) >= 15
     # Relinking and (re)starting nginx is also the whole fix for a stopped nginx, and no fix for a squatter.
-    for name, repaired in (("nginx-stopped", True), ("misleading-path", True), ("port-squatted", False)):
+    # worker-connections fails only under load: judged by a burst after the fix, as a drill judges it.
+    judged = (
+        ("nginx-stopped", True),
+        ("misleading-path", True),
+        ("port-squatted", False),
+        ("worker-connections", False),
+    )
+    for name, repaired in judged.items():
         assert scope[name] is repaired, f"{name}: {details[name]}"
     assert scope["bad-app-deploy"] is False, details["bad-app-deploy"]
     runs = ResultStore(store).runs(kind="verify-fix")
