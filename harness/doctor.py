@@ -141,9 +141,10 @@ def observations(facts: Facts) -> list[Observation]:
     limit = "unlimited or unknown" if facts.open_files_limit is None else str(facts.open_files_limit)
     add("resources", f"open files limit of nginx: {limit} (worker_connections {facts.worker_connections or '?'})")
     if facts.firewall_readable:
-        add("port", f"firewall INPUT rules: {'; '.join(facts.firewall_rules) or 'none'}")
+        dropping = [p for p in facts.firewall_policies if p.split()[-1] in ("DROP", "REJECT")]
+        add("port", f"firewall rules: {'; '.join((*dropping, *facts.firewall_rules)) or 'none'}")
     else:
-        add("port", "firewall INPUT rules: not readable here")
+        add("port", "firewall rules: not readable here")
     if facts.local_status:
         add("upstream", "inside the server: " + ", ".join(f"{url} {code}" for url, code in facts.local_status))
     for url, code in facts.inside.upstreams.items():
@@ -320,7 +321,7 @@ def examine(
     except ValueError as exc:
         raise TargetError(f"the doctor could not read its checks' output: {exc}") from exc
     wanted = tuple(requests) or ((Request(),) if measured else ())
-    checks = plan(facts.config, wanted)
+    checks = plan(facts.config, wanted, facts.error_logs)
     second = target.exec(checks.argv(), timeout=DOCTOR_TIMEOUT)
     if not second.timed_out:
         facts = with_inside(facts, parse_inside(second.stdout, checks.user))

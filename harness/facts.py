@@ -43,12 +43,13 @@ s missing;     case $t in *'open() "'*) ;; *) t='' ;; esac
 # One awk pass picks every directive read below (in file order); the shell then reads them without forking.
 dirs=$(nginx -T 2>/dev/null | sed -e 's/#.*//' -e 's/[{};]/&\n/g' | awk '
   { sub(/^[ \t]+/, "") }
-  /^(user|root|index|listen|worker_connections|worker_rlimit_nofile)[ \t]+[^;]*;/ {
+  /^(user|root|index|listen|worker_connections|worker_rlimit_nofile|error_log)[ \t]+[^;]*;/ {
     k = $1; v = substr($0, length(k) + 1); sub(/^[ \t]+/, "", v); sub(/;.*/, "", v); print k "\t" v }')
-user=''; index=''; roots=''
+user=''; index=''; roots=''; logs='/var/log/nginx/error.log'
 while IFS="$(printf '\t')" read -r k v; do
   case $k in
     user) [ -n "$user" ] || user=${v%% *} ;;
+    error_log) v=${v%% *}; case $v in /*) case " $logs " in *" $v "*) ;; *) logs="$logs $v" ;; esac ;; esac ;;
     index) [ -n "$index" ] || index=$v ;;
     root) roots="$roots$v
 " ;;
@@ -74,10 +75,21 @@ svcs=$(for f in /etc/init.d/*; do
 s service;     case "$svcs" in *"nginx	running"*) echo "exit=0" ;; *) echo "exit=3" ;; esac
 s limits;      m=$(cat /run/nginx.pid 2>/dev/null)
                [ -n "$m" ] && sed -n 's/^Max open files *\([0-9a-z]*\).*/\1/p' "/proc/$m/limits" 2>/dev/null
+               # Workers may run under their own limit (worker_rlimit_nofile): they are the ones that open files.
+               [ -n "$m" ] && for w in $(pgrep -P "$m" 2>/dev/null); do
+                 sed -n 's/^Max open files *\([0-9a-z]*\).*/worker:\1/p' "/proc/$w/limits" 2>/dev/null
+               done
+               # When the newest worker started, in error.log's own time format: its lines before that are history.
+               e=$(ps -o etimes= --ppid "$m" 2>/dev/null | sort -n | head -n 1 | tr -d ' ')
+               [ -n "$e" ] && date -d "@$(( $(date +%s) - e ))" '+started:%Y/%m/%d %H:%M:%S'
                grep -n '^[[:space:]]*ULIMIT=' /etc/default/nginx 2>/dev/null | sed 's/^/default-nginx:/' || true
-s firewall;    iptables -w 2 -S INPUT 2>&1; echo "exit=$?"
+s firewall;    iptables -w 2 -S 2>&1; echo "exit=$?"
+# The default gateway: where requests from outside arrive from behind Docker's published port (its proxy).
+s gateway;     awk '$2 == "00000000" { print $3; exit }' /proc/net/route 2>/dev/null || true
 s backups;     find /var/backups/nginx -type f -printf '%P\n' 2>/dev/null | sort || true
-s errorlog;    tail -n 20 /var/log/nginx/error.log 2>/dev/null || true
+# Every error log the configuration names (a site may log to its own): the newest 20 lines of each.
+s errorlogs;   printf '%s\n' $logs
+s errorlog;    for f in $logs; do tail -n 20 "$f" 2>/dev/null; done || true
 s services;    [ -n "$svcs" ] && printf '%s\n' "$svcs"
 s conftar;     tar -C / -cf - etc/nginx 2>/dev/null | base64 | tr -d '\n'; echo
 """
@@ -153,15 +165,21 @@ class Facts:
     available: tuple[str, ...]
     enabled: tuple[EnabledSite, ...]
     service_running: bool
-    error_log: tuple[str, ...]
+    error_log: tuple[str, ...]  # the newest lines of every error log, oldest first
     # The file nginx -t blames, as named and resolved through links.
     config_file: tuple[str, str] | None = None
     missing: tuple[MissingPath, ...] = ()
     directives: tuple[tuple[str, str], ...] = ()
     docroots: tuple[DocRoot, ...] = ()
-    open_files_limit: int | None = None  # the master's soft RLIMIT_NOFILE; None if unknown or unlimited
+    open_files_limit: int | None = None  # the lowest soft RLIMIT_NOFILE of master and workers; None: unknown
     ulimit_settings: tuple[str, ...] = ()  # ULIMIT= lines of /etc/default/nginx
-    firewall_rules: tuple[str, ...] = ()  # iptables -S INPUT, "-A ..." lines
+    error_logs: tuple[str, ...] = ("/var/log/nginx/error.log",)  # every error_log file the configuration names
+    # Where requests from outside come from, as nginx sees them: the default gateway (Docker's port proxy).
+    outside_client: str | None = None
+    workers_started: str | None = None  # when the newest worker started, as error.log writes time (YYYY/MM/DD HH:MM:SS)
+    config_exit: int = 0  # nginx -t's exit status: 127 (not found) or 126 (not executable) mean no nginx to run
+    firewall_rules: tuple[str, ...] = ()  # iptables -S (every chain of the filter table), "-A ..." lines
+    firewall_policies: tuple[str, ...] = ()  # its "-P CHAIN POLICY" lines
     firewall_readable: bool = False
     local_status: tuple[tuple[str, str], ...] = ()  # (url, HTTP code) fetched inside the target
     backups: tuple[str, ...] = ()  # under /var/backups/nginx, oldest first
@@ -223,6 +241,19 @@ class Facts:
     def configured_for(self, port: int) -> bool:
         """Whether the config on disk (nginx -T) has a server listening on PORT."""
         return any(_listen_port(value) == port for value in self.directive("listen"))
+
+    @property
+    def nginx_runs_here(self) -> bool:
+        """Whether an nginx binary could run at all: the shell found it and could execute it."""
+        return self.config_exit not in (126, 127)
+
+    def current_errors(self) -> tuple[str, ...]:
+        """error.log's lines written since the running workers started (all of them when that is unknown): an
+        older line speaks of a configuration or a limit that has since been replaced."""
+        since = self.workers_started
+        if since is None:
+            return self.error_log
+        return tuple(line for line in self.error_log if line[:19] >= since)
 
     def directive(self, name: str) -> tuple[str, ...]:
         return tuple(value for key, value in self.directives if key == name)
@@ -341,15 +372,29 @@ def _docroots(lines: list[str]) -> tuple[DocRoot, ...]:
     )
 
 
+def _gateway(lines: list[str]) -> str | None:
+    """/proc/net/route's gateway (hex, little-endian) as a dotted address."""
+    text = "".join(lines).strip()
+    if not re.fullmatch(r"[0-9A-Fa-f]{8}", text) or text == "00000000":
+        return None
+    return ".".join(str(int(text[i : i + 2], 16)) for i in (6, 4, 2, 0))
+
+
+_NOT_LIMITS = ("default-nginx:", "started:")
+
+
 def _limit(lines: list[str]) -> int | None:
-    first = next((line.strip() for line in lines if not line.startswith("default-nginx:")), "")
-    return number(first)
+    """The lowest open-files limit among nginx's processes: a worker's own (worker_rlimit_nofile) or the master's."""
+    values = [number(line.strip().removeprefix("worker:")) for line in lines if not line.startswith(_NOT_LIMITS)]
+    known = [v for v in values if v is not None]
+    return min(known) if known else None
 
 
 # Sections the core reads itself; any other is a cause unit's, kept raw for it.
 _CORE = {
     "ps", "pidfile", "configtest", "configfile", "missing", "directives", "docroot", "listen", "available",
-    "enabled", "service", "limits", "firewall", "backups", "errorlog", "services", "conftar", "end",
+    "enabled", "service", "limits", "firewall", "backups", "errorlog", "errorlogs", "gateway", "services",
+    "conftar", "end",
 }  # fmt: skip
 
 
@@ -391,19 +436,25 @@ def _parse_first(text: str) -> Facts:
         processes=_processes(sections.get("ps", [])),
         pidfile=" ".join(sections.get("pidfile", [])).strip(),
         config_ok=_exit_code(config) == 0,
+        config_exit=_exit_code(config),
         config_output="\n".join(line for line in config if not line.startswith("exit=")),
         listeners=_listeners(sections.get("listen", [])),
         available=tuple(sorted(line.split("\t")[1] for line in sections.get("available", []) if "\t" in line)),
         enabled=_enabled(sections.get("enabled", [])),
         service_running=_exit_code(sections.get("service", [])) == 0,
-        error_log=tuple(sections.get("errorlog", [])),
+        # Several files' lines, merged by their timestamps (error.log's format sorts as text).
+        error_log=tuple(sorted(sections.get("errorlog", []), key=lambda line: line[:19])),
+        error_logs=tuple(line for line in sections.get("errorlogs", []) if line.startswith("/")),
         config_file=(config_file[0][0], config_file[0][1]) if config_file else None,
         missing=tuple(MissingPath(r[0], r[1], r[2] == "present") for r in _tabbed(sections.get("missing", []), 3)),
         directives=tuple((r[0], r[1].strip()) for r in _tabbed(sections.get("directives", []), 2)),
         docroots=_docroots(sections.get("docroot", [])),
         open_files_limit=_limit(limits),
         ulimit_settings=tuple(line.split(":", 2)[2] for line in limits if line.startswith("default-nginx:")),
+        outside_client=_gateway(sections.get("gateway", [])),
+        workers_started=next((line.removeprefix("started:") for line in limits if line.startswith("started:")), None),
         firewall_rules=tuple(line for line in firewall if line.startswith("-A ")),
+        firewall_policies=tuple(line for line in firewall if line.startswith("-P ")),
         firewall_readable=_exit_code(firewall) == 0,
         local_status=tuple((r[0], r[1]) for r in _tabbed(sections.get("local", []), 2)),
         backups=tuple(sections.get("backups", [])),

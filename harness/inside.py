@@ -38,11 +38,12 @@ s access
 printf '%s' "$paths" | xargs -r -d '\n' runuser -u "$user" -- sh -c \
   'for p; do r=n; x=n; [ -r "$p" ] && r=y; [ -x "$p" ] && x=y; printf "%s\t%s%s\n" "$p" "$r" "$x"; done' \
   sh 2>/dev/null || printf '%s' "$paths" | sed 's/$/\tnn/'
-mode=''
+mode=''; logs=''
 while [ $# -gt 0 ]; do
   case $1 in
     -f) mode=f; s fetches; shift; continue ;;
     -u) mode=u; wait; s upstreams; shift; continue ;;
+    -e) mode=e; shift; continue ;;
   esac
   case $mode in
     # Fetches run side by side, each with the probe's own 1 s timeout (a hung server makes each wait it);
@@ -61,10 +62,15 @@ while [ $# -gt 0 ]; do
          esac
          printf '%s\t%s\n' "$1" "$c" ) &
        shift ;;
+    e) logs="$logs$1
+"; shift ;;
     *) shift ;;
   esac
 done
 wait
+# What nginx wrote while answering the requests above: its own words on why one failed.
+s errors
+printf '%s' "$logs" | while read -r f; do tail -n 40 -- "$f" 2>/dev/null; done
 s end
 """
 
@@ -94,6 +100,17 @@ class Inside:
     fetches: tuple[Fetch, ...] = ()
     upstreams: dict[str, str] = field(default_factory=dict)  # upstream URL (or unix:path) -> code
     ran: bool = False
+    errors: tuple[str, ...] = ()  # the error logs' newest lines, read after the requests: oldest first
+
+    def said_about(self, request: Request) -> str | None:
+        """nginx's newest error line about the inside request for REQUEST (from this server, to its path)."""
+        wanted = f'request: "GET {request.path} HTTP/'
+        ours = ("client: 127.0.0.1,", "client: ::1,")
+        for line in reversed(self.errors):
+            host_ok = not request.host or f'host: "{request.host}' in line or "host:" not in line
+            if wanted in line and any(client in line for client in ours) and host_ok:
+                return line
+        return None
 
     def stat(self, path: str) -> PathStat | None:
         return self.paths.get(path)
@@ -119,6 +136,7 @@ class Plan:
     paths: tuple[str, ...]
     fetches: tuple[tuple[str, str], ...]
     upstreams: tuple[str, ...]
+    logs: tuple[str, ...] = ()  # error logs to read once the requests are answered
 
     def argv(self) -> list[str]:
         args = [self.user, "-p", *self.paths]
@@ -126,6 +144,8 @@ class Plan:
             args += ["-f", *(part for pair in self.fetches for part in pair)]
         if self.upstreams:
             args += ["-u", *self.upstreams]
+        if self.logs and self.fetches:
+            args += ["-e", *self.logs]
         return ["sh", "-c", INSIDE_SCRIPT, "sh", *args]
 
 
@@ -192,7 +212,7 @@ def tested_path(condition: tuple[str, ...], root: str | None) -> str | None:
     return path if path.startswith("/") and "$" not in path else None
 
 
-def plan(model: ConfigModel, requests: Iterable[Request] = ()) -> Plan:
+def plan(model: ConfigModel, requests: Iterable[Request] = (), logs: tuple[str, ...] = ()) -> Plan:
     """What to look at inside, from the configuration and the failing requests."""
     from harness.trace import choose_location, choose_server, file_candidates
 
@@ -239,7 +259,7 @@ def plan(model: ConfigModel, requests: Iterable[Request] = ()) -> Plan:
         url = f"http://127.0.0.1:{request.port}{request.path}"
         if (request.host or _host_of(chosen), url) not in fetches and len(fetches) < MAX_FETCHES:
             fetches.append((request.host or _host_of(chosen), url))
-    return Plan(model.user, tuple(paths[:MAX_PATHS]), tuple(fetches), tuple(upstreams))
+    return Plan(model.user, tuple(paths[:MAX_PATHS]), tuple(fetches), tuple(upstreams), logs)
 
 
 def parse_inside(text: str, user: str) -> Inside:
@@ -281,4 +301,5 @@ def parse_inside(text: str, user: str) -> Inside:
         url, _, code = line.partition("\t")
         if code:
             upstreams[url] = code
-    return Inside(user, paths, fetches, upstreams, True)
+    errors = tuple(sorted(sections.get("errors", []), key=lambda line: line[:19]))
+    return Inside(user, paths, fetches, upstreams, True, errors)

@@ -198,9 +198,37 @@ def trace(facts: Facts, inside: Inside, request: Request) -> Trace:
                               kind="conditional"))  # fmt: skip
         else:
             where = str(location.where) if location is not None else str(server.where)
-            steps.append(Step("answer", False, f"nginx answers {code} inside too, though every step above holds: "
-                              "look at this block's access rules, auth, error_page and rewrites", where))  # fmt: skip
+            steps.append(_answer(inside, request, code, where))
     return Trace(request, tuple(steps))
+
+
+# nginx's words in error.log for why it failed a request, and what the trace makes of them.
+_ERRNO_KINDS = {"(24: Too many open files)": "too-many-files", "(13: Permission denied)": "permission",
+                "(2: No such file or directory)": "missing"}  # fmt: skip
+
+
+def _answer(inside: Inside, request: Request, code: int, where: str) -> Step:
+    """nginx fails the request inside too though the configuration's steps hold (a regex location, an internal
+    redirect, a limit): its error log, written as it answered, says why when anything can."""
+    said = inside.said_about(Request(request.path, request.host, request.port))
+    if said is None:
+        return Step("answer", False, f"nginx answers {code} inside too, though every step above holds: "
+                    "look at this block's access rules, auth, error_page and rewrites", where)  # fmt: skip
+    words = _nginx_words(said)
+    if "access forbidden by rule" in said:
+        return Step("access", False, f"nginx refuses it by an access rule; its error log: {words}", where,
+                    kind="denied")  # fmt: skip
+    kind = next((k for errno, k in _ERRNO_KINDS.items() if errno in said), "error")
+    return Step("answer", False, f"nginx answers {code} inside too; its error log says why: {words}", where,
+                kind=kind)  # fmt: skip
+
+
+def _nginx_words(line: str) -> str:
+    """An error line without its timestamp, pid and connection number, and without the trailing request fields."""
+    text = line.split("] ", 1)[-1]
+    text = text.split(": ", 1)[-1] if text.split(": ", 1)[0].lstrip("*").split("#")[0].isdigit() else text
+    text = re.sub(r"^\*\d+ ", "", text)
+    return text.split(", client: ", 1)[0][:240]
 
 
 def _conditional_return(server: Server, location: Location | None, code: int) -> tuple[Conditional, Directive] | None:
@@ -280,7 +308,7 @@ def _handler(
         # A redirect is fine, unless it is what the failing request got instead of the page.
         ok = code.isdigit() and (int(code) < 300 or (int(code) < 400 and request.symptom != "not-our-server"))
         return [Step("return", ok, f"the configuration returns {' '.join(returned.args)}", str(returned.where))]
-    access = _access(model, server, location)
+    access = _access(model, server, location, facts.outside_client if request.symptom else None)
     if access is not None:
         return [access]
     if location is not None:
@@ -292,17 +320,22 @@ def _handler(
     return [_file(model, inside, server, location, request)]
 
 
-def _access(model: ConfigModel, server: Server, location: Location | None) -> Step | None:
+def _access(model: ConfigModel, server: Server, location: Location | None, client: str | None) -> Step | None:
     """nginx's access phase, after rewrites (`return`) and before content: allow/deny, then auth_basic.
 
-    The client's address is unknown here (a published port's proxy, a balancer in front), so only what the rules
-    say of every client is judged: a `deny all` that no earlier rule names the client for, and a password asked
-    of every request. Under `satisfy any`, either one letting the request through is enough.
+    With the CLIENT's address (a request from outside: the address Docker's port proxy connects from), the rules
+    are applied as nginx applies them: the first that matches decides. Without it, only what the rules say of
+    every client is judged: a `deny all` that no earlier rule names the client for. A password is asked of every
+    request. Under `satisfy any`, either one letting the request through is enough.
     """
     rules = innermost(model, server, location, ("allow", "deny"))
-    denied = next((d for d in rules if d.args == ("all",)), None)
+    decided = _first_match(rules, client) if client is not None else None
+    denied = decided or next((d for d in rules if d.args == ("all",)), None)
     refused = None
-    if denied is not None and denied.name == "deny":
+    if decided is not None and decided.name == "deny" and decided.args != ("all",):
+        said = f"`deny {decided.args[0]}` refuses {client}, the address requests from outside arrive from"
+        refused = Step("access", False, said, str(decided.where), kind="denied")
+    elif denied is not None and denied.name == "deny":
         allowed = [d.args[0] for d in rules[: rules.index(denied)] if d.name == "allow"]
         said = (f"access rules allow only {', '.join(allowed[:4])}, and `deny all` refuses every other client"
                 if allowed else "`deny all` refuses every client")  # fmt: skip
@@ -316,6 +349,24 @@ def _access(model: ConfigModel, server: Server, location: Location | None) -> St
     if refused is not None and asked is not None and satisfy and satisfy[0].args == ("any",):
         return asked  # either would let it through: what a client lacks is the password
     return refused or asked
+
+
+def _first_match(rules: list[Directive], client: str) -> Directive | None:
+    """The allow/deny rule nginx applies to CLIENT: the first whose address or network holds it."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return None
+    for rule in rules:
+        value = rule.args[0]
+        if value == "all":
+            return rule
+        try:
+            if address in ipaddress.ip_network(value, strict=False):
+                return rule
+        except ValueError:
+            continue  # unix: or a typo nginx -t would have refused
+    return None
 
 
 def innermost(model: ConfigModel, server: Server, location: Location | None, names: tuple[str, ...]) -> list[Directive]:

@@ -271,19 +271,26 @@ _restore_changed_files = reverting("fix the file named above by hand, then `ngin
 
 
 def _invalid(ctx: Context) -> Finding | None:
-    if ctx.facts.nginx_master is None and not ctx.facts.config_ok:
-        return Finding(f"nginx is down and its configuration test fails in {blamed(ctx.facts)}")
+    if ctx.facts.nginx_master is None and not ctx.facts.config_ok and ctx.facts.nginx_runs_here:
+        return Finding(f"nginx is down and its configuration test fails in {blamed(ctx.facts)}{_said(ctx.facts)}")
     return None
 
 
 def _latent(ctx: Context) -> Finding | None:
     master = ctx.facts.nginx_master
-    if master is not None and not master.stopped and not ctx.facts.config_ok:
+    if master is not None and not master.stopped and not ctx.facts.config_ok and ctx.facts.nginx_runs_here:
         return Finding(
-            f"nginx still serves its old configuration, but the one on disk fails the test in {blamed(ctx.facts)}: "
-            "the next restart or reboot takes port 80 down"
+            f"nginx still serves its old configuration, but the one on disk fails the test in {blamed(ctx.facts)}"
+            f"{_said(ctx.facts)}: the next restart or reboot takes port 80 down"
         )
     return None
+
+
+def _said(facts: Facts) -> str:
+    """nginx -t's own complaint: the line that says what is wrong, not the 'test failed' that follows it."""
+    lines = [line for line in facts.config_output.splitlines() if "[emerg]" in line or "[alert]" in line]
+    said = re.sub(r"^\d+#\d+: ", "", lines[0].split("] ", 1)[-1].strip()) if lines else ""
+    return f" (nginx -t: {said[:200]})" if said else ""
 
 
 def _roll_back(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:

@@ -113,6 +113,16 @@ def _rewrite_pidfile(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
     ]
 
 
+def _not_installed(ctx: Context) -> Finding | None:
+    """No nginx binary to run: the shell could not find or execute it (a package removed, a binary moved)."""
+    facts = ctx.facts
+    if facts.nginx_runs_here:
+        return None
+    said = facts.config_output.strip().splitlines()[-1:] or ["nothing"]
+    state = "nginx is down" if facts.nginx_master is None else "nginx still runs, but no restart can bring it back"
+    return Finding(f"{state}: the nginx program cannot be run (`nginx -t` exited {facts.config_exit}: {said[0][:160]})")
+
+
 def _not_running(ctx: Context) -> Finding | None:
     if ctx.facts.nginx_master is None and ctx.facts.config_ok:
         return Finding("nginx is not running although its configuration is valid")
@@ -134,6 +144,15 @@ PORT_SQUATTED = Cause(
     area="port",
     measures=("Reserve port 80 for nginx; alert when another process binds it.",),
     remedy=_evict,
+)
+NGINX_NOT_INSTALLED = Cause(
+    "nginx-not-installed",
+    _not_installed,
+    order=25,  # before anything that reads nginx -t: without a binary, its "failure" says nothing of the config
+    area="process",
+    measures=("Pin and monitor the nginx package; alert when its binary changes outside a deploy.",),
+    advice="reinstall nginx's package (`apt-get install --reinstall nginx`, or the flavour that was installed), "
+    "then `service nginx start`",
 )
 NGINX_CRASHED = Cause(
     "nginx-crashed",

@@ -17,25 +17,54 @@ _LIMITING = ("limiting requests", "limiting connections")  # what nginx logs whe
 _LIMIT_ADVICE = "raise the rate or burst of the limit named above, or exempt monitoring, then `nginx -t` and reload"
 
 
+TOO_MANY_FILES = "(24: Too many open files)"
+
+
 def _fd_limit(ctx: Context) -> Finding | None:
+    """An open-files limit below what nginx allows itself, or nginx saying in its log that it hit the limit."""
     facts = ctx.facts
     limit, wanted = facts.open_files_limit, facts.worker_connections
-    if serving(facts) and limit is not None and wanted is not None and limit < wanted:
-        source = f" (set by {'; '.join(facts.ulimit_settings)} in /etc/default/nginx)" if facts.ulimit_settings else ""
-        return Finding(
-            f"nginx may open only {limit} files{source} but allows {wanted} connections per worker: "
-            "requests fail under concurrent load"
-        )
-    return None
+    # Workers that died of the limit at start (epoll_create) leave only the master's limit to read: the directive
+    # says what every new worker gets.
+    rlimit = facts.config.value("worker_rlimit_nofile")
+    if rlimit is not None and rlimit.isdigit():
+        limit = min(limit, int(rlimit)) if limit is not None else int(rlimit)
+    hit = [line for line in facts.current_errors() if TOO_MANY_FILES in line]
+    hit += [step.detail for _, step in ctx.broken("answer") if step.kind == "too-many-files"]
+    if not serving(facts) or not (hit or (limit is not None and wanted is not None and limit < wanted)):
+        return None
+    said = f"nginx may open only {limit} files" if limit is not None else "nginx runs out of open files"
+    said += _fd_source(ctx)
+    if limit is not None and wanted is not None and limit < wanted:
+        said += f" but allows {wanted} connections per worker"
+    if hit:
+        return Finding(f"{said}, and it runs out: {hit[-1].strip()[:200]}")
+    return Finding(f"{said}: requests fail under concurrent load")
+
+
+def _fd_source(ctx: Context) -> str:
+    """Where the limit comes from, as far as the server says: the init script's ULIMIT, or worker_rlimit_nofile."""
+    facts = ctx.facts
+    if facts.ulimit_settings:
+        return f" (set by {'; '.join(facts.ulimit_settings)} in /etc/default/nginx)"
+    rlimit = facts.config.directive("worker_rlimit_nofile")
+    if rlimit is not None and rlimit.args:
+        return f" (set by worker_rlimit_nofile {rlimit.args[0]} at {rlimit.where})"
+    return ""
 
 
 def _lift_fd_limit(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
-    if not diagnosis.facts.ulimit_settings:
-        raise RemedyError("the low open-files limit is not set in /etc/default/nginx; raise it where nginx starts")
+    facts = diagnosis.facts
+    if not facts.ulimit_settings:
+        # worker_rlimit_nofile, or anything else in nginx's own files: what changed since the healthy check goes back.
+        return _revert_fd_limit(target, diagnosis)
     comment_out = r"s/^\([[:space:]]*ULIMIT=.*\)$/# \1  # disabled: below worker_connections/"
     steps = [target.exec(["sed", "-i", comment_out, "/etc/default/nginx"], check=True)]
     # A running master keeps its limit through a reload; only a restart applies the new one.
-    return [*steps, *bring_up(target, diagnosis.facts, restart=True)]
+    return [*steps, *bring_up(target, facts, restart=True)]
+
+
+_revert_fd_limit = reverting("raise the open-files limit where nginx starts (worker_rlimit_nofile, ULIMIT or the unit)")
 
 
 def _worker_connections(ctx: Context) -> Finding | None:
