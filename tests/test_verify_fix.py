@@ -128,7 +128,7 @@ def test_verify_fix_command_reports_scope_records_history_and_leaves_nothing(tmp
         ("port-squatted", False),
         ("worker-connections", False),
     )
-    for name, repaired in judged.items():
+    for name, repaired in judged:
         assert scope[name] is repaired, f"{name}: {details[name]}"
     assert scope["bad-app-deploy"] is False, details["bad-app-deploy"]
     runs = ResultStore(store).runs(kind="verify-fix")
