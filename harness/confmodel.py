@@ -240,15 +240,16 @@ def _glob(pattern: str, files: dict[str, FileEntry]) -> list[str]:
 # -- parsing ---------------------------------------------------------------------------------------------
 
 
-def parse_tree(data: bytes) -> ConfigModel:
-    """The model of the configuration in a tar of /etc/nginx; never raises on a broken configuration."""
+def parse_tree(data: bytes, prefix: str = "") -> ConfigModel:
+    """The model of the configuration in a tar of /etc/nginx; never raises on a broken configuration. PREFIX is
+    nginx's own (`nginx -V`), which relative roots and aliases are read from."""
     if not data:
         return EMPTY
     try:
         files, contents = files_from_tar(data)
     except (tarfile.TarError, OSError, EOFError) as exc:
         return replace_errors(EMPTY, (f"the configuration could not be read from the server: {exc}",))
-    return _Reader(files, contents).read()
+    return _Reader(files, contents, prefix).read()
 
 
 def replace_errors(model: ConfigModel, errors: tuple[str, ...]) -> ConfigModel:
@@ -256,7 +257,8 @@ def replace_errors(model: ConfigModel, errors: tuple[str, ...]) -> ConfigModel:
 
 
 class _Reader:
-    def __init__(self, files: dict[str, FileEntry], contents: dict[str, bytes]) -> None:
+    def __init__(self, files: dict[str, FileEntry], contents: dict[str, bytes], prefix: str = "") -> None:
+        self.prefix = prefix
         self.files = files
         self.contents = contents
         self.errors: list[str] = []
@@ -317,6 +319,11 @@ class _Reader:
         for statement in statements:
             # Evidence names the file a person edits: the link's target, not sites-enabled/NAME.
             statement = {**statement, "file": resolve(path, self.files) or path}
+            if self.prefix and statement["directive"] in ("root", "alias") and statement["args"]:
+                # nginx reads a relative root or alias from its prefix (`nginx -V`), not from /etc/nginx.
+                first = statement["args"][0]
+                if first and not first.startswith(("/", "$")):
+                    statement["args"] = [posixpath.join(self.prefix, first), *statement["args"][1:]]
             if "block" in statement:
                 statement["block"] = self._expand(statement["block"], path)
             if statement["directive"] == "include" and statement["args"]:

@@ -46,17 +46,19 @@ dirs=$(nginx -T 2>/dev/null | sed -e 's/#.*//' -e 's/[{};]/&\n/g' | awk '
   /^(user|root|index|listen|worker_connections|worker_rlimit_nofile|error_log)[ \t]+[^;]*;/ {
     k = $1; v = substr($0, length(k) + 1); sub(/^[ \t]+/, "", v); sub(/;.*/, "", v); print k "\t" v }')
 user=''; index=''; roots=''; logs='/var/log/nginx/error.log'
+prefix=$(nginx -V 2>&1 | sed -n 's/.*--prefix=\([^ ]*\).*/\1/p' | head -n 1)
 while IFS="$(printf '\t')" read -r k v; do
   case $k in
     user) [ -n "$user" ] || user=${v%% *} ;;
     error_log) v=${v%% *}; case $v in /*) case " $logs " in *" $v "*) ;; *) logs="$logs $v" ;; esac ;; esac ;;
     index) [ -n "$index" ] || index=$v ;;
-    root) roots="$roots$v
+    root) case $v in /*|'$'*) ;; *) [ -n "$prefix" ] && v="${prefix%/}/$v" ;; esac; roots="$roots$v
 " ;;
   esac
 done <<EOF
 $dirs
 EOF
+s prefix;      printf '%s\n' "$prefix"
 s directives;  [ -n "$dirs" ] && printf '%s\n' "$dirs" | sort -u
 s docroot;     printf '%s' "$roots" | sort -u | while read -r r; do
                  [ -d "$r" ] && k=dir || k=missing
@@ -393,17 +395,17 @@ def _limit(lines: list[str]) -> int | None:
 # Sections the core reads itself; any other is a cause unit's, kept raw for it.
 _CORE = {
     "ps", "pidfile", "configtest", "configfile", "missing", "directives", "docroot", "listen", "available",
-    "enabled", "service", "limits", "firewall", "backups", "errorlog", "errorlogs", "gateway", "services",
+    "enabled", "service", "limits", "firewall", "backups", "errorlog", "errorlogs", "gateway", "prefix", "services",
     "conftar", "end",
 }  # fmt: skip
 
 
-def _config(lines: list[str]) -> ConfigModel:
+def _config(lines: list[str], prefix: str = "") -> ConfigModel:
     encoded = "".join(lines).strip()
     if not encoded:
         return EMPTY
     try:
-        return parse_tree(base64.b64decode(encoded, validate=False))
+        return parse_tree(base64.b64decode(encoded, validate=False), prefix)
     except (ValueError, binascii.Error):
         return EMPTY
 
@@ -459,6 +461,6 @@ def _parse_first(text: str) -> Facts:
         local_status=tuple((r[0], r[1]) for r in _tabbed(sections.get("local", []), 2)),
         backups=tuple(sections.get("backups", [])),
         services=tuple((r[0], r[1] == "running") for r in _tabbed(sections.get("services", []), 2)),
-        config=_config(sections.get("conftar", [])),
+        config=_config(sections.get("conftar", []), "".join(sections.get("prefix", [])).strip()),
         sections=tuple((name, tuple(lines)) for name, lines in sections.items() if name not in _CORE),
     )

@@ -32,7 +32,7 @@ paths=''
 while [ $# -gt 0 ] && [ "$1" != -f ] && [ "$1" != -u ]; do paths="$paths$1
 "; shift; done
 s stat
-printf '%s' "$paths" | xargs -r -d '\n' stat --printf '%n\t%F|%a|%U\n' -- 2>/dev/null
+printf '%s' "$paths" | xargs -r -d '\n' stat --printf '%n\t%F|%a|%U|%s|%Y\n' -- 2>/dev/null
 s access
 # With no such user, nothing is readable by it.
 printf '%s' "$paths" | xargs -r -d '\n' runuser -u "$user" -- sh -c \
@@ -84,6 +84,8 @@ class PathStat:
     owner: str = ""
     readable: bool = False  # by the worker user
     enterable: bool = False  # x: a directory the worker may enter (or a file it may execute)
+    size: int | None = None  # bytes (None: not read, as in facts captured before sizes were)
+    mtime: int | None = None  # seconds since the epoch
 
 
 @dataclass(frozen=True)
@@ -281,9 +283,10 @@ def parse_inside(text: str, user: str) -> Inside:
         if path not in stats:
             paths[path] = PathStat(path, False)
             continue
-        kind, _, rest = stats[path].partition("|")
-        mode, _, owner = rest.partition("|")
-        paths[path] = PathStat(path, True, kind, mode.zfill(3), owner, flags[:1] == "y", flags[1:2] == "y")
+        kind, mode, owner, *more = stats[path].split("|")
+        size, mtime = (int(v) if v.isdigit() else None for v in (*more, "", "")[:2])
+        readable, enterable = flags[:1] == "y", flags[1:2] == "y"
+        paths[path] = PathStat(path, True, kind, mode.zfill(3), owner, readable, enterable, size, mtime)
     for line in sections.get("paths", []):  # the format before one stat and one access shell (captured facts)
         parts = line.split("\t")
         if len(parts) == 2 and parts[1] == "missing":

@@ -408,6 +408,16 @@ def _upstream(facts: Facts, inside: Inside, location: Location, upstream: str) -
                         upstream, "refused")  # fmt: skip
         owners = ", ".join(sorted({name for item in listening for name in item.processes})) or "a process"
         hint = " (is it plain HTTP behind an https:// proxy_pass?)" if parts.scheme == "https" else ""
+        states = {p.pid: p for p in facts.processes}
+        stopped = sorted({f"{name} (pid {pid})" for item in listening for name, pid in item.users
+                          if pid in states and states[pid].stopped})  # fmt: skip
+        if stopped:
+            hint = f": {', '.join(stopped)} is stopped (state T), so connections wait and are never answered"
+        elif not any(item.users for item in listening):
+            # ss names no owner (it cannot always see one): a stopped process on the server is the lead to follow.
+            frozen = [f"{p.comm} (pid {p.pid})" for p in facts.processes if p.stopped and p.comm != "nginx"]
+            if frozen:
+                hint += f"; stopped (state T) on this server: {', '.join(frozen[:4])}"
         return Step("upstream", False, f"{upstream} does not answer: {owners} listens on port {port}, but no answer "
                     f"came back for this request{hint}", where, upstream, "silent")  # fmt: skip
     if code.isdigit() and int(code) >= 500:
@@ -433,7 +443,7 @@ def _file(model: ConfigModel, inside: Inside, server: Server, location: Location
         stat = inside.stat(candidate)
         # A link the user can read through counts as the file it points at (`test -r` follows links).
         if stat is not None and stat.exists and (stat.kind.startswith("regular") or (_link(stat) and stat.readable)):
-            return Step("file", True, f"{candidate} is readable by {user}", where)
+            return Step("file", True, f"{candidate} is readable by {user}", where, subject=candidate)
     top = (alias.args[0] if alias is not None and alias.args else root[0] if root else "").rstrip("/")
     top_stat = inside.stat(top) if top else None
     if top and top_stat is not None and not top_stat.exists:

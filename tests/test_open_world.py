@@ -330,6 +330,37 @@ inject:
   - run: [iptables, -w, "2", -I, OUTPUT, -p, tcp, --sport, "80", -j, DROP]
 """
 
+SECOND_NGINX = """\
+name: second-nginx-by-hand
+summary: "a copy of the config tried with 'nginx -c /etc/nginx2/nginx.conf' and left running: it holds port 80"
+symptom: http-4xx
+cause: port-squatted
+needs: [test-server]
+inject:
+  - script: |
+      service nginx stop
+      cp -a /etc/nginx /etc/nginx2
+      rm /etc/nginx2/sites-enabled/default
+      sed 's|root /var/www/html;|root /srv/staging;|' /etc/nginx/sites-available/default \\
+        > /etc/nginx2/sites-enabled/default
+      sed -i 's|/etc/nginx/|/etc/nginx2/|g; /^pid /d' /etc/nginx2/nginx.conf
+      sed -i '1i pid /run/nginx2.pid;' /etc/nginx2/nginx.conf
+      nginx -c /etc/nginx2/nginx.conf
+      service nginx start || true
+"""
+
+RELATIVE_ROOT = """\
+name: relative-root
+summary: "root made relative ('root html;'): nginx reads it from its prefix and serves its own default page"
+symptom: not-our-server
+cause: site-serves-other-content
+needs: [test-server]
+inject:
+  - script: |
+      sed -i 's|root /var/www/html;|root html;|' /etc/nginx/sites-available/default
+      nginx -s reload
+"""
+
 RECORD = "from the healthy examination's record"  # the change undone, not the line edited
 
 
@@ -344,10 +375,12 @@ RECORD = "from the healthy examination's record"  # the change undone, not the l
         (DENY_NETWORK, "access-refused", ("deny 172.16.0.0/12", "sites-available/default:"), RECORD),
         (WORKER_RLIMIT, "fd-limit-too-low", ("worker_rlimit_nofile 12", "nginx.conf:"), RECORD),
         (OUTBOUND_DROP, "firewall-blocks-port", ("OUTPUT", "--sport 80"), "iptables -w 2 -D OUTPUT"),
+        (SECOND_NGINX, "port-squatted", ("started by hand", "/etc/nginx2/nginx.conf"), "kill -TERM"),
+        (RELATIVE_ROOT, "site-serves-other-content", ("not /var/www/html/index.html", "default:7"), RECORD),
     ],
     ids=[
         "maintenance-left-on", "ipv6-only", "rate-limit-too-tight", "regex-location-denies", "deny-private-network",
-        "worker-rlimit-too-low", "firewall-drops-replies",
+        "worker-rlimit-too-low", "firewall-drops-replies", "second-nginx-by-hand", "relative-root",
     ],
 )  # fmt: skip
 def test_a_fault_nobody_catalogued_is_named_with_its_line_and_the_change_undone(
@@ -428,3 +461,28 @@ def test_a_lost_pid_file_is_a_latent_fault_named_and_written_back(tmp_path: Path
     assert result["observed"]["detected_by"] == "doctor"  # port 80 never failed
     steps = [" ".join(step["argv"]) for step in result["repair_steps"]]
     assert any(s.endswith("/run/nginx.pid") for s in steps) and "service nginx status" in steps
+
+
+EMPTIED_PAGE = """\
+name: page-emptied
+summary: "a deploy truncated index.html to 0 bytes: 200, and no page"
+symptom: not-our-server
+cause: site-serves-other-content
+needs: [test-server]
+inject:
+  - run: [truncate, -s, "0", /var/www/html/index.html]
+"""
+
+
+@pytest.mark.docker
+def test_a_page_emptied_by_a_deploy_is_named_as_the_file_that_changed_and_left_to_a_person(tmp_path: Path) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(EMPTIED_PAGE)
+    done = run_harness("drill", str(scenario), "--json")
+    result = single_drill(done.stdout)
+    diagnosis = result["observed"]["diagnosis"]
+    assert diagnosis["cause"] == "site-serves-other-content", diagnosis
+    assert "/var/www/html/index.html" in diagnosis["summary"] and "now 0)" in diagnosis["summary"]
+    # Nothing in nginx's configuration changed, so nothing is put back: the page is a deploy's to redo.
+    assert done.returncode == VERDICT_FAILED and not result["passed"]
+    assert "nothing in /etc/nginx changed" in result["reason"], result["reason"]

@@ -11,6 +11,7 @@ from harness.units import changed_config_files, required, restore_from_record, s
 
 if TYPE_CHECKING:
     from harness.doctor import Diagnosis
+    from harness.trace import Step
 
 RELEASE_DIR = "/opt/site/release"  # where a site release is kept on servers deployed like harness's own
 
@@ -118,4 +119,62 @@ INDEX_MISSING = Cause(
     area="files",
     measures=("Check that the release artifact contains index.html before switching to it.",),
     remedy=_restore_index,
+)
+
+
+# -- the page served, not the one that was --------------------------------------------------------------
+
+_WRONG_PAGE = ("not-our-server", "missing-text")  # nginx answered 200, but not with the page that was expected
+
+
+def _other_content(ctx: Context) -> Finding | None:
+    """nginx answers 200 with another page than before: the file it serves for the request is not the one it
+    served at the healthy check (a root, alias, index or location changed), or that file itself changed."""
+    from harness.trace import trace
+
+    baseline = ctx.baseline
+    if baseline is None or not baseline.inside.ran or not serving(ctx.facts):
+        return None
+    for item in ctx.traces:
+        if item.request.symptom not in _WRONG_PAGE or item.broken is not None:
+            continue
+        now = _served(item.steps)
+        before = _served(trace(baseline, baseline.inside, item.request).steps)
+        if now is None or before is None:
+            continue
+        if now.subject != before.subject:
+            changed = [c.subject for c in ctx.changes.of("file-changed", "file-added")]
+            return Finding(
+                f"nginx serves another file for {item.label()}: {now.subject}, not {before.subject} as at the "
+                f"healthy check ({now.where})" + (f"; changed since then: {', '.join(changed)}" if changed else "")
+            )
+        old, new = baseline.inside.stat(before.subject), ctx.facts.inside.stat(now.subject)
+        if old is not None and new is not None and (old.size, old.mtime) != (new.size, new.mtime):
+            return Finding(
+                f"the file nginx serves for {item.label()} changed since the healthy check: {now.subject} "
+                f"({old.size} bytes, now {new.size})",
+                (),
+            )
+    return None
+
+
+def _served(steps: tuple[Step, ...]) -> Step | None:
+    return next((s for s in steps if s.what == "file" and s.ok and s.subject), None)
+
+
+def _put_back_what_changed(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
+    changed = changed_config_files(diagnosis)
+    if not changed:
+        raise RemedyError("nothing in /etc/nginx changed since the healthy check to put back")
+    return restore_from_record(target, diagnosis, changed)
+
+
+OTHER_CONTENT = Cause(
+    "site-serves-other-content",
+    _other_content,
+    order=128,  # after the access phase; nginx found a file, only not the one it served before
+    area="files",
+    measures=("Check the page's content, not only its status, after every deploy and reload.",),
+    remedy=_put_back_what_changed,
+    advice="deploy the site's page again, or point the root back at it, then reload",
 )

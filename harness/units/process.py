@@ -11,6 +11,7 @@ from harness.units import required
 
 if TYPE_CHECKING:
     from harness.doctor import Diagnosis
+    from harness.facts import Facts, Process
 
 WAIT_PORT_FREE = 'while ss -ltnH "sport = :$1" | grep -q .; do sleep 0.1; done'
 
@@ -52,7 +53,29 @@ def _squatted_ports(ctx: Context) -> list[int]:
     return [port for port in ports if ctx.facts.others_on(port)]
 
 
+SERVICE_CONFIG = "/etc/nginx/nginx.conf"
+
+
+def _foreign_master(facts: Facts) -> tuple[Process, str] | None:
+    """An nginx master the service did not start: its pid file does not name it and it was started by hand with
+    another configuration (`nginx -c FILE`). It serves that file, and holds the ports the service's nginx needs."""
+    master = facts.nginx_master
+    if master is None or master.stopped or facts.pidfile_pid == master.pid:
+        return None
+    words = master.args.split()
+    config = words[words.index("-c") + 1] if "-c" in words[:-1] else None
+    return (master, config) if config is not None and config != SERVICE_CONFIG else None
+
+
 def _squatted(ctx: Context) -> Finding | None:
+    foreign = _foreign_master(ctx.facts)
+    if foreign is not None:
+        master, config = foreign
+        return Finding(
+            f"port 80 is held by an nginx started by hand with another configuration ({config}, master pid "
+            f"{master.pid}), not by the nginx service: it answers from that configuration, and the service's "
+            f"nginx ({SERVICE_CONFIG}) cannot bind"
+        )
     ports = _squatted_ports(ctx)
     if ports and ctx.facts.nginx_master is None:
         squatters = [s for port in ports for s in ctx.facts.others_on(port)]
@@ -66,6 +89,9 @@ def _evict(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
     facts = diagnosis.facts
     ports = sorted(facts.config.ports() - {-1}) or [80]
     pids = sorted({str(pid) for port in ports for item in facts.others_on(port) for pid in item.pids})
+    foreign = _foreign_master(facts)
+    if foreign is not None:
+        pids.append(str(foreign[0].pid))  # TERM: nginx's fast shutdown, its workers with it
     if not pids:
         raise RemedyError("the diagnosis names no process holding nginx's port")
     steps = [target.exec(["kill", "-TERM", *pids])]
