@@ -26,6 +26,7 @@ CLIENT = "172.17.0.1"  # Docker's gateway: where the probe's requests arrive fro
         ("-A OUTPUT -p tcp -m tcp --dport 80 -j DROP", False),  # this server's own requests to others
         ("-A INPUT -p tcp -m tcp ! --dport 80 -j DROP", False),
         ("-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT", False),
+        ("-A INPUT -p udp -m udp --dport 80 -j DROP", False),
     ],
 )
 def test_a_rule_blocks_port_80_from_outside_only_as_iptables_would_apply_it(rule: str, blocks: bool) -> None:
@@ -38,3 +39,7 @@ def test_a_drop_policy_blocks_unless_a_rule_accepts_the_port() -> None:
     assert _policy_drops(ssh_only, policy, {80}) == "-P INPUT DROP"
     assert _policy_drops((*ssh_only, "-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT"), policy, {80}) is None
     assert _policy_drops(ssh_only, ("-P INPUT ACCEPT",), {80}) is None
+    established = "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
+    assert _policy_drops((*ssh_only, established), policy, {80}) == "-P INPUT DROP"
+    new_web = "-A INPUT -p tcp -m conntrack --ctstate NEW -m tcp --dport 80 -j ACCEPT"
+    assert _policy_drops((*ssh_only, established, new_web), policy, {80}) is None

@@ -49,6 +49,8 @@ def blocks_port(rule: str, ports: set[int], client: str | None = None) -> bool:
     if len(words) < 2 or words[0] != "-A" or not ({"DROP", "REJECT"} & set(words)):
         return False
     chain = words[1]
+    if _option(words, ("-p", "--protocol")) not in (None, "tcp", "6", "all"):
+        return False  # udp, icmp: not what HTTP needs
     negated = {words[i + 1] for i, word in enumerate(words[:-1]) if word == "!"}
     if negated - {"-i", "--in-interface", "-s", "--source"}:
         return False  # "every port but", "every protocol but": not read here
@@ -81,14 +83,11 @@ def _policy_drops(rules: tuple[str, ...], policies: tuple[str, ...], ports: set[
         return None
     for rule in rules:
         words = shlex.split(rule)
-        if (
-            words[:2] != ["-A", "INPUT"]
-            or "ACCEPT" not in words
-            or "lo" in words
-            or "--state" in words
-            or "--ctstate" in words
-        ):
+        if words[:2] != ["-A", "INPUT"] or "ACCEPT" not in words or "lo" in words:
             continue
+        state = _option(words, ("--state", "--ctstate"))
+        if state is not None and "NEW" not in state.split(","):
+            continue  # ESTABLISHED,RELATED: the replies to this server's own connections, not new clients
         value = _option(words, _WAY_IN)
         covered = _ports(value) if value is not None else set(range(1, 65536))
         if covered is None or covered & ports:
