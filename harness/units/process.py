@@ -62,6 +62,10 @@ def _foreign_master(facts: Facts) -> tuple[Process, str] | None:
     master = facts.nginx_master
     if master is None or master.stopped or facts.pidfile_pid == master.pid:
         return None
+    # Only where a service nginx is installed and not running: an nginx built to run from its own -c (OpenResty,
+    # a container's) is the server, not a squatter.
+    if SERVICE_CONFIG not in facts.config.files or facts.service_running:
+        return None
     words = master.args.split()
     config = words[words.index("-c") + 1] if "-c" in words[:-1] else None
     return (master, config) if config is not None and config != SERVICE_CONFIG else None
