@@ -78,11 +78,14 @@ s service;     case "$svcs" in *"nginx	running"*) echo "exit=0" ;; *) echo "exit
 s limits;      m=$(cat /run/nginx.pid 2>/dev/null)
                [ -n "$m" ] && sed -n 's/^Max open files *\([0-9a-z]*\).*/\1/p' "/proc/$m/limits" 2>/dev/null
                # Workers may run under their own limit (worker_rlimit_nofile): they are the ones that open files.
-               [ -n "$m" ] && for w in $(pgrep -P "$m" 2>/dev/null); do
+               # and when the newest started, in error.log's own time format: its lines before that are history.
+               e=''
+               [ -n "$m" ] && while read -r w age; do
                  sed -n 's/^Max open files *\([0-9a-z]*\).*/worker:\1/p' "/proc/$w/limits" 2>/dev/null
-               done
-               # When the newest worker started, in error.log's own time format: its lines before that are history.
-               e=$(ps -o etimes= --ppid "$m" 2>/dev/null | sort -n | head -n 1 | tr -d ' ')
+                 { [ -z "$e" ] || [ "$age" -lt "$e" ]; } && e=$age
+               done <<WORKERS
+$(ps -o pid=,etimes= --ppid "$m" 2>/dev/null)
+WORKERS
                [ -n "$e" ] && date -d "@$(( $(date +%s) - e ))" '+started:%Y/%m/%d %H:%M:%S'
                grep -n '^[[:space:]]*ULIMIT=' /etc/default/nginx 2>/dev/null | sed 's/^/default-nginx:/' || true
 s firewall;    iptables -w 2 -S 2>&1; echo "exit=$?"
@@ -372,6 +375,13 @@ def _docroots(lines: list[str]) -> tuple[DocRoot, ...]:
         DocRoot(r[0], r[1] == "dir", r[2] == "readable", tuple(i for i in r[3].split(",") if i), r[4])
         for r in _tabbed(lines, 5)
     )
+
+
+def nginx_message(line: str) -> str:
+    """What nginx says in an error-log (or nginx -t) line, without its time, level, pid#tid and connection number,
+    and without the request fields that follow ", client:"."""
+    text = re.sub(r"^\d+#\d+: (\*\d+ )?", "", line.split("] ", 1)[-1].strip())
+    return text.split(", client: ", 1)[0]
 
 
 def _gateway(lines: list[str]) -> str | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from harness.confmodel import Conditional, ConfigModel, Directive, Location, Server
-from harness.facts import Facts
+from harness.facts import Facts, nginx_message
 from harness.inside import (
     Fetch,
     Inside,
@@ -210,25 +210,17 @@ _ERRNO_KINDS = {"(24: Too many open files)": "too-many-files", "(13: Permission 
 def _answer(inside: Inside, request: Request, code: int, where: str) -> Step:
     """nginx fails the request inside too though the configuration's steps hold (a regex location, an internal
     redirect, a limit): its error log, written as it answered, says why when anything can."""
-    said = inside.said_about(Request(request.path, request.host, request.port))
+    said = inside.said_about(request)
     if said is None:
         return Step("answer", False, f"nginx answers {code} inside too, though every step above holds: "
                     "look at this block's access rules, auth, error_page and rewrites", where)  # fmt: skip
-    words = _nginx_words(said)
+    words = nginx_message(said)[:240]
     if "access forbidden by rule" in said:
         return Step("access", False, f"nginx refuses it by an access rule; its error log: {words}", where,
                     kind="denied")  # fmt: skip
     kind = next((k for errno, k in _ERRNO_KINDS.items() if errno in said), "error")
     return Step("answer", False, f"nginx answers {code} inside too; its error log says why: {words}", where,
                 kind=kind)  # fmt: skip
-
-
-def _nginx_words(line: str) -> str:
-    """An error line without its timestamp, pid and connection number, and without the trailing request fields."""
-    text = line.split("] ", 1)[-1]
-    text = text.split(": ", 1)[-1] if text.split(": ", 1)[0].lstrip("*").split("#")[0].isdigit() else text
-    text = re.sub(r"^\*\d+ ", "", text)
-    return text.split(", client: ", 1)[0][:240]
 
 
 def _conditional_return(server: Server, location: Location | None, code: int) -> tuple[Conditional, Directive] | None:

@@ -182,18 +182,15 @@ def test_a_proxy_to_a_port_where_nothing_listens_breaks_at_the_upstream() -> Non
     assert broken.where == "/etc/nginx/sites-available/default:4"
 
 
-def test_an_index_the_worker_cannot_read_is_named_with_its_mode() -> None:
-    paths = {
-        p.path: p
-        for p in (
-            PathStat("/var", True, "directory", "755", "root", True, True),
-            PathStat("/var/www", True, "directory", "755", "root", True, True),
-            PathStat("/var/www/html", True, "directory", "755", "root", True, True),
-            PathStat("/var/www/html/index.html", True, "regular file", "600", "root", False, False),
-        )
-    }
+def _web_root_with(index: PathStat) -> object:
+    """A site served from /var/www/html, every directory above it open, and INDEX as its index.html."""
+    dirs = [PathStat(d, True, "directory", "755", "root", True, True) for d in ("/var", "/var/www", "/var/www/html")]
     body = "server {\n  listen 80;\n  root /var/www/html;\n  index index.html;\n}\n"
-    facts = with_config(site(body), paths=paths, ran=True)
+    return with_config(site(body), paths={p.path: p for p in (*dirs, index)}, ran=True)
+
+
+def test_an_index_the_worker_cannot_read_is_named_with_its_mode() -> None:
+    facts = _web_root_with(PathStat("/var/www/html/index.html", True, "regular file", "600", "root", False, False))
     broken = trace(facts, facts.inside, Request("/")).broken  # type: ignore[attr-defined]
     assert broken is not None and broken.kind == "unreadable"
     assert broken.detail == "/var/www/html/index.html is not readable by www-data (mode 600 root)"
@@ -428,21 +425,11 @@ def test_if_blocks_are_kept_with_what_they_do_and_the_file_they_test_is_looked_a
 
 
 def test_an_index_linked_where_the_worker_cannot_read_is_unreadable_not_missing() -> None:
-    paths = {
-        p.path: p
-        for p in (
-            PathStat("/var", True, "directory", "755", "root", True, True),
-            PathStat("/var/www", True, "directory", "755", "root", True, True),
-            PathStat("/var/www/html", True, "directory", "755", "root", True, True),
-            # ln -s /root/index.html: the link itself is 777; reading through it needs /root, which is 700.
-            PathStat("/var/www/html/index.html", True, "symbolic link", "777", "root", False, False),
-        )
-    }
-    body = "server {\n  listen 80;\n  root /var/www/html;\n  index index.html;\n}\n"
-    facts = with_config(site(body), paths=paths, ran=True)
+    # ln -s /root/index.html: the link itself is 777; reading through it needs /root, which is 700.
+    link = PathStat("/var/www/html/index.html", True, "symbolic link", "777", "root", False, False)
+    facts = _web_root_with(link)
     diagnosis = diagnose(facts, ("the probe: HTTP 403",), (Request("/", symptom="http-4xx"),))  # type: ignore[arg-type]
     assert diagnosis.cause == "web-root-unreadable", diagnosis.summary
     assert "symbolic link that www-data cannot read through" in diagnosis.summary
-    readable = replace(paths["/var/www/html/index.html"], readable=True)
-    facts = with_config(site(body), paths={**paths, readable.path: readable}, ran=True)
+    facts = _web_root_with(replace(link, readable=True))
     assert trace(facts, facts.inside, Request("/")).broken is None  # type: ignore[attr-defined]

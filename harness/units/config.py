@@ -288,9 +288,10 @@ def _latent(ctx: Context) -> Finding | None:
 
 def _said(facts: Facts) -> str:
     """nginx -t's own complaint: the line that says what is wrong, not the 'test failed' that follows it."""
+    from harness.facts import nginx_message
+
     lines = [line for line in facts.config_output.splitlines() if "[emerg]" in line or "[alert]" in line]
-    said = re.sub(r"^\d+#\d+: ", "", lines[0].split("] ", 1)[-1].strip()) if lines else ""
-    return f" (nginx -t: {said[:200]})" if said else ""
+    return f" (nginx -t: {nginx_message(lines[0])[:200]})" if lines else ""
 
 
 def _roll_back(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:

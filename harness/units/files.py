@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from harness.causes import Cause, Context, Finding
 from harness.errors import RemedyError
 from harness.target import ExecResult, Target
-from harness.units import changed_config_files, required, restore_from_record, serving
+from harness.units import changed_config_files, required, restore_from_record, reverting, serving
 
 if TYPE_CHECKING:
     from harness.doctor import Diagnosis
@@ -162,11 +162,8 @@ def _served(steps: tuple[Step, ...]) -> Step | None:
     return next((s for s in steps if s.what == "file" and s.ok and s.subject), None)
 
 
-def _put_back_what_changed(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
-    changed = changed_config_files(diagnosis)
-    if not changed:
-        raise RemedyError("nothing in /etc/nginx changed since the healthy check to put back")
-    return restore_from_record(target, diagnosis, changed)
+# Another file served: the configuration change goes back. The same file changed: a deploy's to redo.
+_put_back_what_changed = reverting("the page itself changed, nothing in /etc/nginx changed: deploy the page again")
 
 
 OTHER_CONTENT = Cause(
