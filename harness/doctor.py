@@ -26,7 +26,9 @@ from harness.causes import Cause, Context, Finding, Registry, registry
 from harness.changes import Changes, compare
 from harness.errors import TargetError
 from harness.facts import COLLECT_SCRIPT, END, Facts, parse_facts, with_inside
-from harness.inside import Fetch, Request, parse_inside, plan
+from harness.inside import INSIDE_SCRIPT, Fetch, Request, parse_inside, plan
+from harness.known_good import gather_plan, parse_state
+from harness.scripts import script
 from harness.target import ExecResult
 from harness.trace import Trace, trace
 
@@ -321,8 +323,16 @@ def examine(
     except ValueError as exc:
         raise TargetError(f"the doctor could not read its checks' output: {exc}") from exc
     wanted = tuple(requests) or ((Request(),) if measured else ())
-    checks = plan(facts.config, wanted, facts.error_logs)
-    second = target.exec(checks.argv(), timeout=DOCTOR_TIMEOUT)
+    second = target.exec(second_argv(facts, wanted, baseline), timeout=DOCTOR_TIMEOUT)
     if not second.timed_out:
-        facts = with_inside(facts, parse_inside(second.stdout, checks.user))
+        facts = with_inside(facts, parse_inside(second.stdout, facts.config.user), parse_state(second.stdout))
     return diagnose(facts, measured, wanted, baseline)
+
+
+def second_argv(facts: Facts, wanted: Sequence[Request], baseline: Facts | None = None) -> list[str]:
+    """The second round trip: the checks the configuration names, then the known-good record's part; two constant
+    programs run one after the other, each with its own arguments (the first COUNT are the first program's)."""
+    checks = plan(facts.config, wanted, facts.error_logs).argv()[4:]  # the arguments after `sh -c SCRIPT sh`
+    recorded = tuple(e.path for e in baseline.state.entries) if baseline is not None else ()
+    record = gather_plan(facts.config, facts.error_logs, also=recorded).args()
+    return ["sh", "-c", script("both.sh"), "sh", INSIDE_SCRIPT, script("record.sh"), str(len(checks)), *checks, *record]

@@ -16,7 +16,7 @@ from enum import StrEnum
 from harness import otel
 from harness.choice import rate_limited_page
 from harness.doctor import Diagnosis, Request, examine
-from harness.errors import DeadlineExceeded, HarnessError, InvalidInput, RemedyError
+from harness.errors import CommandFailed, DeadlineExceeded, HarnessError, InvalidInput, RemedyError
 from harness.facts import Facts
 from harness.listeners import DrillListener, Listeners
 from harness.load import LoadReport, burst
@@ -31,6 +31,10 @@ from harness.targets import FreshTargets, TargetSource
 from harness.timeline import EventKind, Recorder, Timeline
 
 Repair = Callable[[Target, Diagnosis], list[ExecResult]]
+# Rounds of examine, diagnose, repair: two faults at once take two; a bound keeps a repair that cannot win from looping.
+MAX_ROUNDS = 4
+# After a repair, how long port 80 has to answer before the doctor looks again for another cause.
+ROUND_LOOK = 1.0
 # How a drill watches port 80 (a fake in the phase tests): given the target's probe and the interval.
 MonitorFactory = Callable[[Probe, float], Monitor]
 
@@ -112,6 +116,13 @@ class Result:
     run_id: str
     site: str = ""  # the --site tree drilled ("" : the test server)
     url: str = ""  # where port 80 was published while the target lived
+    rounds: tuple[Diagnosis, ...] = ()  # every round's diagnosis, in order (the first is `diagnosis`)
+
+    @property
+    def causes(self) -> tuple[str, ...]:
+        """Every cause the rounds named, in order, once each."""
+        found = self.rounds or ((self.diagnosis,) if self.diagnosis is not None else ())
+        return tuple(dict.fromkeys(d.cause for d in found))
 
     @property
     def symptom_matches(self) -> bool:
@@ -127,7 +138,8 @@ class Result:
 
     @property
     def diagnosis_correct(self) -> bool:
-        return self.diagnosis is not None and self.diagnosis.cause == self.declared_cause
+        """The scenario's cause was named: by the first round, or (two faults at once) by a later one."""
+        return self.diagnosis is not None and self.declared_cause in self.causes
 
     @property
     def passed(self) -> bool:
@@ -180,6 +192,7 @@ class DrillState:
     url: str = ""
     early: _Background | None = None  # the diagnosis begun on the first failing sample
     before_repair: frozenset[tuple[int, str]] = frozenset()  # processes running before the repair
+    rounds: list[Diagnosis] = field(default_factory=list)  # every round's diagnosis
 
 
 class Drill:
@@ -344,26 +357,56 @@ class Drill:
             )
 
         self._checkpoint()
+        found.rounds.append(found.diagnosis)
         with rec.phase("repair"):
             repair_started, repaired = self._repair(target, found.diagnosis)
+        for number in range(2, MAX_ROUNDS + 1):
+            self._checkpoint()
+            with rec.phase(f"round-{number}/diagnose"):
+                again = self._another_round(target, monitor, repaired)
+            if again is None:
+                break
+            found.rounds.append(again)
+            rec.record(EventKind.DIAGNOSED, f"round {number}: {again.cause}: {again.summary}")
+            with rec.phase(f"round-{number}/repair"):
+                _, repaired = self._repair(target, again, number)
         with rec.phase("verify"):
             self._verify(target, monitor, repair_started, repaired)
 
-    def _repair(self, target: Target, diagnosis: Diagnosis) -> tuple[float, float]:
+    def _another_round(self, target: Target, monitor: Monitor, repaired: float) -> Diagnosis | None:
+        """After a repair: None once port 80 answers (or nothing new is found); else the next round's diagnosis."""
+        if self.state.detected_by is not DetectedBy.PROBE:
+            return None  # the probe was fine all along: only verification can judge this repair
+        if monitor.wait_for_streak(True, 1, since=repaired, timeout=ROUND_LOOK) is not None:
+            return None
+        failing = [s for s in monitor.samples if s.t >= repaired and not s.ok]
+        measured, requests = _what_failed(failing[-1]) if failing else (self.state.measured, self.state.requests)
+        again = examine(target, measured, requests, self._baseline_facts())
+        seen = {(d.cause, d.summary) for d in self.state.rounds}
+        if again.healthy or (again.cause, again.summary) in seen:
+            return None  # the same cause with the same evidence: this round would change nothing
+        return again
+
+    def _repair(self, target: Target, diagnosis: Diagnosis, number: int = 1) -> tuple[float, float]:
         rec = self.recorder
         self.state.before_repair = target.processes() if self.options.quiet else frozenset()
-        repair_started = rec.record(EventKind.REPAIR_STARTED, f"repairing {diagnosis.cause}").t
+        said = f"repairing {diagnosis.cause}" + (f" (round {number})" if number > 1 else "")
+        repair_started = rec.record(EventKind.REPAIR_STARTED, said).t
         try:
-            self.state.steps = call_plugin(self.scenario.name, "repair", self.repair, target, diagnosis)
+            steps = call_plugin(self.scenario.name, "repair", self.repair, target, diagnosis)
         except RemedyError as exc:
-            raise _Stop(Verdict.NOT_RECOVERED, str(exc)) from exc
-        failed = [s for s in self.state.steps if not s.ok]
+            raise _Stop(Verdict.NOT_RECOVERED, _in_round(number, str(exc))) from exc
+        except CommandFailed as exc:
+            # A repair step that exits non-zero is a failed repair, not harness's own fault.
+            raise _Stop(Verdict.NOT_RECOVERED, _in_round(number, f"the repair step failed: {exc}")) from exc
+        self.state.steps += steps
+        failed = [s for s in steps if not s.ok]
         if failed:
             what = f"failed: {' '.join(failed[0].argv)} exited {failed[0].exit_code}"
         else:
-            what = "; ".join(" ".join(s.argv) for s in self.state.steps) or "nothing to do"
+            what = "; ".join(" ".join(s.argv) for s in steps) or "nothing to do"
         repaired = rec.record(EventKind.REPAIRED, what).t
-        if not self.state.steps:
+        if not steps:
             # Nothing was changed, so nothing can recover: waiting out the recovery timeout would only hide that.
             raise _Stop(
                 Verdict.NOT_RECOVERED,
@@ -526,6 +569,7 @@ class Drill:
             run_id=self.session.run_id,
             site=str(self.session.site.folder) if self.session.site is not None else "",
             url=self.state.url,
+            rounds=tuple(self.state.rounds),
         )
         otel.trace_drill(result)  # nothing unless the environment asks for traces
         return result
@@ -562,6 +606,10 @@ class _Background:
             raise self._error
         assert self._value is not None
         return self._value
+
+
+def _in_round(number: int, reason: str) -> str:
+    return f"round {number}: {reason}" if number > 1 else reason
 
 
 def _last_probe(monitor: Monitor) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from harness.confmodel import EMPTY, ConfigModel, parse_tree
 from harness.inside import INSIDE_SECTION, NO_INSIDE, Inside, parse_inside
+from harness.known_good import NO_STATE, RECORD_SECTION, State, parse_state
 from harness.server_paths import BACKUP_DIR
 
 SECTION = "@@harness-section "
@@ -191,6 +192,7 @@ class Facts:
     services: tuple[tuple[str, bool], ...] = ()  # init scripts under /etc/init.d and whether each runs
     config: ConfigModel = EMPTY  # /etc/nginx as nginx reads it
     inside: Inside = NO_INSIDE  # the second round trip's checks, planned from the configuration
+    state: State = NO_STATE  # the paths nginx uses, as the second round trip saw them (the known-good record's part)
     # Raw sections of the collection script that cause units add for themselves, by name.
     sections: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
@@ -420,10 +422,10 @@ def _config(lines: list[str], prefix: str = "") -> ConfigModel:
         return EMPTY
 
 
-def with_inside(facts: Facts, inside: Inside) -> Facts:
+def with_inside(facts: Facts, inside: Inside, state: State = NO_STATE) -> Facts:
     """FACTS completed by the second round trip; what nginx answered inside becomes the local status."""
     local = tuple((f.url, f.code) for f in inside.fetches if f.code != "skipped")
-    return dataclasses.replace(facts, inside=inside, local_status=local or facts.local_status)
+    return dataclasses.replace(facts, inside=inside, local_status=local or facts.local_status, state=state)
 
 
 def parse_facts(text: str) -> Facts:
@@ -432,7 +434,9 @@ def parse_facts(text: str) -> Facts:
     at = text.find(f"\n{INSIDE_SECTION}", max(text.find(f"\n{SECTION}end"), 0))
     facts = _parse_first(text if at < 0 else text[:at])
     if at >= 0:
-        facts = with_inside(facts, parse_inside(text[at:], facts.config.user))
+        rest = text[at:]
+        state = parse_state(rest) if RECORD_SECTION in rest else NO_STATE
+        facts = with_inside(facts, parse_inside(rest, facts.config.user), state)
     return facts
 
 

@@ -75,6 +75,7 @@ def result_to_dict(result: Result) -> dict[str, Any]:
             "diagnosis": diagnosis_to_dict(result.diagnosis),
             "diagnosis_correct": result.diagnosis_correct,
             "diagnosis_after_repair": diagnosis_to_dict(result.diagnosis_after),
+            "rounds": [{"cause": d.cause, "summary": d.summary} for d in result.rounds],
         },
         "times": {
             "time_to_detect_s": _round(result.time_to_detect),

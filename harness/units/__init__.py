@@ -155,8 +155,9 @@ def restore_from_record(target: Target, diagnosis: Diagnosis, paths: list[str], 
             before = recorded(diagnosis, path)
             if before is None:
                 keep = f"{BACKUP_DIR}/rejected/{stamp()}{path}"
-                steps.append(target.exec(["install", "-D", "-m", "0640", "--", path, keep], check=True))
-                steps.append(target.exec(["rm", "-f", "--", path], check=True))
+                # Moved, not copied: a link (even one to a folder) goes aside as the link it is.
+                steps.append(target.exec(["mkdir", "-p", "--", keep.rsplit("/", 1)[0]], check=True))
+                steps.append(target.exec(["mv", "-T", "--", path, keep], check=True))
                 steps.append(note("moved", path, "aside to", keep, "(it did not exist at the healthy check)"))
             else:
                 target.write_file(path, before)
