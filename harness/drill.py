@@ -375,13 +375,17 @@ class Drill:
 
     def _another_round(self, target: Target, monitor: Monitor, repaired: float) -> Diagnosis | None:
         """After a repair: None once port 80 answers (or nothing new is found); else the next round's diagnosis."""
-        if self.state.detected_by is not DetectedBy.PROBE:
-            return None  # the probe was fine all along: only verification can judge this repair
-        if monitor.wait_for_streak(True, 1, since=repaired, timeout=ROUND_LOOK) is not None:
-            return None
-        failing = [s for s in monitor.samples if s.t >= repaired and not s.ok]
-        measured, requests = _what_failed(failing[-1]) if failing else (self.state.measured, self.state.requests)
-        again = examine(target, measured, requests, self._baseline_facts())
+        served = monitor.wait_for_streak(True, 1, since=repaired, timeout=ROUND_LOOK) is not None
+        if served and self.state.detected_by is not DetectedBy.DOCTOR:
+            return None  # port 80 answers again: verification judges the rest
+        if served:
+            # A fault only the doctor saw: a second one may hide behind it (port 80 still serves).
+            again = examine(target, baseline=self._baseline_facts())
+        else:
+            # Port 80 fails now, even where it served through the fault: a repair (a reload) may reveal another one.
+            failing = [s for s in monitor.samples if s.t >= repaired and not s.ok]
+            measured, requests = _what_failed(failing[-1]) if failing else (self.state.measured, self.state.requests)
+            again = examine(target, measured, requests, self._baseline_facts())
         seen = {(d.cause, d.summary) for d in self.state.rounds}
         if again.healthy or (again.cause, again.summary) in seen:
             return None  # the same cause with the same evidence: this round would change nothing

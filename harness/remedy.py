@@ -46,7 +46,10 @@ def remedy_for(diagnosis: Diagnosis) -> Remedy:
 
     def guarded(target: Target, found: Diagnosis) -> list[ExecResult]:
         try:
-            return remedy(target, found)
+            steps = remedy(target, found)
+            if steps or not explains(found):
+                return steps
+            raise RemedyError(f"the remedy for {found.cause} had nothing to do")
         except (RemedyError, CommandFailed) as exc:
             # The unit's own remedy could not act: the record may still explain the outage.
             if explains(found):

@@ -100,6 +100,9 @@ def differences(record: Record, facts: Facts, stamp: str = "0") -> tuple[list[Un
     return undos, advice
 
 
+_ORDER = {"config": 0, "path": 1, "limits": 2, "firewall": 3, "process": 4, "service": 5}
+
+
 def _config_differences(record: Record, facts: Facts, stamp: str, undos: list[Undo]) -> None:
     if not record.config or not facts.config.files:
         return
@@ -244,9 +247,10 @@ def _path_differences(record: Record, facts: Facts, stamp: str, undos: list[Undo
         return
     was, now = before.paths(), after.paths()
     appeared = [e for p, e in now.items() if p not in was]
+    whole: list[str] = []  # folders put back whole (moved back): what they hold comes back with them
     for path, old in sorted(was.items()):
-        if path.startswith("/etc/nginx/"):
-            continue  # the configuration's own record covers it
+        if path.startswith("/etc/nginx/") or any(path.startswith(p + "/") for p in whole):
+            continue  # the configuration's own record covers it; or its folder brings it back
         new = now.get(path)
         parent = posixpath.dirname(path)
         if new is None and parent in was and parent not in now:
@@ -263,6 +267,7 @@ def _path_differences(record: Record, facts: Facts, stamp: str, undos: list[Undo
                 said += f"; moved aside to {keep}"
             if moved is not None:
                 appeared.remove(moved)
+                whole.append(path)
                 acts.append(_run("mv", "-T", "--", moved.path, path))
                 inverse.insert(0, _run("mv", "-T", "--", path, moved.path))
                 undos.append(Undo("path", path, f"{said}; it went to {moved.path}, moved back", tuple(acts),
@@ -360,7 +365,8 @@ def _firewall_differences(record: Record, facts: Facts, undos: list[Undo]) -> No
 def _running_differences(record: Record, facts: Facts, undos: list[Undo]) -> None:
     now = dict(facts.services)
     for name, running in record.services:
-        if running and now.get(name) is False:
+        # nginx itself is started (or restarted) after every undo, once its configuration passes the test.
+        if running and now.get(name) is False and name != "nginx":
             undos.append(
                 Undo("service", name, f"service {name} ran at the healthy check and is stopped now; started",
                      (_run("service", name, "start"),), (_run("service", name, "stop"),))
@@ -423,10 +429,12 @@ def implicated(undos: list[Undo], diagnosis: Diagnosis) -> list[Undo]:
     chosen = [u for u in undos if _names(u, named)]
     if chosen:
         # A limit restored, a stopped service or process: each also explains a refused or slow answer on its own.
-        return chosen + [u for u in undos if u.area in ("service", "process", "limits") and u not in chosen]
-    broken = [t.broken.what for t in diagnosis.traces if t.broken is not None]
-    areas = {a for what in broken for a in _AREAS.get(what, ())} if broken else set(_AREAS["socket"]) | {"path"}
-    return [u for u in undos if u.area in areas]
+        chosen += [u for u in undos if u.area in ("service", "process", "limits") and u not in chosen]
+    else:
+        broken = [t.broken.what for t in diagnosis.traces if t.broken is not None]
+        areas = {a for what in broken for a in _AREAS.get(what, ())} if broken else set(_AREAS["socket"]) | {"path"}
+        chosen = [u for u in undos if u.area in areas]
+    return sorted(chosen, key=lambda u: _ORDER.get(u.area, 9))
 
 
 def plan_undo(diagnosis: Diagnosis, record: Record | None = None) -> tuple[list[Undo], list[Advice]]:
@@ -498,8 +506,14 @@ def apply(target: Target, diagnosis: Diagnosis, undos: list[Undo]) -> list[ExecR
             steps.append(note("undone", undo.subject, f"({undo.reason})"))
         tested = target.nginx.test_config()
         steps.append(tested)
-        if not tested.ok and (facts.config_ok or any(u.area == "config" for u in done)):
-            raise RemedyError(f"after the undo nginx -t fails: {tested.output.strip()[-200:]}")
+        if not tested.ok and _complaint(tested.output) == _complaint(facts.config_output):
+            raise RemedyError(f"after the undo nginx -t still fails: {_complaint(tested.output)}")
+        if not tested.ok and facts.config_ok:
+            raise RemedyError(f"after the undo nginx -t fails: {_complaint(tested.output)}")
+        if not tested.ok:
+            # It failed before and fails now on something else: progress; the next round looks at what it names.
+            steps.append(note("nginx -t now fails further on:", _complaint(tested.output)))
+            return steps
         steps += _load(target, facts, restart=any(u.restart for u in done))
     except (RemedyError, CommandFailed, TargetError) as exc:
         steps += _revert(target, done)
@@ -514,6 +528,14 @@ def apply(target: Target, diagnosis: Diagnosis, undos: list[Undo]) -> list[ExecR
             f"after the undo nginx answered {after} inside, worse than {before} before it; every undo was itself undone"
         )
     return steps
+
+
+def _complaint(output: str) -> str:
+    """nginx -t's own complaint, without its time stamp."""
+    from harness.facts import nginx_message
+
+    lines = [line for line in output.splitlines() if "[emerg]" in line or "[alert]" in line]
+    return nginx_message(lines[0])[:200] if lines else ""
 
 
 def _load(target: Target, facts: Facts, restart: bool) -> list[ExecResult]:

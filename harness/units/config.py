@@ -306,6 +306,10 @@ def _roll_back(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
         raise RemedyError("nginx -t names no file to roll back; fix the configuration by hand")
     named, real = facts.config_file
     steps: list[ExecResult] = []
+    was = recorded(diagnosis, real)
+    if was is not None and was == facts.config.raw.get(real):
+        # Unchanged since the healthy check: what it names (an included file, a folder) changed, not it.
+        raise RemedyError(f"{named} is as it was at the healthy check; what it names changed")
     for backup in facts.backups_of(real):
         try:
             with config_change(target, [real], steps):
