@@ -305,9 +305,7 @@ def gather_plan(
     add("/etc/security/limits.conf")
     for path in also:
         add(path, ancestors=False)
-    return Gather(
-        model.user, tuple(paths[:MAX_RECORDED]), tuple(folders), tuple(dict.fromkeys(contents)), tuple(deep)
-    )
+    return Gather(model.user, tuple(paths[:MAX_RECORDED]), tuple(folders), tuple(dict.fromkeys(contents)), tuple(deep))
 
 
 def argv(gather: Gather) -> list[str]:
