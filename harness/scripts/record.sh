@@ -22,16 +22,17 @@ r stat
 printf '%s' "$p" | tr '\n' '\0' | find -files0-from - -maxdepth 0 -printf "$fmt" 2>/dev/null
 printf '%s' "$l" | while IFS= read -r d; do find "$d" -mindepth 1 -maxdepth 1 -printf "$fmt" 2>/dev/null; done
 printf '%s' "$L" | while IFS= read -r d; do find "$d" -mindepth 1 -maxdepth 2 -printf "$fmt" 2>/dev/null | head -n 400; done
-# A digest of every regular file up to 1 MiB: a file gone here and one that appeared with its digest is a move.
+# A digest of every regular file up to 1 MiB but logs (they change by the second, and are nginx's to write): a file
+# gone here and one that appeared with its digest is a move.
 r digest
-{ printf '%s' "$p" | tr '\n' '\0' | find -files0-from - -maxdepth 0 -type f -size -1025k -print0 2>/dev/null
-  printf '%s' "$l" | while IFS= read -r d; do find "$d" -mindepth 1 -maxdepth 1 -type f -size -1025k -print0 2>/dev/null; done
+{ printf '%s' "$p" | tr '\n' '\0' | find -files0-from - -maxdepth 0 -type f -size -1025k ! -name '*.log*' -print0 2>/dev/null
+  printf '%s' "$l" | while IFS= read -r d; do find "$d" -mindepth 1 -maxdepth 1 -type f -size -1025k ! -name '*.log*' -print0 2>/dev/null; done
   printf '%s' "$L" | while IFS= read -r d; do
-    find "$d" -mindepth 1 -maxdepth 2 -type f -size -1025k -print0 2>/dev/null | head -z -n 400; done
+    find "$d" -mindepth 1 -maxdepth 2 -type f -size -1025k ! -name '*.log*' -print0 2>/dev/null | head -z -n 400; done
 } | xargs -r -0 sha256sum -- 2>/dev/null
 r content
 printf '%s' "$c" | tr '\n' '\0' | find -files0-from - -maxdepth 0 -type f -size -65k -print0 2>/dev/null |
-  tar --null -T - -cf - 2>/dev/null | base64 | tr -d '\n'; echo
+  tar --null -T - -b 1 -cf - 2>/dev/null | base64 | tr -d '\n'; echo
 r users
 getent passwd "$user"; getent group "$(id -gn "$user" 2>/dev/null)"; printf 'groups:%s\n' "$(id -Gn "$user" 2>/dev/null)"
 r end
