@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.doctor import HEALTHY, UNKNOWN, Request, diagnose
-from harness.facts import EnabledSite, parse_facts
+from harness.causes import registry
+from harness.doctor import HEALTHY, UNEXPLAINED, UNKNOWN, Request, diagnose
+from harness.facts import COLLECT_SCRIPT, EnabledSite, parse_facts
 from harness.scenario import load_catalogue
 from harness.symptom import Symptom
 
@@ -139,11 +141,15 @@ def test_cut_short_output_is_refused() -> None:
         parse_facts(text.split("@@harness-section listen")[0])
 
 
-SECTIONS = [
-    "ps", "pidfile", "configtest", "configfile", "missing", "directives", "docroot", "listen", "available",
-    "enabled", "service", "limits", "firewall", "app", "app-deploys", "app-log", "backups", "errorlog",
-    "services", "conftar",
-]  # fmt: skip
+def shipped_sections() -> list[str]:
+    """The sections the shipped collection script writes, with those the installed units add: never a copied list."""
+    script = COLLECT_SCRIPT + registry().collect_lines()
+    return sorted(set(re.findall(r"^s ([a-z0-9][a-z0-9-]*);", script, flags=re.MULTILINE)))
+
+
+def test_the_fuzzed_sections_are_read_from_the_shipped_script() -> None:
+    sections = shipped_sections()
+    assert {"ps", "configtest", "listen", "firewall", "errorlog", "conftar"} <= set(sections), sections
 
 
 LINE = st.one_of(
@@ -153,15 +159,22 @@ LINE = st.one_of(
     st.lists(st.text(max_size=12), min_size=4, max_size=8).map(" ".join),
 )
 BODY = st.lists(LINE, max_size=6).map("\n".join)
+MEASURED = st.sampled_from([(), ("the probe: connection refused",), ("the probe: HTTP 502 for /app/",)])
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(SECTIONS), BODY), max_size=12))
-def test_any_finished_output_parses_and_gets_a_verdict(chunks: list[tuple[str, str]]) -> None:
-    """Whatever a broken server prints into the checks, the doctor reaches a verdict instead of crashing."""
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(shipped_sections()), BODY), max_size=12), MEASURED)
+def test_any_finished_output_gets_a_known_verdict_and_never_healthy_during_an_outage(
+    chunks: list[tuple[str, str]], measured: tuple[str, ...]
+) -> None:
+    """Whatever a broken server prints into the checks, the doctor names a cause it knows or says it cannot,
+    and a failure measured from outside is never answered with "healthy" (the worst answer a drill can get)."""
     text = "".join(f"\n@@harness-section {name}\n{body}\n" for name, body in chunks) + "\n@@harness-section end\n"
-    diagnosis = diagnose(parse_facts(text))
-    assert diagnosis.cause and diagnosis.evidence
+    diagnosis = diagnose(parse_facts(text), measured=measured)
+    assert diagnosis.cause in {c.id for c in registry().causes} | {HEALTHY, UNKNOWN, UNEXPLAINED}
+    assert diagnosis.evidence
+    if measured:
+        assert diagnosis.cause != HEALTHY, diagnosis
 
 
 def test_only_the_deploy_tools_backups_of_that_exact_file_are_rollback_candidates() -> None:
