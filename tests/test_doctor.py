@@ -11,10 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.causes import registry
-from harness.doctor import HEALTHY, UNEXPLAINED, UNKNOWN, Request, diagnose
+from harness.doctor import HEALTHY, UNEXPLAINED, UNKNOWN, Request, diagnose, examine
 from harness.facts import COLLECT_SCRIPT, EnabledSite, parse_facts
 from harness.scenario import load_catalogue
 from harness.symptom import Symptom
+from harness.target import Target
 
 DATA = Path(__file__).parent / "data"
 
@@ -206,3 +207,47 @@ def test_workers_stopped_under_a_running_master_are_a_hang_not_unexplained() -> 
     assert "of its" in diagnosis.summary and "worker processes are stopped" in diagnosis.summary
     assert diagnosis.traces and diagnosis.traces[0].broken is not None
     assert "every worker is stopped" in diagnosis.traces[0].broken.detail
+
+
+# -- never healthy during a measured outage ------------------------------------------------------------
+
+
+def test_a_measured_failure_the_checks_cannot_explain_is_unexplained_not_healthy() -> None:
+    healthy = facts("healthy")
+    assert diagnose(healthy).cause == HEALTHY
+    failing = "the probe: GET /app/: HTTP 502"
+    diagnosis = diagnose(healthy, [failing])
+    assert diagnosis.cause == UNEXPLAINED and not diagnosis.healthy
+    assert failing in diagnosis.summary
+    assert f"measured from outside: {failing}" in diagnosis.evidence
+
+
+# -- summaries say what was observed -------------------------------------------------------------------
+
+
+def test_app_down_summary_states_the_code_that_was_seen() -> None:
+    crashing = facts("bad-app-deploy")
+    traced = diagnose(crashing)
+    assert traced.cause == "app-release-crashing"
+    assert "127.0.0.1:9000/ does not answer" in traced.summary and "502" not in traced.summary
+    # Without a trace to go on, it says what the fetch inside got: here a 404, never a 502 nobody saw.
+    fetched = tuple(replace(f, code="404") if f.url.endswith("/app/") else f for f in crashing.inside.fetches)
+    quiet = replace(crashing, inside=replace(crashing.inside, upstreams={}, fetches=fetched), local_status=())
+    from harness.facts import with_inside
+
+    diagnosis = diagnose(with_inside(quiet, quiet.inside))
+    assert diagnosis.cause == "app-release-crashing"
+    assert "404 from http://127.0.0.1:80/app/" in diagnosis.summary and "502" not in diagnosis.summary
+
+
+# -- a one-line server block ---------------------------------------------------------------------------
+
+
+@pytest.mark.docker
+def test_a_root_inside_a_one_line_server_block_is_read(harness_target: Target) -> None:
+    one_line = "server { listen 8081; root /srv/oneline; index index.html; location / { try_files $uri =404; } }\n"
+    harness_target.write_file("/etc/nginx/conf.d/oneline.conf", one_line.encode())
+    harness_target.exec(["mkdir", "-p", "/srv/oneline"], check=True)
+    harness_target.exec(["nginx", "-s", "reload"], check=True)
+    diagnosis = examine(harness_target)
+    assert any(root.path == "/srv/oneline" for root in diagnosis.facts.docroots), diagnosis.evidence

@@ -111,3 +111,11 @@ def test_a_name_like_no_known_one_gets_no_guess() -> None:
     with pytest.raises(UnknownScenario) as caught:
         load_catalogue().get("database-pool")
     assert "did you mean" not in str(caught.value)
+
+
+# -- plugin authors ------------------------------------------------------------------------------------
+
+
+def test_the_load_symptom_member_carries_its_name() -> None:
+    assert Symptom.FAILS_UNDER_LOAD.value == "fails-under-load"
+    assert Symptom.DEGRADED is Symptom.FAILS_UNDER_LOAD  # the old name keeps working
