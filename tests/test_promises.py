@@ -284,6 +284,7 @@ def test_two_catalogue_runs_at_once_both_succeed_and_record_everything(tmp_path:
 # -- 1. interrupts, continued: Ctrl-C in a parallel catalogue --------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.docker
 def test_ctrl_c_in_a_parallel_catalogue_injects_nothing_more_and_says_so(tmp_path: Path) -> None:
     run_id = fresh_run_id("par-int")

@@ -95,6 +95,7 @@ def test_fix_that_hangs_is_killed_at_its_deadline(harness_verify_fix: Verify) ->
     assert report.check("idempotent").status is CheckStatus.SKIPPED
 
 
+@pytest.mark.slow
 def test_puppet_manifest_is_applied_in_the_puppet_variant(harness_verify_fix: Verify) -> None:
     report = harness_verify_fix("missing-symlink", FIXES / "relink.pp")
     assert report.image.startswith("harness-target-puppet:")
@@ -116,6 +117,7 @@ def test_fix_output_is_capped_in_the_report(harness_verify_fix: Verify, tmp_path
     assert "starting nginx" in first.output  # the tail, where the fix's last words are, is kept
 
 
+@pytest.mark.slow
 @pytest.mark.docker
 def test_verify_fix_command_reports_scope_records_history_and_leaves_nothing(tmp_path: Path) -> None:
     run_id = fresh_run_id("verify")
@@ -180,6 +182,7 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.docker
 def test_interrupted_verify_fix_stops_its_other_targets_at_once() -> None:
     run_id = fresh_run_id("verify-int")
@@ -228,6 +231,7 @@ def test_verify_fix_does_not_pass_healthy_for_a_fix_that_deletes_the_app(
     assert report.check("healthy").status is not CheckStatus.PASSED
 
 
+@pytest.mark.slow
 @pytest.mark.docker
 def test_verify_fix_scope_reports_a_crashing_plugin_instead_of_a_traceback(harness_session: Session) -> None:
     from harness.fix import Fix
@@ -246,6 +250,7 @@ def test_verify_fix_scope_reports_a_crashing_plugin_instead_of_a_traceback(harne
 # -- a failing fix is quick ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.docker
 def test_a_hanging_fix_skips_the_later_checks_and_ends_soon(tmp_path: Path) -> None:
     started = time.monotonic()
