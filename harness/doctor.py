@@ -27,10 +27,10 @@ from harness.changes import Changes, compare
 from harness.errors import TargetError
 from harness.facts import COLLECT_SCRIPT, END, Facts, parse_facts, with_inside
 from harness.inside import INSIDE_SCRIPT, Fetch, Request, parse_inside, plan
-from harness.known_good import gather_plan, parse_state
+from harness.known_good import Answer, Sent, gather_plan, parse_state
 from harness.scripts import script
 from harness.target import ExecResult
-from harness.trace import Trace, trace
+from harness.trace import Step, Trace, trace
 
 __all__ = [
     "HEALTHY",
@@ -193,7 +193,9 @@ def diagnose(
     wanted = tuple(requests) or ((Request(),) if measured else ())
     # Requests nginx failed inside the server are traced too: a dead upstream shows before any probe hits it.
     wanted += tuple(r for r in _failing_inside(facts) if r not in wanted)
-    traces = tuple(_moved(trace(facts, facts.inside, request), baseline) for request in wanted)
+    traces = tuple(
+        _answered(_moved(trace(facts, facts.inside, request), baseline), facts, baseline) for request in wanted
+    )
     changes = compare(baseline, facts) if baseline is not None else Changes()
     context = Context(facts, traces, changes, measured, baseline)
     observed = [
@@ -242,7 +244,7 @@ def _moved(item: Trace, baseline: Facts | None) -> Trace:
     """With a healthy record: a request now answered by another server than at the healthy check breaks there."""
     if baseline is None:
         return item
-    from harness.trace import Step, choose_server
+    from harness.trace import choose_server
 
     before = choose_server(baseline.config, item.request)
     steps = list(item.steps)
@@ -253,6 +255,58 @@ def _moved(item: Trace, baseline: Facts | None) -> Trace:
         said = f"answered by the server at {steps[index].where}; at the healthy check {before.label()} answered it"
         steps[index] = Step("server", False, said, str(before.where), subject=before.where.file, kind="moved")
     return Trace(item.request, tuple(steps))
+
+
+def _answered(item: Trace, facts: Facts, baseline: Facts | None) -> Trace:
+    """With a healthy record: a request whose every step holds inside, yet whose replayed answer differs from the
+    one it got at the healthy check, breaks at the directive whose configuration changed since (the first changed
+    line of the file that holds its server or location)."""
+    # "The way in from outside fails" is only a guess from curl's answer inside; the client's own request, replayed,
+    # answered differently by nginx itself, says otherwise.
+    if baseline is None or (item.broken is not None and item.broken.what != "outside"):
+        return item
+    changed = _changed_answer(item, facts, baseline)
+    if changed is None:
+        return item
+    before, after = changed
+    files = [s.where.rsplit(":", 1)[0] for s in item.steps if s.where and s.what in ("server", "location")]
+    for path in dict.fromkeys(reversed(files)):
+        old, new = baseline.config.raw.get(path), facts.config.raw.get(path)
+        if old is None or new is None or old == new:
+            continue
+        line = _first_changed_line(old, new)
+        said = f"the answer changed since the healthy check ({before.line()}, now {after.line()}); "
+        said += f"the configuration changed here: {_line_text(new, line)}"
+        step = Step("answer", False, said, f"{path}:{line}", subject=path, kind="changed")
+        return Trace(item.request, (*(s for s in item.steps if s.ok), step))
+    return item
+
+
+def _changed_answer(item: Trace, facts: Facts, baseline: Facts) -> tuple[Answer, Answer] | None:
+    request = item.request
+    for now in facts.state.answers:
+        parts = urlsplit(now.url)
+        same = parts.path == request.path and (not request.host or parts.hostname == request.host)
+        before = baseline.state.answer(now.method, now.url)
+        if same and before is not None and (before.status, before.location, before.digest) != (
+            now.status, now.location, now.digest
+        ):  # fmt: skip
+            return before, now
+    return None
+
+
+def _first_changed_line(old: bytes, new: bytes) -> int:
+    a, b = old.decode(errors="replace").splitlines(), new.decode(errors="replace").splitlines()
+    for number, (x, y) in enumerate(zip(a, b, strict=False), start=1):
+        if x != y:
+            return number
+    return min(len(a), len(b)) + 1
+
+
+def _line_text(content: bytes, line: int) -> str:
+    lines = content.decode(errors="replace").splitlines()
+    text = lines[line - 1].strip() if 0 < line <= len(lines) else "(removed lines)"
+    return f"`{text[:120]}`"
 
 
 def _by_design(facts: Facts, fetched: Fetch) -> bool:
@@ -313,8 +367,10 @@ def examine(
     measured: Sequence[str] = (),
     requests: Sequence[Request] = (),
     baseline: Facts | None = None,
+    replay: Sequence[Sent] = (),
 ) -> Diagnosis:
-    """Gather facts in two round trips and diagnose them; MEASURED and REQUESTS: what failed outside meanwhile."""
+    """Gather facts in two round trips and diagnose them; MEASURED and REQUESTS: what failed outside meanwhile;
+    REPLAY: the requests clients send, sent again from inside exactly so (their answers go into the record)."""
     result = target.exec(["sh", "-c", collect_script()], timeout=DOCTOR_TIMEOUT)
     if result.timed_out:
         raise TargetError(f"the doctor's checks did not finish within {DOCTOR_TIMEOUT:.0f} s in {target.name}")
@@ -323,16 +379,18 @@ def examine(
     except ValueError as exc:
         raise TargetError(f"the doctor could not read its checks' output: {exc}") from exc
     wanted = tuple(requests) or ((Request(),) if measured else ())
-    second = target.exec(second_argv(facts, wanted, baseline), timeout=DOCTOR_TIMEOUT)
+    second = target.exec(second_argv(facts, wanted, baseline, replay), timeout=DOCTOR_TIMEOUT)
     if not second.timed_out:
         facts = with_inside(facts, parse_inside(second.stdout, facts.config.user), parse_state(second.stdout))
     return diagnose(facts, measured, wanted, baseline)
 
 
-def second_argv(facts: Facts, wanted: Sequence[Request], baseline: Facts | None = None) -> list[str]:
+def second_argv(
+    facts: Facts, wanted: Sequence[Request], baseline: Facts | None = None, replay: Sequence[Sent] = ()
+) -> list[str]:
     """The second round trip: the checks the configuration names, then the known-good record's part; two constant
     programs run one after the other, each with its own arguments (the first COUNT are the first program's)."""
     checks = plan(facts.config, wanted, facts.error_logs).argv()[4:]  # the arguments after `sh -c SCRIPT sh`
     recorded = tuple(e.path for e in baseline.state.entries) if baseline is not None else ()
-    record = gather_plan(facts.config, facts.error_logs, also=recorded).args()
+    record = gather_plan(facts.config, facts.error_logs, also=recorded, replay=tuple(replay)).args()
     return ["sh", "-c", script("both.sh"), "sh", INSIDE_SCRIPT, script("record.sh"), str(len(checks)), *checks, *record]

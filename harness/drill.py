@@ -18,9 +18,10 @@ from harness.choice import rate_limited_page
 from harness.doctor import Diagnosis, Request, examine
 from harness.errors import CommandFailed, DeadlineExceeded, HarnessError, InvalidInput, RemedyError
 from harness.facts import Facts
+from harness.known_good import Sent
 from harness.listeners import DrillListener, Listeners
 from harness.load import LoadReport, burst
-from harness.probe import Monitor, Probe, Sample, Streak
+from harness.probe import USER_AGENT, Monitor, Probe, Sample, Streak
 from harness.remedy import remedy_for
 from harness.scenario import Scenario, call_plugin
 from harness.session import Session
@@ -316,7 +317,7 @@ class Drill:
         with rec.phase("steady"):
             with rec.phase("steady/streak"):
                 # The doctor examines the unbroken server while the probe gathers its streak: neither needs the other.
-                doctor = _Background(lambda: examine(target))
+                doctor = _Background(lambda: examine(target, replay=_replay(target)))
                 steady = monitor.wait_for_streak(True, k, since=0.0, timeout=opts.steady_timeout)
                 if steady is None:
                     raise _Stop(
@@ -349,7 +350,9 @@ class Drill:
             else:
                 with rec.phase("diagnose"):
                     examined = time.monotonic()
-                    found.diagnosis = examine(target, found.measured, found.requests, self._baseline_facts())
+                    found.diagnosis = examine(
+                        target, found.measured, found.requests, self._baseline_facts(), replay=_replay(target)
+                    )
                     took = time.monotonic() - examined
             rec.record(
                 EventKind.DIAGNOSED,
@@ -380,12 +383,12 @@ class Drill:
             return None  # port 80 answers again: verification judges the rest
         if served:
             # A fault only the doctor saw: a second one may hide behind it (port 80 still serves).
-            again = examine(target, baseline=self._baseline_facts())
+            again = examine(target, baseline=self._baseline_facts(), replay=_replay(target))
         else:
             # Port 80 fails now, even where it served through the fault: a repair (a reload) may reveal another one.
             failing = [s for s in monitor.samples if s.t >= repaired and not s.ok]
             measured, requests = _what_failed(failing[-1]) if failing else (self.state.measured, self.state.requests)
-            again = examine(target, measured, requests, self._baseline_facts())
+            again = examine(target, measured, requests, self._baseline_facts(), replay=_replay(target))
         seen = {(d.cause, d.summary) for d in self.state.rounds}
         if again.healthy or (again.cause, again.summary) in seen:
             return None  # the same cause with the same evidence: this round would change nothing
@@ -426,7 +429,11 @@ class Drill:
         with rec.phase("verify/streak"):
             first = self._first_good(target, monitor, since, deadline)
             # From the first good sample the doctor examines while the probe confirms the streak.
-            doctor = _Background(lambda: examine(target, baseline=self._baseline_facts())) if first else None
+            doctor = (
+                _Background(lambda: examine(target, baseline=self._baseline_facts(), replay=_replay(target)))
+                if first
+                else None
+            )
             good = monitor.wait_for_streak(True, k, since=since, timeout=max(0.0, deadline - time.monotonic()))
             if good is None:
                 raise _Stop(
@@ -437,7 +444,7 @@ class Drill:
         rec.record(EventKind.RECOVERED, _describe_streak(good), t=good.first.t)
         if doctor is None or doctor.started < good.first.t:
             # Port 80 failed again after the sample that started it: its examination may predate the recovery.
-            doctor = _Background(lambda: examine(target, baseline=self._baseline_facts()))
+            doctor = _Background(lambda: examine(target, baseline=self._baseline_facts(), replay=_replay(target)))
         self.state.diagnosis_after = doctor.result(rec, "verify/doctor")
         if not self.state.diagnosis_after.healthy:
             raise _Stop(
@@ -492,7 +499,9 @@ class Drill:
         early = None
         if seen is not None:
             measured, requests = _what_failed(seen.first)
-            early = _Background(lambda: examine(target, measured, requests, self._baseline_facts()))
+            early = _Background(
+                lambda: examine(target, measured, requests, self._baseline_facts(), replay=_replay(target))
+            )
         bad = monitor.wait_for_failure(k, since=inject_done, quiet=opts.settle, timeout=opts.detect_timeout)
         if bad is not None:
             found.symptom_seen, found.detected_by = Symptom.of(bad.outcome), DetectedBy.PROBE
@@ -514,7 +523,7 @@ class Drill:
             rec.record(EventKind.DETECTED, f"by load: {report.describe()}", t=started)
             return
         examined = time.monotonic()
-        diagnosis = examine(target, baseline=self._baseline_facts())
+        diagnosis = examine(target, baseline=self._baseline_facts(), replay=_replay(target))
         if diagnosis.healthy:
             found.diagnosis = diagnosis
             raise _Stop(
@@ -610,6 +619,15 @@ class _Background:
             raise self._error
         assert self._value is not None
         return self._value
+
+
+def _replay(target: Target) -> tuple[Sent, ...]:
+    """The probe's requests exactly as it sends them, for the doctor to send again from inside."""
+    return tuple(
+        Sent(c.path if c.path.startswith("/") else "/" + c.path, c.host, c.scheme, "GET",
+             (("User-Agent", USER_AGENT), *c.headers))
+        for c in getattr(target, "checks", ())  # a stand-in target may name none
+    )  # fmt: skip
 
 
 def _in_round(number: int, reason: str) -> str:

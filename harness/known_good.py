@@ -68,6 +68,42 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Sent:
+    """A request exactly as a client sent it (the probe's, a load burst's), to replay from inside the server."""
+
+    path: str = "/"
+    host: str = ""
+    scheme: str = "http"
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def port(self) -> int:
+        return 443 if self.scheme == "https" else 80
+
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host or '127.0.0.1'}:{self.port}{self.path}"
+
+    def args(self) -> list[str]:
+        resolve = f"{self.host}:{self.port}:127.0.0.1" if self.host else ""
+        return [self.method, self.url(), resolve, "\n".join(f"{k}: {v}" for k, v in self.headers)]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What nginx answered a replayed request inside: status ("000": none), Location, a digest of the body."""
+
+    method: str
+    url: str
+    status: str
+    location: str
+    digest: str
+
+    def line(self) -> str:
+        return f"{self.status}" + (f" to {self.location}" if self.location else "") + f", body {self.digest[:12]}"
+
+
+@dataclass(frozen=True)
 class State:
     """What the second round trip saw of the paths nginx uses (empty when it did not run)."""
 
@@ -75,6 +111,10 @@ class State:
     contents: tuple[tuple[str, bytes], ...] = ()
     users: tuple[str, ...] = ()  # getent lines of nginx's user and its group, and "groups:..." (its groups)
     gathered: bool = False
+    answers: tuple[Answer, ...] = ()  # the replayed requests' answers
+
+    def answer(self, method: str, url: str) -> Answer | None:
+        return next((a for a in self.answers if (a.method, a.url) == (method, url)), None)
 
     def entry(self, path: str) -> Entry | None:
         return _index(self.entries).get(path)
@@ -144,6 +184,7 @@ class Record:
                 contents=tuple((p, _unb64(c)) for p, c in state.get("contents", [])),
                 users=tuple(state.get("users", [])),
                 gathered=bool(state.get("gathered", False)),
+                answers=tuple(Answer(**a) for a in state.get("answers", [])),
             ),
             processes=tuple((int(p), str(s), str(a)) for p, s, a in data.get("processes", [])),
             listeners=tuple((str(a), int(p), str(w)) for a, p, w in data.get("listeners", [])),
@@ -206,9 +247,11 @@ class Gather:
     folders: tuple[str, ...]
     contents: tuple[str, ...]
     deep: tuple[str, ...] = ()  # folders listed two levels down (those above a root)
+    replay: tuple[Sent, ...] = ()
 
     def args(self) -> list[str]:
-        return [self.user, "-p", *self.paths, "-l", *self.folders, "-L", *self.deep, "-c", *self.contents]
+        sent = [word for request in self.replay for word in request.args()]
+        return [self.user, "-p", *self.paths, "-l", *self.folders, "-L", *self.deep, "-c", *self.contents, "-q", *sent]
 
 
 def _absolute(value: str, prefix: str) -> str | None:
@@ -236,7 +279,11 @@ def _all_directives(model: ConfigModel) -> Iterable[tuple[str, tuple[str, ...]]]
 
 
 def gather_plan(
-    model: ConfigModel, error_logs: tuple[str, ...] = (), prefix: str = "", also: tuple[str, ...] = ()
+    model: ConfigModel,
+    error_logs: tuple[str, ...] = (),
+    prefix: str = "",
+    also: tuple[str, ...] = (),
+    replay: tuple[Sent, ...] = (),
 ) -> Gather:
     """Every path nginx reads (outside /etc/nginx, which the first round trip brings), writes or serves; ALSO: the
     paths a record holds, so that one gone since is seen gone (the configuration may no longer name it)."""
@@ -305,7 +352,9 @@ def gather_plan(
     add("/etc/security/limits.conf")
     for path in also:
         add(path, ancestors=False)
-    return Gather(model.user, tuple(paths[:MAX_RECORDED]), tuple(folders), tuple(dict.fromkeys(contents)), tuple(deep))
+    return Gather(
+        model.user, tuple(paths[:MAX_RECORDED]), tuple(folders), tuple(dict.fromkeys(contents)), tuple(deep), replay
+    )
 
 
 def argv(gather: Gather) -> list[str]:
@@ -341,11 +390,17 @@ def parse_state(text: str) -> State:
             Entry(path, parts[1], parts[2], parts[3], parts[4], int(parts[5]), int(parts[6]), parts[7],
                   digests.get(parts[0], "")),
         )  # fmt: skip
+    answers = []
+    for line in sections.get("replay", []):
+        parts = line.split("\t")
+        if len(parts) == 5:
+            answers.append(Answer(parts[0], parts[1], parts[2] or "000", parts[3], parts[4]))
     return State(
         tuple(sorted(entries.values(), key=lambda e: e.path)),
         _contents("".join(sections.get("content", []))),
         tuple(sections.get("users", [])),
         True,
+        tuple(answers),
     )
 
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import requests
 
 PAGE_MARKER = "harness-target-page-v1"
+USER_AGENT = "harness-probe"  # what the probe says it is; the doctor replays its requests with it
 APP_MARKER = '"service": "harness-app"'
 
 
@@ -201,7 +202,7 @@ class Probe:
         # must only go to the target's published port.
         self._session.trust_env = False
         self._session.headers["Connection"] = "close"
-        self._session.headers["User-Agent"] = "harness-probe"
+        self._session.headers["User-Agent"] = USER_AGENT
 
     def sample(self) -> Sample:
         sent = time.monotonic()

@@ -159,6 +159,31 @@ UNDONE: dict[str, tuple[str, str, str]] = {
 }
 
 
+UA_FILTER = """\
+summary: a bot filter added to location / matches the monitoring's User-Agent, 403 for the probe only
+symptom: http-4xx
+cause: unexplained
+needs: [test-server]
+inject:
+  - script: >-
+      sed -i
+      's|location / {|location / {\\n\\t\\tif ($http_user_agent ~* "(bot\\|crawler\\|probe)") { return 403; }|'
+      /etc/nginx/sites-available/default && nginx -s reload
+"""
+
+
+@pytest.mark.docker
+def test_the_probes_request_replayed_inside_localizes_a_changed_answer_to_the_line_that_changed(tmp_path: Path) -> None:
+    """curl's smallest request inside gets 200; the probe's own (its User-Agent) gets 403, as at no healthy check."""
+    code, result, steps = _drill(tmp_path, "user-agent-filter", UA_FILTER)
+    diagnosis = result["observed"]["diagnosis"]
+    assert code == PASSED, result["problems"]
+    assert "the answer changed since the healthy check (200" in diagnosis["summary"], diagnosis["summary"]
+    assert '$http_user_agent ~* "(bot|crawler|probe)"' in diagnosis["summary"]
+    assert "(/etc/nginx/sites-available/default:12)" in diagnosis["summary"]
+    assert "wrote /etc/nginx/sites-available/default" in steps, steps
+
+
 def _drill(tmp_path: Path, name: str, text: str) -> tuple[int, dict[str, Any], str]:
     scenario = tmp_path / f"{name}.yaml"
     scenario.write_text(f"name: {name}\n{text}")

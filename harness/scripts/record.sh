@@ -1,19 +1,35 @@
 # The known-good record's part of the doctor's second round trip: what a repair may need to put back.
 # Arguments: USER, then groups introduced by a marker word: -p PATH... (stat each), -l DIR... (stat what each
 # holds, one level down), -L DIR... (two levels down, at most 400 paths: a folder moved beside it is known by what it
-# holds), -c FILE... (send the bytes of each, when small). Every value is an argument, never shell text.
+# holds), -c FILE... (send the bytes of each, when small), -q METHOD URL RESOLVE HEADERS... (replay each request as
+# the client sent it: RESOLVE is curl's host:port:127.0.0.1 or "", HEADERS one per line). Every value is an argument,
+# never shell text.
 export LC_ALL=C
 r() { printf '\n@@harness-record %s\n' "$1"; }
 user=$1; shift
-p=''; l=''; L=''; c=''; mode=p
+p=''; l=''; L=''; c=''; mode=p; q=0; answers=''
+# One request, as the client sent it, answered by nginx inside: status, Location, a digest of the body.
+replay() {
+  m=$1; u=$2; to=$3; hs=$4; set --
+  [ -n "$to" ] && set -- --resolve "$to"
+  while IFS= read -r x; do [ -n "$x" ] && set -- "$@" -H "$x"; done <<HEADERS
+$hs
+HEADERS
+  b=$(mktemp) || return 0
+  w=$(curl -s -k -m 2 -X "$m" "$@" -o "$b" -w '%{http_code}\t%{redirect_url}' -- "$u" 2>/dev/null)
+  d=$(sha256sum < "$b" | cut -c1-64); rm -f "$b"
+  printf '%s\t%s\t%s\t%s\n' "$m" "$u" "$w" "$d"
+}
 for a; do
   case $a in
-    -p) mode=p ;; -l) mode=l ;; -L) mode=L ;; -c) mode=c ;;
+    -p) mode=p ;; -l) mode=l ;; -L) mode=L ;; -c) mode=c ;; -q) mode=q ;;
     *) case $mode in p) p="$p$a
 " ;; l) l="$l$a
 " ;; L) L="$L$a
 " ;; c) c="$c$a
-" ;; esac ;;
+" ;; q) q=$((q + 1)); eval "q$q=\$a"
+           if [ "$q" = 4 ]; then answers="$answers$(replay "$q1" "$q2" "$q3" "$q4")
+"; q=0; fi ;; esac ;;
   esac
 done
 fmt='%p\t%y\t%m\t%u\t%g\t%i\t%s\t%l\n'
@@ -33,6 +49,8 @@ r digest
 r content
 printf '%s' "$c" | tr '\n' '\0' | find -files0-from - -maxdepth 0 -type f -size -65k -print0 2>/dev/null |
   tar --null -T - -b 1 -cf - 2>/dev/null | base64 | tr -d '\n'; echo
+r replay
+printf '%s' "$answers"
 r users
 getent passwd "$user"; getent group "$(id -gn "$user" 2>/dev/null)"; printf 'groups:%s\n' "$(id -Gn "$user" 2>/dev/null)"
 r end
