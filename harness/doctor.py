@@ -371,6 +371,33 @@ def examine(
 ) -> Diagnosis:
     """Gather facts in two round trips and diagnose them; MEASURED and REQUESTS: what failed outside meanwhile;
     REPLAY: the requests clients send, sent again from inside exactly so (their answers go into the record)."""
+    wanted = tuple(requests) or ((Request(),) if measured else ())
+    return diagnose(gather(target, wanted, baseline, replay).facts, measured, wanted, baseline)
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """The two round trips' raw output (what a capture keeps) and the facts parsed from it."""
+
+    text: str
+    facts: Facts
+
+
+def script_digest() -> str:
+    """A digest of every program the gathering runs: a capture made by other programs is stale."""
+    import hashlib
+
+    from harness.scripts import script as shipped
+
+    programs = (collect_script(), INSIDE_SCRIPT, shipped("both.sh"), shipped("record.sh"))
+    return hashlib.sha256("\0".join(programs).encode()).hexdigest()
+
+
+def gather(
+    target: Server, wanted: Sequence[Request] = (), baseline: Facts | None = None, replay: Sequence[Sent] = ()
+) -> Gathered:
+    """The doctor's two round trips (the doctor and the capture tool share this one): the first gathers the facts
+    and brings /etc/nginx out; the second, planned from the configuration, checks what only it can name."""
     result = target.exec(["sh", "-c", collect_script()], timeout=DOCTOR_TIMEOUT)
     if result.timed_out:
         raise TargetError(f"the doctor's checks did not finish within {DOCTOR_TIMEOUT:.0f} s in {target.name}")
@@ -378,11 +405,11 @@ def examine(
         facts = parse_facts(result.stdout)
     except ValueError as exc:
         raise TargetError(f"the doctor could not read its checks' output: {exc}") from exc
-    wanted = tuple(requests) or ((Request(),) if measured else ())
     second = target.exec(second_argv(facts, wanted, baseline, replay), timeout=DOCTOR_TIMEOUT)
-    if not second.timed_out:
-        facts = with_inside(facts, parse_inside(second.stdout, facts.config.user), parse_state(second.stdout))
-    return diagnose(facts, measured, wanted, baseline)
+    if second.timed_out:
+        return Gathered(result.stdout, facts)
+    facts = with_inside(facts, parse_inside(second.stdout, facts.config.user), parse_state(second.stdout))
+    return Gathered(result.stdout + second.stdout, facts)
 
 
 def second_argv(

@@ -140,6 +140,8 @@ def render_result(result: Result, console: Console) -> None:
             Text(result.diagnosis.summary, style="italic"),
             *(Text(f"  · {line}", style="dim") for line in result.diagnosis.evidence),
         ]
+        if len(result.rounds) > 1:
+            parts.append(Text.assemble(("rounds: ", "bold"), " → ".join(d.cause for d in result.rounds)))
     seen = result.symptom_seen.value if result.symptom_seen else "none"
     how = f", detected by the {result.detected_by.value}" if result.detected_by else ""
     parts += [

@@ -4,8 +4,10 @@ Run after changing docker/, the collection script or a unit's collect lines:
     .venv/bin/python tests/data/capture_facts.py [SCENARIO ...]
 Each scenario's faulty target is captured as facts-<scenario>.txt, and an
 unbroken one as facts-healthy.txt; tests/test_doctor.py diagnoses them without
-Docker. The first line records what the probe saw, when it failed:
+Docker. The first line records what the probe saw, when it failed; the next names the gathering programs'
+digest (a test fails when it is not the shipped programs'):
     # measured: PATH<TAB>WHAT THE PROBE SAID
+    # script: SHA256
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-from harness.doctor import collect_script
-from harness.facts import parse_facts
-from harness.inside import Request, plan
+from harness.doctor import gather, script_digest
+from harness.drill import _replay
+from harness.inside import Request
 from harness.probe import Probe
 from harness.session import Session
 
@@ -36,11 +38,11 @@ def main(names: list[str]) -> None:
                 probe = Probe(target.url)
                 sample = probe.sample()
                 probe.close()
-                first = target.exec(["sh", "-c", collect_script()]).stdout
                 requests = () if sample.ok else (Request(sample.path),)
-                second = target.exec(plan(parse_facts(first).config, requests).argv()).stdout
+                gathered = gather(target, requests, replay=_replay(target))
             header = "" if sample.ok else f"# measured: {sample.path}\tthe probe: {sample.detail}\n"
-            (HERE / f"facts-{name}.txt").write_text(header + first + second)
+            header += f"# script: {script_digest()}\n"
+            (HERE / f"facts-{name}.txt").write_text(header + gathered.text)
             print(f"captured facts-{name}.txt")
 
 
