@@ -20,7 +20,7 @@ from harness.errors import DeadlineExceeded, HarnessError, InvalidInput, RemedyE
 from harness.facts import Facts
 from harness.listeners import DrillListener, Listeners
 from harness.load import LoadReport, burst
-from harness.probe import Monitor, Probe, Sample, Streak
+from harness.probe import Check, Monitor, Probe, Sample, Streak
 from harness.remedy import remedy_for
 from harness.scenario import Scenario, call_plugin
 from harness.session import Session
@@ -39,6 +39,8 @@ class Verdict(StrEnum):
     RECOVERED = "recovered"
     NOT_STEADY = "not-steady"
     NOT_DETECTED = "not-detected"
+    # The steady state held under the fault: a result on a team's site, a broken scenario on harness's own server.
+    WITHSTOOD = "withstood"
     NOT_RECOVERED = "not-recovered"
     ERROR = "error"
     INTERRUPTED = "interrupted"
@@ -112,6 +114,13 @@ class Result:
     run_id: str
     site: str = ""  # the --site tree drilled ("" : the test server)
     url: str = ""  # where port 80 was published while the target lived
+    tls_url: str = ""  # and port 443, on a site that serves TLS
+    probes: tuple[Check, ...] = ()  # what the probe requested, and what the healthy server answers each
+
+    @property
+    def on_own_server(self) -> bool:
+        """harness's own test server, where every scenario must break the server (not a team's --site tree)."""
+        return not self.site
 
     @property
     def symptom_matches(self) -> bool:
@@ -130,11 +139,25 @@ class Result:
         return self.diagnosis is not None and self.diagnosis.cause == self.declared_cause
 
     @property
+    def diagnosed(self) -> bool:
+        """The doctor named a cause for a fault (a withstood one has nothing to name: the doctor found it healthy)."""
+        return self.diagnosis is not None and self.verdict is not Verdict.WITHSTOOD
+
+    @property
     def passed(self) -> bool:
+        if self.verdict is Verdict.WITHSTOOD:
+            return not self.on_own_server
         return self.verdict is Verdict.RECOVERED and self.symptom_matches and self.diagnosis_correct
 
     def problems(self) -> list[str]:
         """Why a drill did not pass, one line each (empty when it passed)."""
+        if self.verdict is Verdict.WITHSTOOD:
+            if not self.on_own_server:
+                return []
+            return [
+                f"withstood on harness's own test server, where every scenario must break the server: "
+                f"{self.scenario} broke nothing, so the scenario is broken"
+            ]
         found = []
         if self.verdict is not Verdict.RECOVERED:
             found.append(f"verdict {self.verdict.value}: {self.reason}")
@@ -178,6 +201,8 @@ class DrillState:
     requests: tuple[Request, ...] = ()  # the requests that failed, for the doctor to trace
     target_name: str = ""
     url: str = ""
+    tls_url: str = ""
+    probes: tuple[Check, ...] = ()
     early: _Background | None = None  # the diagnosis begun on the first failing sample
     before_repair: frozenset[tuple[int, str]] = frozenset()  # processes running before the repair
 
@@ -277,7 +302,9 @@ class Drill:
         self.state.target_name = target.name
         self.state.url = target.url
         self.recorder.record(EventKind.TARGET_STARTED, f"{target.name} serving on {target.url}")
-        self.monitor = self.monitors(target.probe(self.session.settings.probe_timeout), self.options.interval)
+        probe = target.probe(self.session.settings.probe_timeout)
+        self.state.probes, self.state.tls_url = tuple(probe.checks), probe.tls_url
+        self.monitor = self.monitors(probe, self.options.interval)
         self.monitor.start()
         if self.cancel.is_set():
             self.monitor.halt()
@@ -430,14 +457,15 @@ class Drill:
                     )
 
     def _detect(self, target: Target, monitor: Monitor, injected: float, inject_done: float) -> None:
-        """Probe first; if single requests stay fine, a load burst; if that is served too, the doctor.
+        """Probe first; if single requests stay fine, a load burst; if that is served too, the doctor; if it finds
+        the server healthy too, the hold that may end withstood.
 
         Samples sent while the injection ran do not decide anything on their
         own (a restart inside the injection blinks port 80 even for faults
         that do not refuse), but an outage that began there and lasted is
         dated from its first failing sample.
         """
-        k, opts, rec = self.options.streak, self.options, self.recorder
+        k, opts = self.options.streak, self.options
         found = self.state
         # The doctor starts on the first failing sample, while the probe confirms the streak: if that sample
         # opens the confirmed streak, its diagnosis stands; if not (a blink), it is thrown away.
@@ -448,38 +476,105 @@ class Drill:
             early = _Background(lambda: examine(target, measured, requests, self._baseline_facts()))
         bad = monitor.wait_for_failure(k, since=inject_done, quiet=opts.settle, timeout=opts.detect_timeout)
         if bad is not None:
-            found.symptom_seen, found.detected_by = Symptom.of(bad.outcome), DetectedBy.PROBE
-            found.measured, found.requests = _what_failed(bad.first)
             if early is not None and seen is not None and seen.first is bad.first:
                 found.early = early
-            first = monitor.failing_since(bad, floor=injected)
-            rec.record(EventKind.DETECTED, f"by the probe: {_describe_streak(bad)}", t=first.t)
+            self._by_probe(monitor, bad, injected)
             return
         self._checkpoint()
         started = time.monotonic()
         report = self._burst(target, "single requests are still served")
         if report.degraded:
-            found.symptom_seen, found.detected_by = Symptom.FAILS_UNDER_LOAD, DetectedBy.LOAD
-            found.measured = (f"a load burst: {report.describe()}",)
-            check = target.load_check  # the request the burst sent, to its virtual host
-            path, host = ("/" + check.path, check.host) if check is not None else ("/", "")
-            found.requests = (Request(path, host, under_load=True),)
-            rec.record(EventKind.DETECTED, f"by load: {report.describe()}", t=started)
+            self._by_load(target, report, started)
             return
         examined = time.monotonic()
         diagnosis = examine(target, baseline=self._baseline_facts())
-        if diagnosis.healthy:
-            found.diagnosis = diagnosis
+        if not diagnosis.healthy:
+            self._by_doctor(diagnosis, examined)
+            return
+        self._hold(target, monitor, injected, inject_done)
+
+    def _hold(self, target: Target, monitor: Monitor, injected: float, inject_done: float) -> None:
+        """The probe, a burst and the doctor found the server healthy soon after the injection: before that may be
+        called withstood, the probe watches out the whole detection window, then the burst (for a scenario that
+        shows under load) and the doctor look again.
+
+        A fault may take its time to show (workers recycled, a cache or a keepalive expiring, a log filling up):
+        one that shows within the window is detected late, as any other, and repaired; only a steady state that
+        held for all of it, with every probe sample after the injection ok, is withstood.
+        """
+        k, opts, rec, found = self.options.streak, self.options, self.recorder, self.state
+        with rec.phase("detect/hold"):
+            left = injected + opts.detect_timeout - time.monotonic()
+            bad = monitor.wait_for_streak(False, k, since=inject_done, timeout=max(0.0, left))
+        self._checkpoint()
+        if bad is not None:
+            self._by_probe(monitor, bad, injected)
+            return
+        after = [s for s in monitor.samples if s.t >= inject_done]
+        failed = [s for s in after if not s.ok]
+        if failed:
             raise _Stop(
                 Verdict.NOT_DETECTED,
-                f"the probe stayed ok after the injection, a burst of {report.requests} requests was served, "
-                "and the doctor finds nginx healthy",
+                f"{len(failed)} of {len(after)} probe samples failed after the injection, never {k} in a row "
+                f"({failed[-1].outcome.value}, {failed[-1].detail}): a fault that flickers is neither detected nor "
+                "withstood",
             )
-        found.symptom_seen, found.detected_by, found.diagnosis = (
-            Symptom.LATENT,
-            DetectedBy.DOCTOR,
-            diagnosis,
+        served = [r for r in found.load_reports if r.requests]
+        if self.scenario.symptom is Symptom.FAILS_UNDER_LOAD:
+            started = time.monotonic()
+            report = self._burst(target, f"the probe stayed ok for {opts.detect_timeout:g} s after the injection")
+            if report.degraded:
+                self._by_load(target, report, started)
+                return
+            if not report.requests:
+                raise _Stop(
+                    Verdict.NOT_DETECTED,
+                    f"the probe stayed ok after the injection and the doctor finds nginx healthy, but {NO_BURST}, "
+                    "so a fault that shows only under load can be neither detected nor ruled out",
+                )
+            served.append(report)
+        with rec.phase("detect/doctor"):
+            examined = time.monotonic()
+            diagnosis = examine(target, baseline=self._baseline_facts())
+        if not diagnosis.healthy:
+            self._by_doctor(diagnosis, examined)
+            return
+        found.diagnosis = diagnosis
+        held = time.monotonic() - injected
+        bursts = [f"a burst of {r.requests} requests at {r.concurrency} clients was served" for r in served]
+        said = "; ".join(
+            [
+                f"all {len(after)} probe samples were ok for {held:.1f} s after the injection",
+                *bursts,
+                "the doctor finds nginx healthy",
+            ]
         )
+        changed = [c.line() for c in diagnosis.changes.items]
+        if changed:
+            said += f"; what the fault changed: {', '.join(changed)}"
+        rec.record(EventKind.WITHSTOOD, said)
+        raise _Stop(Verdict.WITHSTOOD, f"the steady state held under the fault: {said}")
+
+    def _by_probe(self, monitor: Monitor, bad: Streak, injected: float) -> None:
+        found = self.state
+        found.symptom_seen, found.detected_by = Symptom.of(bad.outcome), DetectedBy.PROBE
+        found.measured, found.requests = _what_failed(bad.first)
+        first = monitor.failing_since(bad, floor=injected)
+        self.recorder.record(EventKind.DETECTED, f"by the probe: {_describe_streak(bad)}", t=first.t)
+
+    def _by_load(self, target: Target, report: LoadReport, started: float) -> None:
+        found = self.state
+        found.symptom_seen, found.detected_by = Symptom.FAILS_UNDER_LOAD, DetectedBy.LOAD
+        found.measured = (f"a load burst: {report.describe()}",)
+        check = target.load_check  # the request the burst sent, to its virtual host
+        path, host = ("/" + check.path, check.host) if check is not None else ("/", "")
+        found.requests = (Request(path, host, under_load=True),)
+        self.recorder.record(EventKind.DETECTED, f"by load: {report.describe()}", t=started)
+
+    def _by_doctor(self, diagnosis: Diagnosis, examined: float) -> None:
+        found = self.state
+        found.symptom_seen, found.detected_by, found.diagnosis = Symptom.LATENT, DetectedBy.DOCTOR, diagnosis
+        rec = self.recorder
         rec.record(EventKind.DETECTED, f"by the doctor (port 80 still serves): {diagnosis.cause}", t=examined)
         rec.record(EventKind.DIAGNOSED, f"{diagnosis.cause}: {diagnosis.summary}")
 
@@ -526,6 +621,8 @@ class Drill:
             run_id=self.session.run_id,
             site=str(self.session.site.folder) if self.session.site is not None else "",
             url=self.state.url,
+            tls_url=self.state.tls_url,
+            probes=self.state.probes,
         )
         otel.trace_drill(result)  # nothing unless the environment asks for traces
         return result

@@ -112,7 +112,8 @@ def test_several_scenarios_end_with_the_catalogue_table_and_accuracy() -> None:
     report = json.loads(done.stdout)
     assert [r["scenario"] for r in report["results"]] == ["nginx-stopped", "nginx-killed"]
     assert (
-        report["accuracy"]["summary"] == "2/2 diagnosed correctly, 0 false alarms on 2 healthy targets, 2/2 recovered"
+        report["accuracy"]["summary"]
+        == "2/2 passed (2 recovered); 2/2 detected faults diagnosed correctly, 0 false alarms on 2 healthy targets"
     )
     assert "[2/2] nginx-killed: ok (recovered" in done.stderr
     assert containers_of_run(run_id) == []

@@ -124,10 +124,10 @@ def test_2_an_interrupted_drill_without_a_diagnosis_is_not_counted_as_correct() 
     interrupted = _result(None, Verdict.INTERRUPTED)
     accuracy = Accuracy.of([interrupted], planned=16)
     assert accuracy.correct == 0 and accuracy.diagnosed == 0
-    assert accuracy.line().startswith("0/0 diagnosed correctly")
+    assert accuracy.line().startswith("0/0 passed (none finished); 0/0 detected faults diagnosed correctly")
     assert "interrupted after 0 of 16 drills (1 interrupted while running, 15 never started)" in accuracy.line()
     finished = Accuracy.of([_result("site-not-enabled", Verdict.RECOVERED), interrupted], planned=2)
-    assert finished.line().startswith("1/1 diagnosed correctly") and "1/1 recovered" in finished.line()
+    assert finished.line().startswith("1/1 passed (1 recovered); 1/1 detected faults diagnosed correctly")
 
 
 # -- 3. never healthy during a measured outage ------------------------------------------------------------
