@@ -197,6 +197,7 @@ class DrillState:
     diagnosis_after: Diagnosis | None = None
     steps: list[ExecResult] = field(default_factory=list)  # the repair's
     load_reports: list[LoadReport] = field(default_factory=list)
+    bursts: list[tuple[float, float]] = field(default_factory=list)  # when harness's own bursts ran (monotonic)
     measured: tuple[str, ...] = ()  # the failure seen from outside, which the diagnosis must account for
     requests: tuple[Request, ...] = ()  # the requests that failed, for the doctor to trace
     target_name: str = ""
@@ -500,26 +501,17 @@ class Drill:
 
         A fault may take its time to show (workers recycled, a cache or a keepalive expiring, a log filling up):
         one that shows within the window is detected late, as any other, and repaired; only a steady state that
-        held for all of it, with every probe sample after the injection ok, is withstood.
+        held for all of it, every probe sample after the injection ok, is withstood. Samples sent while harness's
+        own burst ran are the burst's to judge: its load is harness's, never the site's.
         """
         k, opts, rec, found = self.options.streak, self.options, self.recorder, self.state
         with rec.phase("detect/hold"):
             left = injected + opts.detect_timeout - time.monotonic()
-            bad = monitor.wait_for_streak(False, k, since=inject_done, timeout=max(0.0, left))
+            bad = monitor.wait_for_streak(False, k, since=self._after_bursts(inject_done), timeout=max(0.0, left))
         self._checkpoint()
         if bad is not None:
             self._by_probe(monitor, bad, injected)
             return
-        after = [s for s in monitor.samples if s.t >= inject_done]
-        failed = [s for s in after if not s.ok]
-        if failed:
-            raise _Stop(
-                Verdict.NOT_DETECTED,
-                f"{len(failed)} of {len(after)} probe samples failed after the injection, never {k} in a row "
-                f"({failed[-1].outcome.value}, {failed[-1].detail}): a fault that flickers is neither detected nor "
-                "withstood",
-            )
-        served = [r for r in found.load_reports if r.requests]
         if self.scenario.symptom is Symptom.FAILS_UNDER_LOAD:
             started = time.monotonic()
             report = self._burst(target, f"the probe stayed ok for {opts.detect_timeout:g} s after the injection")
@@ -532,20 +524,36 @@ class Drill:
                     f"the probe stayed ok after the injection and the doctor finds nginx healthy, but {NO_BURST}, "
                     "so a fault that shows only under load can be neither detected nor ruled out",
                 )
-            served.append(report)
         with rec.phase("detect/doctor"):
             examined = time.monotonic()
             diagnosis = examine(target, baseline=self._baseline_facts())
         if not diagnosis.healthy:
             self._by_doctor(diagnosis, examined)
             return
+        # Up to the doctor's last word: a streak that began meanwhile is a detection, a lone failure a flicker.
+        bad = monitor.wait_for_streak(False, k, since=self._after_bursts(inject_done), timeout=0.0)
+        if bad is not None:
+            self._by_probe(monitor, bad, injected)
+            return
+        after = [s for s in monitor.samples if s.t >= inject_done and not self._in_burst(s.t)]
+        failed = [s for s in after if not s.ok]
+        if failed:
+            raise _Stop(
+                Verdict.NOT_DETECTED,
+                f"{len(failed)} of {len(after)} probe samples failed after the injection, never {k} in a row "
+                f"({failed[-1].outcome.value}, {failed[-1].detail}): a fault that flickers is neither detected nor "
+                "withstood",
+            )
         found.diagnosis = diagnosis
         held = time.monotonic() - injected
-        bursts = [f"a burst of {r.requests} requests at {r.concurrency} clients was served" for r in served]
         said = "; ".join(
             [
                 f"all {len(after)} probe samples were ok for {held:.1f} s after the injection",
-                *bursts,
+                *(
+                    f"a burst of {r.requests} requests at {r.concurrency} clients was served"
+                    for r in found.load_reports
+                    if r.requests
+                ),
                 "the doctor finds nginx healthy",
             ]
         )
@@ -554,6 +562,12 @@ class Drill:
             said += f"; what the fault changed: {', '.join(changed)}"
         rec.record(EventKind.WITHSTOOD, said)
         raise _Stop(Verdict.WITHSTOOD, f"the steady state held under the fault: {said}")
+
+    def _in_burst(self, t: float) -> bool:
+        return any(start <= t <= end for start, end in self.state.bursts)
+
+    def _after_bursts(self, since: float) -> float:
+        return max([since, *(end for _, end in self.state.bursts)])
 
     def _by_probe(self, monitor: Monitor, bad: Streak, injected: float) -> None:
         found = self.state
@@ -583,7 +597,10 @@ class Drill:
 
     def _burst(self, target: Target, why: str) -> LoadReport:
         opts = self.options
+        started = time.monotonic()
         report = load_burst(target, opts.load_requests, opts.load_concurrency)
+        if report is not None:  # the probe's samples meanwhile measure harness's own load: the burst judges
+            self.state.bursts.append((started, time.monotonic()))
         if report is None:
             report = LoadReport(0, 0, {}, 0.0)
             why += f"; {NO_BURST}"

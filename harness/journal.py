@@ -4,11 +4,17 @@ The mapping (chaostoolkit-lib's journal, as `chaos run` writes it):
   steady-state hypothesis  the probe's good streak and the doctor's examination, before and after
   method                   the injection, then detection and diagnosis (probes)
   rollbacks                the repair: the remedy, or the fix under test
-  status / deviated        completed, failed (deviated: port 80 did not come back), aborted, interrupted
+  status / deviated        completed (recovered, withstood), failed (deviated: port 80 did not come back), aborted,
+                           interrupted
 
 harness's own findings (diagnosis, time to detect and recover, verdict) are in
 the experiment's `extensions`, under the name "harness", as Chaos Toolkit's
 own extensions are.
+
+The hypothesis makes the probe's real requests (Host, path, http or https, the
+healthy answer), against the experiment's `configuration` (where the server was
+published, and its container), so that `chaos run` of the experiment checks a
+multi-vhost site as the drill did. A withstood drill is completed, not deviated.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ _STATUS = {
 
 # The experiment's configuration: where the server was published during the drill. `chaos run --var
 # harness_url=http://host/` points the experiment at another server without editing it.
-HTTP_BASE, TLS_BASE = "harness_url", "harness_tls_url"
+HTTP_BASE, TLS_BASE, CONTAINER = "harness_url", "harness_tls_url", "harness_container"
 PROBE_TIMEOUT = 1.0
 
 
@@ -106,8 +112,26 @@ def _steady_probes(result: Result) -> list[Entry]:
 
 def _doctor_probe(result: Result) -> Entry:
     return _activity(
-        "probe", "doctor-finds-nginx-healthy", "harness.doctor", "examine", {"target": result.target}, tolerance=True
+        "probe",
+        "doctor-finds-nginx-healthy",
+        "harness.journal",
+        "doctor_finds_healthy",
+        {"container": "${" + CONTAINER + "}"},
+        tolerance=True,
     )
+
+
+def doctor_finds_healthy(container: str) -> bool:
+    """Chaos Toolkit's probe of the inside: the doctor's examination of CONTAINER finds nginx healthy."""
+    from harness import engine
+    from harness.check import find_container
+    from harness.doctor import examine
+
+    client = engine.connect()
+    try:
+        return examine(find_container(client, container)).healthy
+    finally:
+        client.close()
 
 
 def _diagnosis(diagnosis: Diagnosis | None) -> Entry | None:

@@ -11,10 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from harness import drill as drill_module
 from harness.cli import PASSED, VERDICT_FAILED
 from harness.cli.drill import exit_code
 from harness.drill import Drill, DrillOptions, Verdict
 from harness.journal import journal
+from harness.load import LoadReport
 from harness.probe import Outcome, Sample
 from harness.report import Accuracy, results_to_dict
 from harness.symptom import Symptom
@@ -142,3 +146,35 @@ def test_withstood_is_counted_apart_and_journalled_as_not_deviated() -> None:
     import json
 
     validated(json.dumps(results_to_dict([withstood])), "drill")
+
+
+class Straining(FakeProbe):
+    """Times out while harness's own burst runs (a loaded machine), answers otherwise."""
+
+    def sample(self) -> Sample:
+        if getattr(self.target, "bursting", False):
+            return Sample(time.monotonic(), Outcome.TIMEOUT, None, 0.001, "no answer before the probe timeout")
+        return Sample(time.monotonic(), Outcome.OK, 200, 0.001, "HTTP 200, served by nginx")
+
+    def clone(self) -> Straining:
+        return Straining(self.target)
+
+
+class StrainedTarget(FakeTarget):
+    def probe(self, timeout: float | None = None) -> Straining:
+        return Straining(self)
+
+
+def test_samples_failing_during_harness_own_burst_are_the_bursts_to_judge(monkeypatch: pytest.MonkeyPatch) -> None:
+    def burst(target: Any, requests: int, concurrency: int) -> LoadReport:
+        target.bursting = True
+        time.sleep(0.3)  # a few samples time out meanwhile, more than a streak
+        target.bursting = False
+        return LoadReport(requests, concurrency, {Outcome.OK: requests}, 0.3)
+
+    monkeypatch.setattr(drill_module, "load_burst", burst)
+    result = _site_drill(StrainedTarget(), UnderLoad(), detect_timeout=0.5).run()
+    timeouts = [s for s in result.timeline.samples if s.outcome is Outcome.TIMEOUT]
+    assert len(timeouts) >= 3  # the burst did strain the probe
+    assert result.verdict is Verdict.WITHSTOOD, result.reason
+    assert result.reason.count("a burst of 2000 requests at 100 clients was served") == 2  # before and after the hold
