@@ -243,3 +243,17 @@ def test_the_catalogue_summary_cannot_contradict_itself() -> None:
     counts = results_to_dict(results)["accuracy"]
     assert sum(counts["verdicts"].values()) == counts["finished"] == counts["passed"] + len(counts["failed"])
     assert counts["summary"] == line and counts["recovered"] == 18 and counts["passed"] == 17
+
+
+def test_an_error_that_knows_its_figures_gives_them_in_the_json(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import _error_json
+    from harness.errors import TargetNotReady
+
+    error = TargetNotReady("target t did not serve its page")
+    error.json_details = {"probes": [{"request": "GET shop.example.com/", "expected": 200, "got": 429}]}  # type: ignore[attr-defined]
+    error.add_note("container log tail:\nline one")
+    _error_json(HARNESS_ERROR, error, str(error))
+    document = validated(capsys.readouterr().out, "error")
+    assert document["error"]["details"]["probes"][0]["got"] == 429
+    assert document["error"]["notes"] == ["container log tail:", "line one"]
+    assert document["error"]["type"] == "TargetNotReady"

@@ -214,7 +214,7 @@ def _error_json(code: int, exc: BaseException, message: str) -> None:
     notes = [line for note in getattr(exc, "__notes__", []) for line in str(note).splitlines()]
     if isinstance(exc, ImageBuildError):
         notes += exc.log_tail
-    document = {
+    document: dict[str, Any] = {
         "schema": schema_id("error"),
         "passed": False,
         "exit_code": code,
@@ -225,6 +225,9 @@ def _error_json(code: int, exc: BaseException, message: str) -> None:
             "notes": notes,
         },
     }
+    details = getattr(exc, "json_details", None)  # an error that knows more in figures (the probes it waited on)
+    if isinstance(details, dict):
+        document["error"]["details"] = details
     click.echo(json.dumps(document, indent=2))
 
 
