@@ -510,7 +510,7 @@ class Drill:
             bad = monitor.wait_for_streak(False, k, since=self._after_bursts(inject_done), timeout=max(0.0, left))
         self._checkpoint()
         if bad is not None:
-            self._by_probe(monitor, bad, injected)
+            self._by_probe(monitor, bad, self._after_bursts(injected))
             return
         if self.scenario.symptom is Symptom.FAILS_UNDER_LOAD:
             started = time.monotonic()
@@ -533,7 +533,7 @@ class Drill:
         # Up to the doctor's last word: a streak that began meanwhile is a detection, a lone failure a flicker.
         bad = monitor.wait_for_streak(False, k, since=self._after_bursts(inject_done), timeout=0.0)
         if bad is not None:
-            self._by_probe(monitor, bad, injected)
+            self._by_probe(monitor, bad, self._after_bursts(injected))
             return
         after = [s for s in monitor.samples if s.t >= inject_done and not self._in_burst(s.t)]
         failed = [s for s in after if not s.ok]
@@ -569,11 +569,12 @@ class Drill:
     def _after_bursts(self, since: float) -> float:
         return max([since, *(end for _, end in self.state.bursts)])
 
-    def _by_probe(self, monitor: Monitor, bad: Streak, injected: float) -> None:
+    def _by_probe(self, monitor: Monitor, bad: Streak, floor: float) -> None:
+        """Detected by the probe's streak BAD, dated from the first failing sample of its run sent since FLOOR."""
         found = self.state
         found.symptom_seen, found.detected_by = Symptom.of(bad.outcome), DetectedBy.PROBE
         found.measured, found.requests = _what_failed(bad.first)
-        first = monitor.failing_since(bad, floor=injected)
+        first = monitor.failing_since(bad, floor=floor)
         self.recorder.record(EventKind.DETECTED, f"by the probe: {_describe_streak(bad)}", t=first.t)
 
     def _by_load(self, target: Target, report: LoadReport, started: float) -> None:

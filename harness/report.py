@@ -133,7 +133,7 @@ def render_result(result: Result, console: Console) -> None:
         probe.append(f" ({timeline.offset(run.start):.2f}–{timeline.offset(run.end):.2f}s)", style="dim")
 
     parts: list[Any] = [events, Text(""), probe]
-    if result.diagnosis is not None:
+    if result.diagnosis is not None and result.diagnosed:  # a withstood drill had nothing to diagnose
         mark = "✓" if result.diagnosis_correct else "✗"
         parts += [
             Text(""),
@@ -300,7 +300,7 @@ def render_results(results: list[Result], console: Console, planned: int | None 
             r.scenario,
             seen,
             Text(r.diagnosis.cause if r.diagnosis else "—"),
-            "[green]✓[/green]" if r.diagnosis_correct else "[red]✗[/red]",
+            "—" if not r.diagnosed else "[green]✓[/green]" if r.diagnosis_correct else "[red]✗[/red]",
             _seconds(r.time_to_detect),
             _seconds(r.time_to_recover),
             f"[{_verdict_style(r)}]{r.verdict.value}[/]",

@@ -178,3 +178,17 @@ def test_samples_failing_during_harness_own_burst_are_the_bursts_to_judge(monkey
     assert len(timeouts) >= 3  # the burst did strain the probe
     assert result.verdict is Verdict.WITHSTOOD, result.reason
     assert result.reason.count("a burst of 2000 requests at 100 clients was served") == 2  # before and after the hold
+
+
+def test_a_withstood_drill_reads_as_held_not_as_a_wrong_diagnosis() -> None:
+    from rich.console import Console
+
+    from harness.report import render_result, render_results
+
+    result = _site_drill(FakeTarget(), Harmless(), detect_timeout=0.3).run()
+    console = Console(record=True, width=160)
+    render_result(result, console)
+    render_results([result], console)
+    text = console.export_text()
+    assert "verdict: WITHSTOOD" in text and "✗" not in text
+    assert "1/1 passed (1 withstood)" in text
