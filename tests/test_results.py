@@ -257,3 +257,17 @@ def test_an_error_that_knows_its_figures_gives_them_in_the_json(capsys: pytest.C
     assert document["error"]["details"]["probes"][0]["got"] == 429
     assert document["error"]["notes"] == ["container log tail:", "line one"]
     assert document["error"]["type"] == "TargetNotReady"
+
+
+def test_a_rehearsal_on_a_site_records_the_site_for_its_postmortem(tmp_path: Path) -> None:
+    from harness.gameday.watch import Watcher, WatchOptions
+
+    class OnSite:
+        run_id = "r"
+
+        class site:
+            folder = Path("/srv/our-site")
+
+    watcher = Watcher(Rehearsal.create(tmp_path), OnSite(), WatchOptions("missing-symlink", False, 60))  # type: ignore[arg-type]
+    assert watcher.state.site == "/srv/our-site"
+    assert RehearsalState.from_dict(watcher.state.to_dict()).site == "/srv/our-site"
