@@ -500,18 +500,15 @@ class Drill:
         shows under load) and the doctor look again.
 
         A fault may take its time to show (workers recycled, a cache or a keepalive expiring, a log filling up):
-        one that shows within the window is detected late, as any other, and repaired; only a steady state that
-        held for all of it, every probe sample after the injection ok, is withstood. Samples sent while harness's
-        own burst ran are the burst's to judge: its load is harness's, never the site's.
+        one that shows within the window is detected late, as any other, and repaired. Lone failures that never
+        made a streak get a second window of the probe's: a fault that flickers fails again there and is
+        not-detected (never withstood); a failure that does not recur was the machine's, and the reason says so.
+        Samples sent while harness's own burst ran are the burst's to judge: its load is harness's, not the site's.
         """
-        k, opts, rec, found = self.options.streak, self.options, self.recorder, self.state
+        opts, rec, found = self.options, self.recorder, self.state
         with rec.phase("detect/hold"):
-            left = injected + opts.detect_timeout - time.monotonic()
-            bad = monitor.wait_for_streak(False, k, since=self._after_bursts(inject_done), timeout=max(0.0, left))
-        self._checkpoint()
-        if bad is not None:
-            self._by_probe(monitor, bad, self._after_bursts(injected))
-            return
+            if self._watch(monitor, injected, inject_done, injected + opts.detect_timeout):
+                return
         if self.scenario.symptom is Symptom.FAILS_UNDER_LOAD:
             started = time.monotonic()
             report = self._burst(target, f"the probe stayed ok for {opts.detect_timeout:g} s after the injection")
@@ -530,38 +527,68 @@ class Drill:
         if not diagnosis.healthy:
             self._by_doctor(diagnosis, examined)
             return
-        # Up to the doctor's last word: a streak that began meanwhile is a detection, a lone failure a flicker.
-        bad = monitor.wait_for_streak(False, k, since=self._after_bursts(inject_done), timeout=0.0)
-        if bad is not None:
-            self._by_probe(monitor, bad, self._after_bursts(injected))
+        # Up to the doctor's last word: a streak that began meanwhile is a detection.
+        if self._watch(monitor, injected, inject_done, time.monotonic()):
             return
-        after = [s for s in monitor.samples if s.t >= inject_done and not self._in_burst(s.t)]
-        failed = [s for s in after if not s.ok]
-        if failed:
-            raise _Stop(
-                Verdict.NOT_DETECTED,
-                f"{len(failed)} of {len(after)} probe samples failed after the injection, never {k} in a row "
-                f"({failed[-1].outcome.value}, {failed[-1].detail}): a fault that flickers is neither detected nor "
-                "withstood",
-            )
+        lone = self._failed_since(monitor, inject_done)
+        if lone:
+            again = time.monotonic()
+            with rec.phase("detect/hold-again"):
+                if self._watch(monitor, injected, again, again + opts.detect_timeout):
+                    return
+            self._no_flicker(monitor, again, lone)
         found.diagnosis = diagnosis
+        samples = [s for s in monitor.samples if s.t >= inject_done and not self._in_burst(s.t)]
         held = time.monotonic() - injected
-        said = "; ".join(
-            [
-                f"all {len(after)} probe samples were ok for {held:.1f} s after the injection",
-                *(
-                    f"a burst of {r.requests} requests at {r.concurrency} clients was served"
-                    for r in found.load_reports
-                    if r.requests
-                ),
-                "the doctor finds nginx healthy",
-            ]
-        )
+        parts = [
+            f"{len(samples) - len(lone)} of {len(samples)} probe samples were ok for {held:.1f} s after the injection"
+        ]
+        if lone:
+            first = lone[0]
+            parts.append(
+                f"{len(lone)} lone failure{'s' if len(lone) > 1 else ''} ({first.outcome.value}, {first.detail}) did "
+                f"not recur in a further {opts.detect_timeout:g} s"
+            )
+        parts += [
+            f"a burst of {r.requests} requests at {r.concurrency} clients was served"
+            for r in found.load_reports
+            if r.requests
+        ]
+        parts.append("the doctor finds nginx healthy")
+        said = "; ".join(parts)
         changed = [c.line() for c in diagnosis.changes.items]
         if changed:
             said += f"; what the fault changed: {', '.join(changed)}"
         rec.record(EventKind.WITHSTOOD, said)
         raise _Stop(Verdict.WITHSTOOD, f"the steady state held under the fault: {said}")
+
+    def _watch(self, monitor: Monitor, injected: float, since: float, until: float) -> bool:
+        """Watch the probe until UNTIL for a failing streak sent since SINCE (outside harness's bursts); True when
+        one came, which is then the detection."""
+        floor = self._after_bursts(since)
+        bad = monitor.wait_for_streak(
+            False, self.options.streak, since=floor, timeout=max(0.0, until - time.monotonic())
+        )
+        self._checkpoint()
+        if bad is None:
+            return False
+        self._by_probe(monitor, bad, max(floor, injected))
+        return True
+
+    def _failed_since(self, monitor: Monitor, since: float) -> list[Sample]:
+        return [s for s in monitor.samples if s.t >= since and not s.ok and not self._in_burst(s.t)]
+
+    def _no_flicker(self, monitor: Monitor, since: float, lone: list[Sample]) -> None:
+        """Ends the drill not-detected when probe samples failed again since SINCE, after the LONE failures before."""
+        again = self._failed_since(monitor, since)
+        if again:
+            failed = [*lone, *again]
+            raise _Stop(
+                Verdict.NOT_DETECTED,
+                f"{len(failed)} probe samples failed after the injection, never {self.options.streak} in a row "
+                f"({failed[-1].outcome.value}, {failed[-1].detail}): a fault that flickers is neither detected nor "
+                "withstood",
+            )
 
     def _in_burst(self, t: float) -> bool:
         return any(start <= t <= end for start, end in self.state.bursts)

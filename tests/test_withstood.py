@@ -192,3 +192,32 @@ def test_a_withstood_drill_reads_as_held_not_as_a_wrong_diagnosis() -> None:
     text = console.export_text()
     assert "verdict: WITHSTOOD" in text and "✗" not in text
     assert "1/1 passed (1 withstood)" in text
+
+
+class OnceTimingOut(FakeProbe):
+    """One sample times out after the injection (a starved machine), every other is answered."""
+
+    def sample(self) -> Sample:
+        if getattr(self.target, "flickers", False) and not getattr(self.target, "timed_out", False):
+            self.target.timed_out = True  # type: ignore[attr-defined]
+            return Sample(time.monotonic(), Outcome.TIMEOUT, None, 0.001, "no answer before the probe timeout")
+        return Sample(time.monotonic(), Outcome.OK, 200, 0.001, "HTTP 200, served by nginx")
+
+    def clone(self) -> OnceTimingOut:
+        return OnceTimingOut(self.target)
+
+
+class OnceTarget(FakeTarget):
+    def probe(self, timeout: float | None = None) -> OnceTimingOut:
+        return OnceTimingOut(self)
+
+
+def test_a_lone_failure_that_does_not_recur_in_a_second_window_is_withstood_and_said() -> None:
+    started = time.monotonic()
+    result = _site_drill(OnceTarget(), Flickers(), detect_timeout=0.5).run()
+    assert result.verdict is Verdict.WITHSTOOD, result.reason
+    assert (
+        "1 lone failure (timeout, no answer before the probe timeout) did not recur in a further 0.5 s" in result.reason
+    )
+    assert time.monotonic() - started >= 1.0  # the window, then the second one
+    assert result.timeline.phase("detect/hold-again") is not None
