@@ -255,7 +255,8 @@ inject:
 @pytest.mark.docker
 def test_a_harmless_change_is_never_repaired(tmp_path: Path) -> None:
     code, result, steps = _drill(tmp_path, "harmless", HARMLESS)
-    assert result["verdict"] == "not-detected" and not steps, (result["reason"], steps)
+    # The steady state held (withstood; on harness's own server a scenario that breaks nothing fails): no repair.
+    assert result["verdict"] in ("withstood", "not-detected") and not steps, (result["reason"], steps)
     assert code == VERDICT_FAILED
 
 
