@@ -112,6 +112,9 @@ class Cause:
     advice: str = ""  # what to do by hand when there is no remedy (or it cannot act)
     collect: str = ""  # shell lines for the collection script: `s NAME; command` sections, a constant
     set_aside: SetAside | None = None  # alarming signals this unit can rule out for another cause
+    # Failures that happen only when a request arrives: (regex of nginx's error-log words, the directive that governs
+    # them). When no rule fits, a line about the doctor's own request that matches names this unit's cause.
+    log_patterns: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,11 @@ def validate(unit: object, entry_name: str) -> Cause:
         raise ValueError("its collect lines must be sections written as `s NAME; command`")
     if "s end" in unit.collect:
         raise ValueError("its collect lines may not end the collection script")
+    for pattern, directive in unit.log_patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"its log pattern {pattern!r} (for {directive}) is not a regular expression: {exc}") from exc
     return unit
 
 

@@ -211,6 +211,8 @@ def diagnose(
             observed.append(Observation("config", trouble))
         if found is not None:
             findings.append((unit, found))
+    if not findings and measured:
+        findings = _from_error_log(units, facts, traces)
     evidence = tuple(o.text for o in observed)
     common = {"facts": facts, "measured": measured, "traces": traces, "changes": changes, "context": context}
     if findings:
@@ -255,6 +257,38 @@ def _moved(item: Trace, baseline: Facts | None) -> Trace:
         said = f"answered by the server at {steps[index].where}; at the healthy check {before.label()} answered it"
         steps[index] = Step("server", False, said, str(before.where), subject=before.where.file, kind="moved")
     return Trace(item.request, tuple(steps))
+
+
+def _from_error_log(units: Registry, facts: Facts, traces: Sequence[Trace]) -> list[tuple[Cause, Finding]]:
+    """Failures only a request shows: nginx's error-log line about the doctor's own request for a failing one,
+    matched against the log patterns units declare, localized to the governing directive's file:line."""
+    import re
+
+    from harness.facts import nginx_message
+    from harness.trace import choose_location, choose_server
+
+    found: list[tuple[Cause, Finding]] = []
+    for item in traces:
+        line = facts.inside.said_about(item.request)
+        if line is None:
+            continue
+        server = choose_server(facts.config, item.request)
+        location = choose_location(server, item.request.path) if server is not None else None
+        for unit in units.causes:
+            for pattern, directive in unit.log_patterns:
+                if not re.search(pattern, line):
+                    continue
+                governs = (location.get(directive) if location is not None else None) or (
+                    server.get(directive) if server is not None else None
+                )
+                governs = governs or next((d for d in facts.config.main if d.name == directive), None)
+                where = f"`{directive} {' '.join(governs.args)}` ({governs.where})" if governs else f"`{directive}`"
+                said = (
+                    f"nginx fails {item.label()} only when it arrives: {nginx_message(line)[:200]}; governed by {where}"
+                )
+                found.append((unit, Finding(said, (f"error log, for the doctor's own request: {line[:300]}",))))
+                break
+    return found
 
 
 def _answered(item: Trace, facts: Facts, baseline: Facts | None) -> Trace:

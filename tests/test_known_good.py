@@ -345,3 +345,23 @@ def test_record_sections_parse_into_entries_digests_and_contents() -> None:
     assert state.entry("/srv/l") == Entry("/srv/l", "l", "777", "root", "root", 6, 3, "/x")
     assert state.entry("/srv/i") is not None and state.entry("/srv/i").sha256 == "a" * 64  # type: ignore[union-attr]
     assert state.users == ("www-data:x:33:33::/:/bin/false",)
+
+
+def test_a_failure_only_a_request_shows_is_named_by_the_unit_whose_log_pattern_matches_with_its_directive() -> None:
+    from harness.causes import Cause, Registry
+    from harness.inside import Request
+
+    facts = parse_facts((DATA / "facts-healthy.txt").read_text())
+    line = (
+        "2026/12/04 18:00:00 [error] 31#31: *5 rewrite or internal redirection cycle while internally redirecting to "
+        '"/index.html", client: 127.0.0.1, server: _, request: "GET / HTTP/1.1", host: "localhost"'
+    )
+    facts = dataclasses.replace(facts, inside=dataclasses.replace(facts.inside, errors=(line,)))
+    unit = Cause("redirect-cycle", lambda ctx: None, 900, "config", ("break the cycle",),
+                 log_patterns=((r"internal redirection cycle", "try_files"),))  # fmt: skip
+    found = diagnose(facts, ("the probe: HTTP 500",), (Request(),), units=Registry((unit,)))
+    assert found.cause == "redirect-cycle", found.summary
+    assert "rewrite or internal redirection cycle" in found.summary
+    assert "governed by `try_files $uri $uri/ =404` (/etc/nginx/sites-available/default:" in found.summary
+    # Without a unit that declares the pattern, the same failure stays unexplained: never a guess.
+    assert diagnose(facts, ("the probe: HTTP 500",), (Request(),), units=Registry(())).cause == "unexplained"
