@@ -173,7 +173,7 @@ def validate(unit: object, entry_name: str) -> Cause:
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise ValueError(f"its log pattern {pattern!r} (for {directive}) is not a regular expression: {exc}") from exc
+            raise ValueError(f"its log pattern {pattern!r} ({directive}) is not a regular expression: {exc}") from exc
     return unit
 
 
