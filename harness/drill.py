@@ -405,7 +405,12 @@ class Drill:
             self._verify(target, monitor, repair_started, repaired)
 
     def _another_round(self, target: Target, monitor: Monitor, repaired: float) -> Diagnosis | None:
-        """After a repair: None once port 80 answers (or nothing new is found); else the next round's diagnosis."""
+        """After a repair: None once port 80 answers (or nothing new is found); else the next round's diagnosis.
+
+        Only the doctor's own repair takes rounds: a user's fix script or a person (verify-fix, game day) is judged
+        on what it did, once."""
+        if self.repair is not repair_by_remedy:
+            return None
         served = monitor.wait_for_streak(True, 1, since=repaired, timeout=ROUND_LOOK) is not None
         if served and self.state.detected_by is not DetectedBy.DOCTOR:
             return None  # port 80 answers again: verification judges the rest
