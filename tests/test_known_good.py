@@ -101,6 +101,15 @@ UNDONE: dict[str, tuple[str, str, str]] = {
         "",
         "",
     ),
+    "conf-link-to-a-folder": (
+        "summary: a deploy linked conf.d/extra.conf to a folder; nginx stopped and cannot start\n"
+        "symptom: refused\ncause: config-invalid\n"
+        + SIGNS
+        + "inject:\n  - script: service nginx stop; mkdir -p /srv/extra; ln -s /srv/extra /etc/nginx/conf.d/extra.conf;"
+        " service nginx start || true\n    timeout: 20\n",
+        "config-invalid",
+        "mv -T -- /etc/nginx/conf.d/extra.conf /var/backups/nginx/undone/",  # the link, never the folder it names
+    ),
     # Two faults at once.
     "seed-story": (
         "summary: a bad deploy drops a broken conf.d file, the site link is lost, nginx stopped and cannot start\n"

@@ -153,6 +153,9 @@ def restore_from_record(target: Target, diagnosis: Diagnosis, paths: list[str], 
     with config_change(target, paths, steps):
         for path in paths:
             before = recorded(diagnosis, path)
+            if before is None and not path.startswith("/etc/nginx/"):
+                # A link's target outside the configuration (a folder, even /tmp) is not the record's to move.
+                raise RemedyError(f"{path} is outside /etc/nginx, which the record holds; it was left in place")
             if before is None:
                 keep = f"{BACKUP_DIR}/rejected/{stamp()}{path}"
                 # Moved, not copied: a link (even one to a folder) goes aside as the link it is.
