@@ -541,8 +541,7 @@ def _complaint(output: str) -> str:
 def _load(target: Target, facts: Facts, restart: bool) -> list[ExecResult]:
     from harness.units import required
 
-    running = target.exec(["sh", "-c", 'kill -0 "$(cat /run/nginx.pid 2>/dev/null)" 2>/dev/null'], timeout=10.0)
-    if not running.ok:
+    if facts.nginx_master is None:
         return [required(target.nginx.start(), "nginx did not start")]
     if restart:
         return [required(target.nginx.restart(), "nginx did not restart")]
