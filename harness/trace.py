@@ -27,6 +27,7 @@ from harness.inside import (
     components,
     effective,
     index_names,
+    local_url,
     tested_path,
     upstream_of,
 )
@@ -179,7 +180,7 @@ def trace(facts: Facts, inside: Inside, request: Request) -> Trace:
         steps.append(Step("location", True, f"location {location.modifier} {location.path}".replace("  ", " "),
                           str(location.where)))  # fmt: skip
     steps += _handler(model, facts, inside, server, location, request)
-    fetched = _fetched(inside, request)
+    fetched = _fetched(model, inside, request)
     code = int(fetched.code) if fetched is not None and fetched.code.isdigit() else 0
     # Only a connection that failed outside while nginx answers inside points at the way in; wrong content does not.
     if 0 < code < 400 and not request.under_load and request.symptom in ("", "refused", "timeout"):
@@ -292,7 +293,13 @@ def configured_return(server: Server, location: Location | None) -> Directive | 
 
 
 def _handler(
-    model: ConfigModel, facts: Facts, inside: Inside, server: Server, location: Location | None, request: Request
+    model: ConfigModel,
+    facts: Facts,
+    inside: Inside,
+    server: Server,
+    location: Location | None,
+    request: Request,
+    depth: int = 0,
 ) -> list[Step]:
     returned = configured_return(server, location)
     if returned is not None and returned.args:
@@ -309,7 +316,48 @@ def _handler(
             return [_upstream(facts, inside, location, upstream)]
         if any(location.get(n) for n in ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "grpc_pass")):
             return [Step("upstream", True, "proxied to an address made of variables (not traced)")]
-    return [_file(model, inside, server, location, request)]
+    found = _file(model, inside, server, location, request)
+    fallback = _fallback(server, location, request.path)
+    if fallback is None or (found.ok and found.subject) or depth > 1:
+        return [found]
+    # try_files: when none of its files is there, its last argument handles the request (a named location, or
+    # an internal redirect to a URI), and that handler is what answers: an app, say, not a missing file.
+    directive, handler, said = fallback
+    if handler is None:
+        return [Step("location", False, f"try_files falls back to {said}, which no location matches",
+                     str(directive.where))]  # fmt: skip
+    moved = Request(said if said.startswith("/") else request.path, request.host, request.port,
+                    request.under_load, request.symptom)  # fmt: skip
+    label = f"location {handler.modifier} {handler.path}".replace("  ", " ").replace("@ @", "@")
+    step = Step("location", True, f"try_files falls back to {said} ({label}): {found.detail}", str(directive.where))
+    return [step, *_handler(model, facts, inside, server, handler, moved, depth + 1)]
+
+
+def _fallback(server: Server, location: Location | None, path: str) -> tuple[Directive, Location | None, str] | None:
+    """try_files's last argument, when it hands the request on: the named location (@app) or the location the URI
+    it redirects to lands in. None when there is no try_files, or it ends in `=CODE`."""
+    directive = location.get("try_files") if location is not None else None
+    if directive is None or len(directive.args) < 2:
+        return None
+    last = directive.args[-1]
+    if last.startswith("="):
+        return None
+    if last.startswith("@"):
+        named = next((loc for loc in _named(server) if loc.path == last), None)
+        return directive, named, last
+    uri = last.split("?", 1)[0].replace("$uri", path)
+    if "$" in uri or not uri.startswith("/"):
+        return None
+    return directive, choose_location(server, uri), uri
+
+
+def _named(server: Server) -> list[Location]:
+    found, stack = [], list(server.locations)
+    while stack:
+        location = stack.pop(0)
+        found.append(location)
+        stack.extend(location.locations)
+    return [loc for loc in found if loc.modifier == "@"]
 
 
 def _access(model: ConfigModel, server: Server, location: Location | None, client: str | None) -> Step | None:
@@ -470,6 +518,6 @@ def _link(stat: PathStat) -> bool:
     return stat.kind == "symbolic link"
 
 
-def _fetched(inside: Inside, request: Request) -> Fetch | None:
-    url = f"http://127.0.0.1:{request.port}{request.path}"
+def _fetched(model: ConfigModel, inside: Inside, request: Request) -> Fetch | None:
+    url = local_url(model, request.port, request.path)
     return next((f for f in inside.fetches if f.url == url), None)

@@ -1,0 +1,131 @@
+"""The doctor's judgement on teams' sites, without Docker: try_files handlers, TLS, aliases, honest summaries."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from harness.confmodel import parse_tree
+from harness.doctor import HEALTHY, Request, diagnose
+from harness.facts import Facts, parse_facts
+from harness.inside import Fetch, Inside, PathStat, plan
+from harness.trace import trace
+from tests.test_config_model import site
+
+DATA = Path(__file__).parent / "data"
+OPEN = ("/srv", "/srv/app", "/srv/app/public", "/var", "/var/www", "/var/www/html")
+
+
+def facts_for(body: str, **inside: Any) -> Facts:
+    """Healthy facts captured from a real target, with BODY as its site and INSIDE as the second round trip."""
+    healthy = parse_facts((DATA / "facts-healthy.txt").read_text())
+    dirs = {d: PathStat(d, True, "directory", "755", "root", True, True) for d in OPEN}
+    paths = {**dirs, **inside.pop("paths", {})}
+    return replace(healthy, config=parse_tree(site(body)), inside=Inside("www-data", paths, ran=True, **inside))
+
+
+NAMED = """server {
+    listen 80 default_server;
+    root /srv/app/public;
+    location / { try_files /dev/null @api; }
+    location @api { proxy_pass http://127.0.0.1:3000; }
+}
+"""
+
+REFUSED = (
+    '2026/12/04 10:00:00 [error] 7#7: *1 connect() failed (111: Connection refused) while connecting to upstream, '
+    'client: 127.0.0.1, server: , request: "GET / HTTP/1.1", upstream: "http://127.0.0.1:3000/", host: "localhost"'
+)
+
+
+def test_try_files_to_a_named_location_is_traced_to_its_upstream_not_a_missing_file() -> None:
+    facts = facts_for(
+        NAMED,
+        fetches=(Fetch("localhost", "http://127.0.0.1:80/", "502"),),
+        upstreams={"http://127.0.0.1:3000/": "000"},
+        errors=(REFUSED,),
+    )
+    result = trace(facts, facts.inside, Request("/"))
+    broken = result.broken
+    assert broken is not None and broken.what == "upstream" and broken.kind == "refused", result.steps
+    assert "127.0.0.1:3000" in broken.detail and broken.where == "/etc/nginx/sites-available/default:5"
+    assert any("try_files falls back to @api" in step.detail for step in result.steps)
+    diagnosis = diagnose(facts, ("the probe: HTTP 502",), (Request("/"),))
+    assert diagnosis.cause == "upstream-unreachable", diagnosis.summary
+    # The planner asks the named location's upstream directly.
+    assert "http://127.0.0.1:3000/" in plan(facts.config).upstreams
+
+
+def test_try_files_uri_then_named_serves_the_file_when_it_is_there() -> None:
+    body = NAMED.replace("/dev/null @api", "$uri @api")
+    page = PathStat("/srv/app/public/robots.txt", True, "regular file", "644", "root", True, False)
+    facts = facts_for(body, paths={page.path: page}, upstreams={"http://127.0.0.1:3000/": "000"})
+    steps = trace(facts, facts.inside, Request("/robots.txt")).steps
+    assert [s.what for s in steps][-1] == "file" and steps[-1].ok and steps[-1].subject == page.path
+
+
+def test_try_files_to_a_uri_follows_the_internal_redirect_to_php() -> None:
+    body = """server {
+    listen 80 default_server;
+    root /var/www/html;
+    index index.php;
+    location / { try_files $uri $uri/ /index.php?$args; }
+    location ~ \\.php$ { fastcgi_pass 127.0.0.1:9001; }
+}
+"""
+    facts = facts_for(body, upstreams={"fastcgi://127.0.0.1:9001/": "000"})
+    broken = trace(facts, facts.inside, Request("/shop/cart")).broken
+    assert broken is not None and broken.what == "upstream", broken
+    assert "9001" in broken.detail and "/etc/nginx/sites-available/default:6" == broken.where
+
+
+TLS = """server {
+    listen 443 ssl;
+    server_name shop.example;
+    ssl_certificate /etc/ssl/certs/ssl-cert-snakeoil.pem;
+    ssl_certificate_key /etc/ssl/private/ssl-cert-snakeoil.key;
+    root /var/www/html;
+    location /api/ { proxy_pass http://127.0.0.1:7000; }
+}
+"""
+
+
+def test_the_inside_checks_ask_an_ssl_listener_over_https_with_its_name() -> None:
+    checks = plan(parse_tree(site(TLS)), [Request("/x", "shop.example", 443)])
+    urls = [url for _, url in checks.fetches]
+    assert "https://127.0.0.1:443/" in urls and "https://127.0.0.1:443/api/" in urls
+    assert "https://127.0.0.1:443/x" in urls
+    assert not any(url.startswith("http://127.0.0.1:443") for url in urls)
+    assert ("shop.example", "https://127.0.0.1:443/") in checks.fetches
+
+
+ALIAS = """server {
+    listen 80 default_server;
+    root /var/www/html;
+    location /static/ { alias /srv/app/static/; }
+}
+"""
+
+DENIED = (
+    '2026/12/04 10:00:00 [crit] 7#7: *3 stat() "/srv/app/static/" failed (13: Permission denied), client: '
+    '127.0.0.1, server: , request: "GET /static/ HTTP/1.1", host: "localhost"'
+)
+
+
+def test_a_failure_nginx_logs_for_the_doctors_own_request_is_never_healthy_and_aliases_are_traced() -> None:
+    assert ("localhost", "http://127.0.0.1:80/static/") in plan(parse_tree(site(ALIAS))).fetches
+    locked = PathStat("/srv/app/static", True, "directory", "700", "root", False, False)
+    fetches = (Fetch("localhost", "http://127.0.0.1:80/", "200"), Fetch("localhost", "http://127.0.0.1:80/static/", "403"))
+    facts = facts_for(ALIAS, paths={locked.path: locked}, fetches=fetches, errors=(DENIED,))
+    diagnosis = diagnose(facts)
+    assert diagnosis.cause == "web-root-unreadable", diagnosis.summary
+    assert "/srv/app/static cannot be entered by www-data" in diagnosis.summary
+    assert "nginx answers 403" in diagnosis.summary
+    # The same folder, open: a 403 for a folder without an index is what the site asks for.
+    opened = replace(locked, mode="755", readable=True, enterable=True)
+    forbidden = DENIED.replace("[crit]", "[error]").replace(
+        'stat() "/srv/app/static/" failed (13: Permission denied)', 'directory index of "/srv/app/static/" is forbidden'
+    )
+    healthy = facts_for(ALIAS, paths={opened.path: opened}, fetches=fetches, errors=(forbidden,))
+    assert diagnose(healthy).cause == HEALTHY
