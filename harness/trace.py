@@ -282,7 +282,8 @@ def _no_server(model: ConfigModel, request: Request) -> Step:
         empty = [i for i in model.includes if i.collected and not i.matched]
         said = "; ".join(f"{i.where} includes {i.pattern}, which matches no file" for i in empty)
         return Step("server", False, "no server block is configured at all" + (f" ({said})" if said else ""))
-    elsewhere = [f"{s.label()} listens on {', '.join(str(item.port) for item in s.listens)}" for s in model.servers]
+    elsewhere = [f"{s.label()} listens on {', '.join(str(p) for p in sorted({i.port for i in s.listens}))}"
+                 for s in model.servers]  # fmt: skip
     return Step("server", False, f"no server block listens on port {request.port}: " + "; ".join(elsewhere[:4]))
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from harness.confmodel import parse_tree
 from harness.doctor import HEALTHY, Request, diagnose
@@ -34,7 +37,7 @@ NAMED = """server {
 """
 
 REFUSED = (
-    '2026/12/04 10:00:00 [error] 7#7: *1 connect() failed (111: Connection refused) while connecting to upstream, '
+    "2026/12/04 10:00:00 [error] 7#7: *1 connect() failed (111: Connection refused) while connecting to upstream, "
     'client: 127.0.0.1, server: , request: "GET / HTTP/1.1", upstream: "http://127.0.0.1:3000/", host: "localhost"'
 )
 
@@ -116,7 +119,10 @@ DENIED = (
 def test_a_failure_nginx_logs_for_the_doctors_own_request_is_never_healthy_and_aliases_are_traced() -> None:
     assert ("localhost", "http://127.0.0.1:80/static/") in plan(parse_tree(site(ALIAS))).fetches
     locked = PathStat("/srv/app/static", True, "directory", "700", "root", False, False)
-    fetches = (Fetch("localhost", "http://127.0.0.1:80/", "200"), Fetch("localhost", "http://127.0.0.1:80/static/", "403"))
+    fetches = (
+        Fetch("localhost", "http://127.0.0.1:80/", "200"),
+        Fetch("localhost", "http://127.0.0.1:80/static/", "403"),
+    )
     facts = facts_for(ALIAS, paths={locked.path: locked}, fetches=fetches, errors=(DENIED,))
     diagnosis = diagnose(facts)
     assert diagnosis.cause == "web-root-unreadable", diagnosis.summary
@@ -129,3 +135,51 @@ def test_a_failure_nginx_logs_for_the_doctors_own_request_is_never_healthy_and_a
     )
     healthy = facts_for(ALIAS, paths={opened.path: opened}, fetches=fetches, errors=(forbidden,))
     assert diagnose(healthy).cause == HEALTHY
+
+
+# -- every clause of a summary follows from the facts -----------------------------------------------
+
+
+CAPTURED = sorted(p.name for p in DATA.glob("facts-*.txt") if p.name != "facts-healthy.txt")
+
+
+def _clauses_hold(summary: str, facts: Facts) -> list[str]:
+    """The clauses of SUMMARY that the facts contradict."""
+    wrong = []
+    if "another server answers" in summary and not facts.nginx_listens_on(80):
+        wrong.append("'another server answers' while nginx listens on no port 80")
+    for code in re.findall(r"nginx answers (\d{3})\b", summary):
+        if code not in {f.code for f in facts.inside.fetches}:
+            wrong.append(
+                f"'nginx answers {code}' while the doctor's own requests got {[f.code for f in facts.inside.fetches]}"
+            )
+    if re.search(r"nginx answers \d{3} or \d{3}", summary):
+        wrong.append("a status that is one of two: the request was answered one way")
+    for ports in re.findall(r"listens on ((?:\d+, )*\d+)", summary):
+        listed = ports.split(", ")
+        if len(listed) != len(set(listed)):
+            wrong.append(f"'listens on {ports}' repeats a port")
+    for port in re.findall(r"nothing (?:answers|listens) on (?:port )?(\d+)", summary):
+        if facts.nginx_listens_on(int(port)):
+            wrong.append(f"'nothing answers on {port}' while nginx listens there")
+    if "nginx is down" in summary and facts.nginx_master is not None:
+        wrong.append("'nginx is down' while its master runs")
+    return wrong
+
+
+@pytest.mark.parametrize("name", CAPTURED)
+def test_every_clause_of_a_units_summary_follows_from_its_facts(name: str) -> None:
+    healthy = parse_facts((DATA / "facts-healthy.txt").read_text())
+    facts = parse_facts((DATA / name).read_text())
+    for measured in ((), ("the probe: GET /: refused",)):
+        diagnosis = diagnose(facts, measured, (Request("/"),) if measured else (), baseline=healthy)
+        assert _clauses_hold(diagnosis.summary, facts) == [], diagnosis.summary
+
+
+def test_the_readmes_first_drill_says_nothing_answers_not_another_server() -> None:
+    healthy = parse_facts((DATA / "facts-healthy.txt").read_text())
+    for name in ("facts-missing-symlink.txt", "facts-misleading-path.txt"):
+        facts = parse_facts((DATA / name).read_text())
+        diagnosis = diagnose(facts, ("the probe: GET /: refused",), (Request("/"),), baseline=healthy)
+        assert diagnosis.cause == "site-not-enabled"
+        assert "another server" not in diagnosis.summary and "serves no site on port 80" in diagnosis.summary

@@ -11,10 +11,12 @@ from harness.errors import RemedyError
 from harness.server_paths import BACKUP_DIR
 from harness.target import ExecResult, Target
 from harness.units import (
+    another_answers,
     blamed,
     bring_up,
     config_change,
     note,
+    ports_of,
     recorded,
     required,
     restore_from_record,
@@ -90,8 +92,9 @@ def _stale_copy(ctx: Context) -> Finding | None:
     lost = {f.rsplit("/", 1)[-1] for f in _lost_files(ctx)}
     if serving(facts) and copies and lost & {e.name for e in copies}:
         names = ", ".join(f"sites-enabled/{e.name}" for e in copies if e.name in lost)
+        who = "another server answers" if _answered_elsewhere(ctx) else "nothing answers"
         return Finding(
-            f"another server answers this site's requests: {names} is a stale copy (a regular file, not a link "
+            f"{who} this site's requests: {names} is a stale copy (a regular file, not a link "
             "to sites-available) that no longer serves them"
         )
     if _not_on_80(facts) and copies:
@@ -115,6 +118,12 @@ def _replace_stale_copies(target: Target, diagnosis: Diagnosis) -> list[ExecResu
     return [*steps, *bring_up(target, facts)]
 
 
+def _answered_elsewhere(ctx: Context) -> bool:
+    """Some server answers the requests the lost site served: else "another server answers" would be untrue."""
+    lost = ctx.lost_servers()
+    return bool(lost) and all(another_answers(item) for item, _ in lost)
+
+
 def _lost_files(ctx: Context) -> set[str]:
     """The files of the servers that answered the failing requests at the healthy check, and no longer do."""
     return {server.where.file for _, server in ctx.lost_servers()}
@@ -124,15 +133,15 @@ def _not_enabled(ctx: Context) -> Finding | None:
     facts = ctx.facts
     unlinked = facts.unlinked_sites()
     lost = {f.rsplit("/", 1)[-1] for f in _lost_files(ctx) if f.startswith("/etc/nginx/sites-available/")}
-    if serving(facts) and unlinked and lost & set(unlinked):
+    if serving(facts) and unlinked and lost & set(unlinked) and _answered_elsewhere(ctx):
         unlinked = tuple(s for s in unlinked if s in lost)
         names = ", ".join(f"sites-available/{s}" for s in unlinked)
         return Finding(
             f"another server answers requests for {names}: the site is not linked into sites-enabled "
             "(nginx runs and its config is valid)"
         )
-    if _not_on_80(facts) and unlinked:
-        names = ", ".join(f"sites-available/{s}" for s in unlinked)
+    if (_not_on_80(facts) or (serving(facts) and lost & set(unlinked))) and unlinked:
+        names = ", ".join(f"sites-available/{s}" for s in unlinked if not lost or s in lost)
         return Finding(
             f"nginx runs with a valid config but serves no site on port 80: {names} is not linked into sites-enabled"
         )
@@ -196,7 +205,8 @@ def _include_matches_nothing(ctx: Context) -> Finding | None:
     unread = _unread_lost(ctx)
     if unread:  # another server (a default that drops unknown names, say) answers what the lost site served
         trace, server = unread[0]
-        return Finding(f"another server answers {trace.label()}: {server.label()} is no longer read, because "
+        who = "another server answers" if another_answers(trace) else "nothing answers"
+        return Finding(f"{who} {trace.label()}: {server.label()} is no longer read, because "
                        + "; ".join(empty))  # fmt: skip
     return None
 
@@ -240,7 +250,8 @@ def _sites_not_included(ctx: Context) -> Finding | None:
     if nothing_on_80:
         return Finding(f"nginx serves no site on port 80: {why}")
     trace, server = unread_lost[0]
-    return Finding(f"another server answers {trace.label()}, which {server.label()} served: {why}")
+    who = "another server answers" if another_answers(trace) else "nothing answers"
+    return Finding(f"{who} {trace.label()}, which {server.label()} served: {why}")
 
 
 def _listens_elsewhere(ctx: Context) -> Finding | None:
@@ -253,12 +264,12 @@ def _listens_elsewhere(ctx: Context) -> Finding | None:
         same = [s for s in model.servers if s.where.file == before.where.file and s.names == before.names]
         port = item.request.port
         if serving(facts) and same and not any(s.listens_on(port) for s in same):
-            ports = ", ".join(str(i.port) for i in same[0].listens)
-            return Finding(f"{same[0].label()} listens on {ports}, not on {port} as at the healthy check "
-                           f"({same[0].listens[0].where}): another server answers its requests")  # fmt: skip
+            who = "another server answers its requests" if another_answers(item) else f"nothing answers on {port}"
+            return Finding(f"{same[0].label()} listens on {ports_of(same[0])}, not on {port} as at the healthy "
+                           f"check ({same[0].listens[0].where}): {who}")  # fmt: skip
     if not _not_on_80(facts) or model.servers_on(80) or not model.servers:
         return None
-    listens = [f"{s.label()} listens on {', '.join(str(i.port) for i in s.listens)} ({s.listens[0].where})"
+    listens = [f"{s.label()} listens on {ports_of(s)} ({s.listens[0].where})"
                for s in model.servers]  # fmt: skip
     return Finding("nginx serves no site on port 80: " + "; ".join(listens[:3]) + ", not on 80")
 
