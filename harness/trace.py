@@ -420,6 +420,19 @@ def innermost(model: ConfigModel, server: Server, location: Location | None, nam
     return []
 
 
+def dead_upstreams(facts: Facts) -> list[tuple[Location, Step]]:
+    """Every proxied location of the configuration whose upstream gave no answer when asked directly, probed or
+    not (a regex location no probe reaches, a named one behind try_files): evidence, with the line that proxies."""
+    found: list[tuple[Location, Step]] = []
+    for _, location in facts.config.all_locations():
+        upstream = upstream_of(location, facts.config)
+        if upstream is not None and facts.inside.upstreams.get(upstream) in ("000", "nosocket"):
+            step = _upstream(facts, facts.inside, location, upstream)
+            if not step.ok and all(step.where != seen.where for _, seen in found):
+                found.append((location, step))
+    return found
+
+
 def _upstream(facts: Facts, inside: Inside, location: Location, upstream: str) -> Step:
     directive = next(d for n in ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "grpc_pass") if (d := location.get(n)))
     where = str(directive.where)
