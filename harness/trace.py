@@ -437,10 +437,13 @@ def _upstream(facts: Facts, inside: Inside, location: Location, upstream: str) -
     directive = next(d for n in ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "grpc_pass") if (d := location.get(n)))
     where = str(directive.where)
     code = inside.upstreams.get(upstream)
+    # FastCGI, uwsgi and gRPC name a bare address: say it as written, not as a URL nobody wrote.
+    named = upstream if directive.name == "proxy_pass" else f"{directive.name} {directive.args[0]}"
     if upstream.startswith("unix:"):
         if code == "nosocket":
-            return Step("upstream", False, f"{upstream} has no socket: nothing serves it", where, upstream, "refused")
-        return Step("upstream", True, f"{upstream} exists", where)
+            said = f"{named}: the socket {upstream.removeprefix('unix:')} does not exist, so nothing serves it"
+            return Step("upstream", False, said, where, upstream, "refused")
+        return Step("upstream", True, f"{named}: the socket exists", where)
     parts = urlsplit(upstream)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     listening = facts.listeners_on(port)
@@ -448,17 +451,15 @@ def _upstream(facts: Facts, inside: Inside, location: Location, upstream: str) -
         {f"{item.port} ({', '.join(item.processes) or '?'})" for item in facts.listeners if item.port not in (80, 443)}
     )
     if code == "listening":
-        return Step("upstream", True, f"something listens for {upstream}", where)
+        return Step("upstream", True, f"something listens for {named}", where)
     if code in (None, "skipped"):
         if not listening:
-            return Step(
-                "upstream", False, f"{upstream} has nothing listening on port {port}", where, upstream, "refused"
-            )
-        return Step("upstream", True, f"something listens on port {port} for {upstream}", where)
+            return Step("upstream", False, f"{named}: nothing listens on port {port}", where, upstream, "refused")
+        return Step("upstream", True, f"something listens on port {port} for {named}", where)
     if code == "000":
         if not listening:
             others = f"; listening inside: {', '.join(elsewhere)}" if elsewhere else ""
-            return Step("upstream", False, f"{upstream} does not answer: nothing listens there{others}", where,
+            return Step("upstream", False, f"{named} does not answer: nothing listens there{others}", where,
                         upstream, "refused")  # fmt: skip
         owners = ", ".join(sorted({name for item in listening for name in item.processes})) or "a process"
         hint = " (is it plain HTTP behind an https:// proxy_pass?)" if parts.scheme == "https" else ""
@@ -472,11 +473,11 @@ def _upstream(facts: Facts, inside: Inside, location: Location, upstream: str) -
             frozen = [f"{p.comm} (pid {p.pid})" for p in facts.processes if p.stopped and p.comm != "nginx"]
             if frozen:
                 hint += f"; stopped (state T) on this server: {', '.join(frozen[:4])}"
-        return Step("upstream", False, f"{upstream} does not answer: {owners} listens on port {port}, but no answer "
+        return Step("upstream", False, f"{named} does not answer: {owners} listens on port {port}, but no answer "
                     f"came back for this request{hint}", where, upstream, "silent")  # fmt: skip
     if code.isdigit() and int(code) >= 500:
-        return Step("upstream", False, f"{upstream} answers {code}", where, upstream, "error")
-    return Step("upstream", True, f"{upstream} answers {code}", where)
+        return Step("upstream", False, f"{named} answers {code}", where, upstream, "error")
+    return Step("upstream", True, f"{named} answers {code}", where)
 
 
 def _file(model: ConfigModel, inside: Inside, server: Server, location: Location | None, request: Request) -> Step:
@@ -505,9 +506,9 @@ def _file(model: ConfigModel, inside: Inside, server: Server, location: Location
         return Step("file", False, said, where, subject=top, kind="missing-root")
     # The files it would read, each once: not the folder that `$uri/` names.
     names = ", ".join(dict.fromkeys(posixpath.basename(c) for c in candidates if c.rstrip("/") != top))
-    return Step(
-        "file", False, f"none of the files nginx would serve exists: {names}", where, subject=top, kind="absent"
-    )
+    under = f" under the alias {top}" if alias is not None and top else f" under the root {top}" if top else ""
+    return Step("file", False, f"none of the files nginx would serve for {request.path} exists{under}: {names}",
+                where, subject=top, kind="absent")  # fmt: skip
 
 
 def _blocked(inside: Inside, path: str, user: str) -> tuple[str, str, str] | None:

@@ -53,7 +53,10 @@ def serve(harness_session: Session) -> Iterator[Serve]:
 
 @pytest.mark.docker
 def test_a_port_another_process_holds_is_named_with_its_process_pid_and_command(serve: Serve) -> None:
-    holder = "setsid python3 -m http.server 8081 >/dev/null 2>&1 & until ss -ltnH 'sport = :8081' | grep -q .; do sleep 0.1; done"
+    holder = (
+        "setsid python3 -m http.server 8081 >/dev/null 2>&1 & "
+        "until ss -ltnH 'sport = :8081' | grep -q .; do sleep 0.1; done"
+    )
     site = "server {\n listen 80 default_server;\n listen 8081;\n root /var/www/html;\n}\n"
     diagnosis = examine(ExistingServer(serve(site, holder)))
     assert diagnosis.cause == "port-squatted", diagnosis.summary

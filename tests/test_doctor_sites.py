@@ -11,8 +11,10 @@ import pytest
 
 from harness.confmodel import parse_tree
 from harness.doctor import HEALTHY, Request, diagnose
+from harness.errors import RemedyError
 from harness.facts import Facts, parse_facts
 from harness.inside import Fetch, Inside, PathStat, plan
+from harness.target import ExecResult
 from harness.trace import trace
 from tests.test_config_model import site
 
@@ -80,7 +82,9 @@ def test_try_files_to_a_uri_follows_the_internal_redirect_to_php() -> None:
     facts = facts_for(body, upstreams={"fastcgi://127.0.0.1:9001/": "000"})
     broken = trace(facts, facts.inside, Request("/shop/cart")).broken
     assert broken is not None and broken.what == "upstream", broken
-    assert "9001" in broken.detail and "/etc/nginx/sites-available/default:6" == broken.where
+    assert "9001" in broken.detail and broken.where == "/etc/nginx/sites-available/default:6"
+    # Said as written: a FastCGI address is no URL.
+    assert broken.detail.startswith("fastcgi_pass 127.0.0.1:9001") and "fastcgi://" not in broken.detail
 
 
 TLS = """server {
@@ -183,3 +187,64 @@ def test_the_readmes_first_drill_says_nothing_answers_not_another_server() -> No
         diagnosis = diagnose(facts, ("the probe: GET /: refused",), (Request("/"),), baseline=healthy)
         assert diagnosis.cause == "site-not-enabled"
         assert "another server" not in diagnosis.summary and "serves no site on port 80" in diagnosis.summary
+
+
+# -- harness's own test server is not a team's site ---------------------------------------------------
+
+
+class _Site:
+    """A target with a team's tree laid in it: records what a remedy runs, answers `test` as a site would."""
+
+    def __init__(self) -> None:
+        self.ran: list[list[str]] = []
+
+    def exec(self, argv: list[str], **_: object) -> ExecResult:
+        self.ran.append(argv)
+        return ExecResult(tuple(argv), 0, "", "", 0.0)  # every path exists: the site marker and the release copy
+
+
+def test_a_remedy_never_copies_harness_pages_into_a_teams_tree() -> None:
+    from harness.units.files import INDEX_MISSING
+
+    facts = facts_for(ALIAS, fetches=(Fetch("localhost", "http://127.0.0.1:80/", "404"),))
+    diagnosis = diagnose(facts, ("the probe: HTTP 404",), (Request("/"),))
+    target = _Site()
+    assert INDEX_MISSING.remedy is not None
+    with pytest.raises(RemedyError, match="the team's"):
+        INDEX_MISSING.remedy(target, diagnosis)  # type: ignore[arg-type]
+    assert not any(argv[0] == "cp" for argv in target.ran)
+
+
+def test_an_upstream_at_the_test_apps_address_on_a_site_is_not_the_test_app() -> None:
+    from scenarios.app_causes import COLLECT, installed
+
+    assert "/etc/harness-site" in COLLECT
+    on_site = replace(parse_facts((DATA / "facts-app-stopped.txt").read_text()))
+    sections = tuple(
+        (name, ("exit=3", "installed\tno") if name == "app" else lines) for name, lines in on_site.sections
+    )
+    assert not installed(replace(on_site, sections=sections))
+    diagnosis = diagnose(replace(on_site, sections=sections), ("the probe: HTTP 502",), (Request("/app/"),))
+    assert diagnosis.cause == "upstream-unreachable" and "the app behind it" not in diagnosis.summary
+
+
+def test_a_link_loop_names_the_teams_file_not_an_nginx_conf_it_does_not_have() -> None:
+    facts = parse_facts((DATA / "facts-bad-config-deploy.txt").read_text())
+    said = (
+        'nginx: [emerg] open() "/etc/nginx/sites-enabled/shop" failed (40: Too many levels of symbolic links) in '
+        "/etc/nginx/nginx.conf:62\nnginx: configuration file /etc/nginx/nginx.conf test failed\n"
+    )
+    looped = replace(facts, config_output=said, config_file=("/etc/nginx/nginx.conf", "/etc/nginx/nginx.conf"))
+    summary = diagnose(looped).summary
+    assert "fails in /etc/nginx/sites-enabled/shop (too many levels of symbolic links" in summary, summary
+
+
+def test_files_missing_under_an_alias_are_said_to_be_under_the_alias() -> None:
+    folder = PathStat("/srv/app/static", True, "directory", "755", "root", True, True)
+    facts = facts_for(ALIAS, paths={folder.path: folder})
+    broken = trace(facts, facts.inside, Request("/static/app.css")).broken
+    assert broken is not None and broken.kind == "absent"
+    assert (
+        broken.detail
+        == "none of the files nginx would serve for /static/app.css exists under the alias /srv/app/static: app.css"
+    )

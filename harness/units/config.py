@@ -283,7 +283,7 @@ _restore_changed_files = reverting("fix the file named above by hand, then `ngin
 
 def _invalid(ctx: Context) -> Finding | None:
     if ctx.facts.nginx_master is None and not ctx.facts.config_ok and ctx.facts.nginx_runs_here:
-        return Finding(f"nginx is down and its configuration test fails in {blamed(ctx.facts)}{_said(ctx.facts)}")
+        return Finding(f"nginx is down and its configuration test fails in {_culprit(ctx.facts)}{_said(ctx.facts)}")
     return None
 
 
@@ -291,10 +291,23 @@ def _latent(ctx: Context) -> Finding | None:
     master = ctx.facts.nginx_master
     if master is not None and not master.stopped and not ctx.facts.config_ok and ctx.facts.nginx_runs_here:
         return Finding(
-            f"nginx still serves its old configuration, but the one on disk fails the test in {blamed(ctx.facts)}"
+            f"nginx still serves its old configuration, but the one on disk fails the test in {_culprit(ctx.facts)}"
             f"{_said(ctx.facts)}: the next restart or reboot takes port 80 down"
         )
     return None
+
+
+_OPEN_FAILED = re.compile(r'open\(\) "([^"]+)" failed \(\d+: ([^)]+)\)')
+
+
+def _culprit(facts: Facts) -> str:
+    """The file at fault: the one nginx could not open (a link loop, a file gone) when the test says so, rather
+    than the file whose include names it (an nginx.conf that may not even be in the team's tree)."""
+    found = _OPEN_FAILED.search(facts.config_output)
+    if found is None or found.group(1).endswith(".pid"):
+        return blamed(facts)
+    path, why = found.groups()
+    return f"{path} ({why.lower()}, included from {blamed(facts)})"
 
 
 def _said(facts: Facts) -> str:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from harness.trace import Step
 
 RELEASE_DIR = "/opt/site/release"  # where a site release is kept on servers deployed like harness's own
+SITE_MARKER = "/etc/harness-site"  # a team's tree was laid here: harness's own pages are not its content
 
 
 def _unreadable(ctx: Context) -> Finding | None:
@@ -91,6 +92,9 @@ def _restore_index(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
     context = diagnosis.context
     roots = {step.subject for _, step in context.broken("file") if step.subject} if context is not None else set()
     roots |= {r.path for r in facts.docroots if r.exists and not r.index_files}
+    if target.exec(["test", "-e", SITE_MARKER]).ok:
+        # A team's site: its pages are its own. Copying harness's test pages in would hide the fault, not fix it.
+        raise RemedyError(f"{diagnosis.summary}: deploy the site's pages again (they are the team's, not harness's)")
     if not target.exec(["test", "-d", RELEASE_DIR]).ok:
         raise RemedyError(f"{diagnosis.summary}: redeploy the site's pages (no release copy in {RELEASE_DIR})")
     # -n: put back what is missing, never overwrite pages that are there.
