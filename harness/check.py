@@ -204,7 +204,11 @@ def _sample(probe: Probe, check: Check) -> Sample:
                       check.port)  # fmt: skip
     status = response.status_code
     took = time.monotonic() - sent
-    if status < 400:
+    server = response.headers.get("Server", "")
+    if server and not server.lower().startswith(("nginx", "openresty")):
+        # A server that names itself as another (a hidden or passed-through header names nothing, or nginx's).
+        outcome, detail = Outcome.NOT_OUR_SERVER, f"HTTP {status} not from nginx ({server})"
+    elif status < 400:
         outcome, detail = Outcome.OK, f"HTTP {status}"
         if check.marker and check.marker not in response.text:
             outcome, detail = Outcome.MISSING_TEXT, f"HTTP {status} without {check.marker[:40]!r}"
