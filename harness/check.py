@@ -211,7 +211,7 @@ def _sample(probe: Probe, check: Check) -> Sample:
     elif status < 400:
         outcome, detail = Outcome.OK, f"HTTP {status}"
         if check.marker and check.marker not in response.text:
-            outcome, detail = Outcome.MISSING_TEXT, f"HTTP {status} without {check.marker[:40]!r}"
+            outcome, detail = Outcome.MISSING_TEXT, f"HTTP {status}: the page lacks {check.marker[:40]!r}"
     else:
         outcome = Outcome.HTTP_5XX if status >= 500 else Outcome.HTTP_4XX
         detail = f"HTTP {status}"
