@@ -223,6 +223,25 @@ def local_url(model: ConfigModel, port: int, path: str) -> str:
     return f"{'https' if tls else 'http'}://127.0.0.1:{port}{path}"
 
 
+def upstream_members(location: Location, model: ConfigModel) -> list[str]:
+    """Every server of the upstream group a location proxies to, as upstream_of names one (the first is its answer):
+    nginx fails over among them, so the group is down only when every one of them is."""
+    first = upstream_of(location, model)
+    if first is None:
+        return []
+    directive = next(d for n in ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "grpc_pass") if (d := location.get(n)))
+    scheme = first.split("://", 1)[0] if "://" in first else "http"
+    name = directive.args[0].split("://", 1)[-1].split("/", 1)[0]
+    group = model.upstreams.get(name) or ()
+    members = [d.args[0] for d in group if d.args and d.name == "server"]
+    found = [first]
+    for member in members[1:]:
+        url = member if member.startswith("unix:") else f"{scheme}://{member}/"
+        if url not in found:
+            found.append(url)
+    return found
+
+
 def _host_of(server: Server) -> str:
     return next((n for n in server.names if n and n != "_" and "*" not in n and not n.startswith("~")), "localhost")
 
@@ -284,6 +303,8 @@ def plan(model: ConfigModel, requests: Iterable[Request] = (), logs: tuple[str, 
                     upstreams.append(upstream)
                     if location.modifier in ("", "^~", "=") and len(fetches) < MAX_FETCHES and port > 0:
                         fetches.append((_host_of(server), local_url(model, port, location.path)))
+                # The rest of its group: nginx fails over among them, so each is asked too.
+                upstreams += [m for m in upstream_members(location, model)[1:] if m not in upstreams]
     for request in requests:
         chosen = choose_server(model, request)
         if chosen is None:

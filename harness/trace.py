@@ -29,6 +29,7 @@ from harness.inside import (
     index_names,
     local_url,
     tested_path,
+    upstream_members,
     upstream_of,
 )
 
@@ -425,10 +426,11 @@ def dead_upstreams(facts: Facts) -> list[tuple[Location, Step]]:
     not (a regex location no probe reaches, a named one behind try_files): evidence, with the line that proxies."""
     found: list[tuple[Location, Step]] = []
     for _, location in facts.config.all_locations():
-        upstream = upstream_of(location, facts.config)
-        if upstream is None or not _on_this_server(upstream):
+        members = upstream_members(location, facts.config)
+        if not members or not all(_on_this_server(m) for m in members):
             continue  # another machine's silence may be the network's (a test target has none): not judged here
-        if facts.inside.upstreams.get(upstream) in ("000", "nosocket"):
+        upstream = members[0]
+        if all(facts.inside.upstreams.get(m) in ("000", "nosocket") for m in members):
             step = _upstream(facts, facts.inside, location, upstream)
             if not step.ok and all(step.where != seen.where for _, seen in found):
                 found.append((location, step))

@@ -248,3 +248,26 @@ def test_files_missing_under_an_alias_are_said_to_be_under_the_alias() -> None:
         broken.detail
         == "none of the files nginx would serve for /static/app.css exists under the alias /srv/app/static: app.css"
     )
+
+
+GROUP = """upstream app {
+    server unix:/run/app/a.sock;
+    server unix:/run/app/b.sock;
+}
+server {
+    listen 80 default_server;
+    root /var/www/html;
+    location ~ ^/admin/ { proxy_pass http://app; }
+}
+"""
+
+
+def test_every_server_of_an_upstream_group_is_asked_and_the_group_is_dead_only_when_all_are() -> None:
+    assert {"unix:/run/app/a.sock", "unix:/run/app/b.sock"} <= set(plan(parse_tree(site(GROUP))).upstreams)
+    one = facts_for(GROUP, upstreams={"unix:/run/app/a.sock": "nosocket", "unix:/run/app/b.sock": "socket"})
+    assert diagnose(one).cause == HEALTHY  # nginx fails over to the socket that answers
+    both = facts_for(GROUP, upstreams={"unix:/run/app/a.sock": "nosocket", "unix:/run/app/b.sock": "nosocket"})
+    diagnosis = diagnose(both)
+    assert diagnosis.cause == "upstream-unreachable", diagnosis.summary
+    assert "location ~ ^/admin/" in diagnosis.summary and "/etc/nginx/sites-available/default:8" in diagnosis.summary
+    assert "the socket /run/app/a.sock does not exist" in diagnosis.summary
