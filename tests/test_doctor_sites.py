@@ -271,3 +271,26 @@ def test_every_server_of_an_upstream_group_is_asked_and_the_group_is_dead_only_w
     assert diagnosis.cause == "upstream-unreachable", diagnosis.summary
     assert "location ~ ^/admin/" in diagnosis.summary and "/etc/nginx/sites-available/default:8" in diagnosis.summary
     assert "the socket /run/app/a.sock does not exist" in diagnosis.summary
+
+
+def test_a_listen_moved_onto_a_port_the_app_holds_is_the_moved_listen_with_the_holder_named() -> None:
+    from harness.facts import Listener, Process
+
+    body = "server {\n    listen 80 default_server;\n    root /var/www/html;\n}\n"
+    before = facts_for(body)
+    moved = facts_for(body.replace("listen 80", "listen 8081"))
+    bind = f"{'9' * 4}/12/31 23:59:59 [emerg] 7#7: bind() to 0.0.0.0:8081 failed (98: Address already in use)"
+    after = replace(
+        moved,
+        listeners=(*moved.listeners, Listener("0.0.0.0", 8081, (("python3", 70),))),
+        processes=(*moved.processes, Process(70, 1, "S", "python3", "python3 -m http.server 8081")),
+        error_log=(*moved.error_log, bind),
+    )
+    diagnosis = diagnose(after, baseline=before)
+    assert diagnosis.cause == "site-listens-elsewhere", diagnosis.summary
+    summary = diagnosis.summary
+    assert "listens on 8081, not on 80 as at the healthy check (/etc/nginx/sites-available/default:2)" in summary
+    assert "held by python3 (pid 70: python3 -m http.server 8081)" in summary and "Address already in use" in summary
+    assert "still serves its previous configuration" in summary
+    # Without a healthy record the port is simply held: named the same way, as port-squatted.
+    assert diagnose(after).cause == "port-squatted"

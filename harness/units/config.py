@@ -266,12 +266,47 @@ def _listens_elsewhere(ctx: Context) -> Finding | None:
         if serving(facts) and same and not any(s.listens_on(port) for s in same):
             who = "another server answers its requests" if another_answers(item) else f"nothing answers on {port}"
             return Finding(f"{same[0].label()} listens on {ports_of(same[0])}, not on {port} as at the healthy "
-                           f"check ({same[0].listens[0].where}): {who}")  # fmt: skip
+                           f"check ({same[0].listens[0].where}): {who}{_cannot_bind(facts, same[0])}")  # fmt: skip
+    moved = _moved_listen(ctx)
+    if moved is not None:
+        return moved
     if not _not_on_80(facts) or model.servers_on(80) or not model.servers:
         return None
     listens = [f"{s.label()} listens on {ports_of(s)} ({s.listens[0].where})"
                for s in model.servers]  # fmt: skip
     return Finding("nginx serves no site on port 80: " + "; ".join(listens[:3]) + ", not on 80")
+
+
+def _cannot_bind(facts: Facts, server: Server) -> str:
+    """ "; nginx cannot bind 8080, held by …" when a port SERVER names is another process's."""
+    from harness.units.process import bind_failures, holders
+
+    held = sorted({i.port for i in server.listens if facts.others_on(i.port) and not facts.nginx_listens_on(i.port)})
+    if not held:
+        return ""
+    failures = bind_failures(facts)
+    said = f" (nginx: {failures[-1]})" if failures else ""
+    return f"; nginx cannot bind {', '.join(map(str, held))}, held by {holders(facts, held)}{said}"
+
+
+def _moved_listen(ctx: Context) -> Finding | None:
+    """No request failed yet, but a server's listen line moved off a port it served at the healthy check (a reload
+    that could not bind the new port leaves nginx on the old configuration, until the next restart)."""
+    facts, baseline = ctx.facts, ctx.baseline
+    if baseline is None or not serving(facts):
+        return None
+    for before in baseline.config.servers:
+        now = next((s for s in facts.config.servers if (s.where.file, s.names) == (before.where.file, before.names)),
+                   None)  # fmt: skip
+        if now is None:
+            continue
+        gone = sorted({i.port for i in before.listens} - {i.port for i in now.listens} - {-1})
+        if gone and now.listens:
+            state = ("; nginx still serves its previous configuration until the next restart"
+                     if all(facts.nginx_listens_on(p) for p in gone) else "")  # fmt: skip
+            return Finding(f"{now.label()} listens on {ports_of(now)}, not on {', '.join(map(str, gone))} as at the "
+                           f"healthy check ({now.listens[0].where}){_cannot_bind(facts, now)}{state}")  # fmt: skip
+    return None
 
 
 # Without a healthy record to put back, what a person does.

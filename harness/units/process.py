@@ -90,6 +90,10 @@ def _squatted(ctx: Context) -> Finding | None:
     # failed to bind, nginx serves its previous configuration, and the next restart fails.
     running = facts.nginx_master
     held = [port for port in ports if not facts.nginx_listens_on(port)]
+    if ctx.baseline is not None:
+        # A port the configuration did not name at the healthy check: its listen line moved (site-listens-elsewhere
+        # names that, with the holder), nobody took nginx's port.
+        held = [port for port in held if port in ctx.baseline.config.ports()]
     if held and running is not None and not running.stopped and (bind_failures(facts) or ctx.measured):
         where = ", ".join(str(p) for p in held)
         lines = ", ".join(str(i.where) for s in facts.config.servers for i in s.listens if i.port in held)
