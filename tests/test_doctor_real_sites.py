@@ -13,7 +13,7 @@ from harness.check import ExistingServer
 from harness.cli import PASSED, VERDICT_FAILED
 from harness.doctor import HEALTHY, Request, examine
 from harness.session import Session
-from tests.helpers import run_harness, validated
+from tests.helpers import run_harness, single_drill, validated
 
 Serve = Callable[[str, str], docker.models.containers.Container]
 
@@ -145,3 +145,19 @@ def test_check_probes_each_server_name_and_calls_the_444_catch_all_by_design(ser
     (tmp_path / "sites-enabled" / "default").write_text(VHOSTS)
     from_tree = run_harness("check", str(container.name), "--site", str(tmp_path), "--json")
     assert from_tree.returncode == PASSED, from_tree.stdout[-1500:]
+
+
+@pytest.mark.docker
+def test_a_sites_upstream_at_the_test_apps_address_is_not_the_test_app(tmp_path: Path) -> None:
+    """127.0.0.1:9000 is where harness's own app listens on its test server; on a team's tree it is the team's."""
+    (tmp_path / "sites-available").mkdir()
+    (tmp_path / "sites-enabled").mkdir()
+    (tmp_path / "sites-available" / "shop").write_text(
+        "server {\n    listen 80 default_server;\n    server_name shop.example;\n"
+        "    location / {\n        proxy_pass http://127.0.0.1:9000;\n    }\n}\n"
+    )
+    (tmp_path / "sites-enabled" / "shop").symlink_to("../sites-available/shop")
+    done = run_harness("drill", "nginx-stopped", "--site", str(tmp_path), "--json", timeout=400)
+    result = single_drill(done.stdout)
+    assert result["verdict"] == "recovered", (result["verdict"], result["problems"])
+    assert "app-not-running" not in done.stdout
