@@ -325,6 +325,8 @@ def _handler(
     # try_files: when none of its files is there, its last argument handles the request (a named location, or
     # an internal redirect to a URI), and that handler is what answers: an app, say, not a missing file.
     directive, handler, said = fallback
+    if not said.startswith("@") and found.kind in ("unreadable", "unenterable"):
+        return [found]  # a redirect to a URI (/index.php) is served from the same tree, which the worker cannot reach
     if handler is None:
         return [Step("location", False, f"try_files falls back to {said}, which no location matches",
                      str(directive.where))]  # fmt: skip

@@ -294,3 +294,18 @@ def test_a_listen_moved_onto_a_port_the_app_holds_is_the_moved_listen_with_the_h
     assert "still serves its previous configuration" in summary
     # Without a healthy record the port is simply held: named the same way, as port-squatted.
     assert diagnose(after).cause == "port-squatted"
+
+
+def test_a_locked_tree_behind_try_files_to_index_php_stays_the_broken_step() -> None:
+    body = """server {
+    listen 80 default_server;
+    root /var/www/php;
+    index index.php;
+    location / { try_files $uri $uri/ /index.php?$args; }
+    location ~ \\.php$ { fastcgi_pass unix:/run/php/php-fpm.sock; }
+}
+"""
+    locked = PathStat("/var/www", True, "directory", "750", "root", False, False)
+    facts = facts_for(body, paths={locked.path: locked}, upstreams={"unix:/run/php/php-fpm.sock": "socket"})
+    broken = trace(facts, facts.inside, Request("/")).broken
+    assert broken is not None and broken.kind == "unenterable" and broken.subject == "/var/www", broken
