@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 LOOPBACK = "127.0.0.1"
 HTTPS_PORT = 443
+MAX_NAMES = 20
 SAMPLES = 5
 
 
@@ -165,8 +166,9 @@ def _specs(server: ExistingServer, hosts: tuple[str, ...], site: Site | None) ->
     if hosts:
         named = [spec for spec in derived if spec.host in hosts and spec.path == "/"]
         return named + [ProbeSpec("/", host) for host in hosts if not any(s.host == host for s in named)]
-    # Every name the configuration serves, and the catch-all as what it is; only `/`: this is a health check.
-    return [spec for spec in derived if spec.path == "/"]
+    # Every name the configuration serves, and the catch-all as what it is; only `/`: this is a health check,
+    # bounded so that a server with hundreds of names is not flooded (--host names the rest).
+    return [spec for spec in derived if spec.path == "/"][:MAX_NAMES]
 
 
 def _check_of(spec: ProbeSpec, expect: str | None) -> Check:
