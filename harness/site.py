@@ -155,88 +155,84 @@ def _line_of(text: str, key: str) -> int:
     return text[: found.start()].count("\n") + 1 if found else 1
 
 
-_PROBE_KEYS = {"path", "host", "scheme", "status", "body", "body_regex", "headers", "closed"}
-_TOP_KEYS = {"probes", "probe", "content", "upstreams"}
-
-
 def load_settings(folder: Path) -> SiteSettings:
-    """DIR/harness-site.toml, or no settings; an error names the file, the line and the bad key."""
+    """DIR/harness-site.toml, or no settings; an error is one line naming the file, the line and the bad field.
+
+    The format is harness/schemas/site-settings.json: validated there, so the rules live in one place.
+    """
+    import jsonschema
+
+    from harness import schemas
+
     path = folder / SETTINGS
     if not path.exists():
         return SiteSettings()
-    text = path.read_text()
+    raw = path.read_bytes()
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InvalidInput(f"{path}:{line}: byte 0x{raw[exc.start]:02x} is not UTF-8 (TOML files are UTF-8)") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{path}: {exc}; see the README's 'Drill your own nginx'") from None
-
-    def bad(key: str, why: str) -> InvalidInput:
-        return InvalidInput(f"{path}:{_line_of(text, key)}: {why}")
-
-    for key in data:
-        if key not in _TOP_KEYS:
-            return _raise(bad(key, f"unknown key {key!r} (known: {', '.join(sorted(_TOP_KEYS))})"))
-    mode = data.get("probes", "add")
-    if mode not in ("add", "replace"):
-        raise bad("probes", f'probes = {mode!r}: use "add" or "replace"')
-    probes = []
-    for number, entry in enumerate(data.get("probe", []), 1):
-        if not isinstance(entry, dict):
-            raise bad("probe", "[[probe]] entries are tables")
-        for key in entry:
-            if key not in _PROBE_KEYS:
-                raise bad(key, f"unknown key {key!r} in probe {number} (known: {', '.join(sorted(_PROBE_KEYS))})")
-        probe_path = entry.get("path", "/")
-        if not isinstance(probe_path, str) or not probe_path.startswith("/"):
-            raise bad("path", f"probe {number}: path must start with '/'")
-        scheme = entry.get("scheme", "http")
-        if scheme not in ("http", "https"):
-            raise bad("scheme", f"probe {number}: scheme must be http or https")
-        status = entry.get("status")
-        if status is not None and not (isinstance(status, int) and 100 <= status <= 599):
-            raise bad("status", f"probe {number}: status must be an HTTP status code")
-        if entry.get("body_regex") is not None:
-            try:
-                re.compile(entry["body_regex"])
-            except re.error as exc:
-                raise bad("body_regex", f"probe {number}: body_regex does not compile: {exc}") from None
-        headers = entry.get("headers", {})
-        if not isinstance(headers, dict):
-            raise bad("headers", f"probe {number}: headers is a table of name = value")
-        probes.append(
-            ProbeSpec(
-                probe_path,
-                str(entry.get("host", "")),
-                scheme,
-                status,
-                entry.get("body"),
-                entry.get("body_regex"),
-                tuple((str(k), str(v)) for k, v in headers.items()),
-                bool(entry.get("closed", False)),
-                f"{path.name}, probe {number}",
-            )
+        raise InvalidInput(f"{path}: {exc}; see docs/site.md") from None
+    validator = jsonschema.Draft202012Validator(
+        schemas.load("site-settings"), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is not None:
+        key, said = _said(error)
+        raise InvalidInput(f"{path}:{_line_of(text, key)}: {said}")
+    probes = tuple(
+        ProbeSpec(
+            entry.get("path", "/"),
+            entry.get("host", ""),
+            entry.get("scheme", "http"),
+            entry.get("status"),
+            entry.get("body"),
+            entry.get("body_regex"),
+            tuple((str(k), str(v)) for k, v in entry.get("headers", {}).items()),
+            entry.get("closed", False),
+            f"{path.name}, probe {number}",
         )
+        for number, entry in enumerate(data.get("probe", []), 1)
+    )
     content = []
-    for root, local in (data.get("content") or {}).items():
-        if not _PATH.fullmatch(root):
-            raise bad(root, f"content: {root!r} is not an absolute path in the server")
-        source = (folder / str(local)).resolve()
+    for root, local in data.get("content", {}).items():
+        source = (folder / local).resolve()
         if not source.is_dir():
-            raise bad(root, f"content: {local!r} is not a folder under {folder}")
+            raise InvalidInput(f"{path}:{_line_of(text, root)}: content: {local!r} is not a folder under {folder}")
         content.append((root, source))
-    upstreams = []
-    for address, command in (data.get("upstreams") or {}).items():
-        host, _, port = str(address).rpartition(":")
-        if not (_NAME.fullmatch(host.strip("[]")) or host in LOCAL) or not port.isdigit():
-            raise bad(address, f"upstreams: {address!r} is not host:port")
-        if not isinstance(command, str) or not command.strip():
-            raise bad(address, f"upstreams: the command for {address} must be a non-empty string")
-        upstreams.append((str(address), command))
-    return SiteSettings(tuple(probes), mode == "replace", tuple(content), tuple(upstreams))
+    upstreams = tuple(data.get("upstreams", {}).items())
+    return SiteSettings(probes, data.get("probes", "add") == "replace", tuple(content), upstreams)
 
 
-def _raise(error: InvalidInput) -> SiteSettings:
-    raise error
+def _said(error: Any) -> tuple[str, str]:
+    """(the key to find the line of, one sentence) for a schema error, naming the field as a person wrote it."""
+    where = list(error.absolute_path)
+    names = [str(p) for p in where if isinstance(p, str)]
+    field = ".".join(names) or "the file"
+    if where[:1] == ["probe"] and len(where) > 1 and isinstance(where[1], int):
+        field = f"probe {where[1] + 1}" + (f": {'.'.join(names[1:])}" if names[1:] else "")
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = set(error.schema.get("properties", {}))
+        if known:
+            unknown = next(iter(sorted(set(error.instance) - known)))
+            inside = f" in {field}" if where else ""
+            return unknown, f"unknown key {unknown!r}{inside} (known: {', '.join(sorted(known))})"
+    if names[:1] in (["content"], ["upstreams"]) and len(names) > 1:
+        field = f"{names[0]}: {names[1]!r}"
+    if "propertyNames" in error.absolute_schema_path:
+        wanted = "an absolute path in the server" if names[:1] == ["content"] else "host:port"
+        return str(error.instance), f"{field}: {error.instance!r} is not {wanted}"
+    described = error.schema.get("description")
+    if error.validator == "enum":
+        choices = " or ".join(repr(c) for c in error.validator_value)
+        return names[-1] if names else "", f"{field} = {error.instance!r}: use {choices}"
+    if error.validator == "format":
+        return names[-1] if names else "", f"{field}: {error.instance!r} does not compile as a regular expression"
+    return names[-1] if names else "", f"{field} {described}" if described else f"{field}: {error.message}"
 
 
 def load_site(folder: str | Path) -> Site:
