@@ -25,11 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.confmodel import ConfigModel, Location, Server, parse_tree
+from harness.confmodel import ConfigModel, Location, Server, parse_tree, resolve
 from harness.errors import InvalidInput
 
 SETTINGS = "harness-site.toml"
 DATA = Path(__file__).parent / "sitedata"
+DISTRIBUTION = DATA / "etc-nginx"  # what the target's nginx package puts in /etc/nginx: a tree is read over it
+STANDINS = DATA / "standins"  # files a tree names outside /etc/nginx, given to the target where it lacks them
 LOCAL = {"127.0.0.1", "localhost", "::1", "[::1]", "0.0.0.0"}
 _NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,250}[A-Za-z0-9])?")
 _PATH = re.compile(r"/[A-Za-z0-9._/@+-]*")
@@ -69,8 +71,14 @@ class Upstream:
     port: int  # 0 for a unix socket
     where: str  # the proxy line that names it
     command: str = ""  # the team's own, from the settings; "" for harness's stub
-    protocol: str = "http"  # or "fastcgi"
+    protocol: str = "http"  # or "https", "fastcgi"
     socket: str = ""  # a unix socket's path
+    group: str = ""  # the `upstream` block it belongs to: its servers' stubs answer alike
+
+    @property
+    def name(self) -> str:
+        """What its stub says it is: the group, so every server of one upstream block answers the same page."""
+        return self.group or self.address
 
     @property
     def key(self) -> str:
@@ -127,22 +135,23 @@ def _proxied(model: ConfigModel, location: Location) -> list[Upstream]:
             continue
         target = directive.args[0]
         if target.startswith("https://"):
-            continue  # a TLS upstream would need a certificate it trusts: left alone
+            protocol = "https"  # nginx does not verify an upstream's certificate unless told: a self-signed stub does
         rest = target.split("://", 1)[-1].split("/", 1)[0]
         group = model.upstreams.get(rest)
         addresses = [d.args[0] for d in group if d.args] if group else [target if target.startswith("unix:") else rest]
         for address in addresses:
             where = str(directive.where)
+            name = rest if group else ""
             if address.startswith("unix:"):
                 path = address[len("unix:") :].split(":", 1)[0]
                 if _PATH.fullmatch(path):  # it becomes an argument in the target's init script: plain paths only
-                    found.append(Upstream("", 0, where, protocol=protocol, socket=path))
+                    found.append(Upstream("", 0, where, protocol=protocol, socket=path, group=name))
                 continue
             host, _, port = address.rpartition(":")
-            if not host:
-                host, port = address, "80"
-            if port.isdigit() and (_NAME.fullmatch(host.strip("[]")) or host.strip("[]") in LOCAL):
-                found.append(Upstream(host.strip("[]"), int(port), where, protocol=protocol))
+            if not host or not port.isdigit():
+                host, port = address, "443" if protocol == "https" else "80"
+            if _NAME.fullmatch(host.strip("[]")) or host.strip("[]") in LOCAL:
+                found.append(Upstream(host.strip("[]"), int(port), where, protocol=protocol, group=name))
     return found
 
 
@@ -249,7 +258,56 @@ def load_site(folder: str | Path) -> Site:
         raise InvalidInput(f"--site {root}: no configuration files in it (nginx.conf, sites-available/, conf.d/)")
     model = parse_tree(_with_distribution(tree, has_conf))
     enabled = tuple(sorted(n.split("/")[-1] for n in names if n.startswith("etc/nginx/sites-enabled/")))
-    return Site(root, tree, settings, model, has_conf, enabled)
+    site = Site(root, tree, settings, model, has_conf, enabled)
+    trouble = problems(site)
+    if trouble:
+        raise InvalidInput(trouble[0])
+    return site
+
+
+def problems(site: Site) -> list[str]:
+    """What would stop the tree before any drill, read without a server: `list` says it as the drill would."""
+    model, root = site.model, site.folder
+    found = []
+    for path in model.parsed:
+        data = model.raw.get(resolve(path, model.files) or path, b"")
+        bad = _binary(data)
+        if bad:
+            shown = path.replace("/etc/nginx/", f"{root}/", 1) if path.startswith("/etc/nginx/") else path
+            found.append(f"--site {root}: {shown} is not a text file ({bad}), yet nginx reads it as configuration")
+    for error in model.errors:
+        if "cannot be opened" in error:
+            continue  # nginx.conf itself: the distribution's stands in
+        found.append(f"--site {root} does not pass nginx -t (read before starting it): {_in_folder(error, root)}")
+    if not model.ports() & {80, 443}:
+        configured = ", ".join(map(str, sorted(model.ports() - {-1}))) or "nothing"
+        said = f"serves neither port 80 nor 443 (it listens on {configured}); harness probes 80 and 443"
+        found.append(f"--site {root} {said}")
+    for upstream in site.upstreams():
+        if upstream.port in model.ports() and not upstream.socket and upstream.host not in ("127.0.0.1", "localhost"):
+            found.append(
+                f"--site {root}: upstream {upstream.host}:{upstream.port} ({upstream.where}) shares port "
+                f"{upstream.port} with nginx itself in the target, so no stand-in can answer there "
+                "(a request would loop back into nginx)"
+            )
+    return found
+
+
+def _binary(data: bytes) -> str:
+    """Why DATA is not configuration text ("" when it is): said without printing the bytes themselves."""
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return f"byte 0x{data[exc.start]:02x} on line {line} is not UTF-8"
+    control = re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", text)
+    if control:
+        return f"control byte 0x{ord(control.group()):02x} on line {text[: control.start()].count(chr(10)) + 1}"
+    return ""
+
+
+def _in_folder(said: str, root: Path) -> str:
+    return re.sub(r"/etc/nginx/([^\s:\"]+)", lambda m: f"/etc/nginx/{m.group(1)} ({root / m.group(1)})", said, count=1)
 
 
 def _tar(root: Path, skip: set[Path]) -> tuple[bytes, list[str], bool]:
@@ -278,18 +336,19 @@ def _tar(root: Path, skip: set[Path]) -> tuple[bytes, list[str], bool]:
 
 
 def _with_distribution(tree: bytes, has_conf: bool) -> bytes:
-    """The tree as the target will hold it: with the distribution's nginx.conf and mime.types where it has none."""
+    """The tree as the target will hold it: over the distribution's files (nginx.conf only where it has none)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         with tarfile.open(fileobj=io.BytesIO(tree)) as given:
             present = set(given.getnames())
             for member in given.getmembers():
                 archive.addfile(member, given.extractfile(member) if member.isfile() else None)
-        for name in ("nginx.conf", "mime.types"):
-            if f"etc/nginx/{name}" in present or (name == "nginx.conf" and has_conf):
+        for path in sorted(DISTRIBUTION.rglob("*")):
+            name = f"etc/nginx/{path.relative_to(DISTRIBUTION).as_posix()}"
+            if not path.is_file() or name in present or (name == "etc/nginx/nginx.conf" and has_conf):
                 continue
-            data = (DATA / name).read_bytes()
-            info = tarfile.TarInfo(f"etc/nginx/{name}")
+            data = path.read_bytes()
+            info = tarfile.TarInfo(name)
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
