@@ -25,6 +25,8 @@ from typing import Any
 
 import crossplane
 
+from harness.conflex import needs_crossplane, parse_text
+
 CONF_ROOT = "/etc/nginx"
 MAIN_CONF = f"{CONF_ROOT}/nginx.conf"
 _MAX_LINK_HOPS = 16
@@ -42,7 +44,7 @@ class FileEntry:
     sha256: str = ""  # a file's content hash
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per directive: a blocklist has millions
 class Where:
     file: str
     line: int
@@ -51,7 +53,7 @@ class Where:
         return f"{self.file}:{self.line}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Directive:
     name: str
     args: tuple[str, ...]
@@ -300,6 +302,21 @@ class _Reader:
             self.errors.append(f"{at}: {path} includes itself")
             return []
         self.parsed.append(path)
+        text = self.contents[real].decode(errors="replace")
+        if needs_crossplane(text):
+            config = self._crossplane(real)
+        else:
+            config, errors = parse_text(text)
+            self.errors.extend(f"{real}:{line}: {message}" for message, line in errors)
+        del text
+        self._stack.append(path)
+        try:
+            return self._expand(config, path)
+        finally:
+            self._stack.pop()
+
+    def _crossplane(self, real: str) -> list[dict[str, Any]]:
+        """A file conflex leaves to crossplane (Lua blocks): parsed from a scratch copy, its errors named by path."""
         with tempfile.TemporaryDirectory(prefix="harness-conf-") as folder:
             scratch = Path(folder) / "file.conf"
             scratch.write_bytes(self.contents[real])
@@ -307,18 +324,14 @@ class _Reader:
         for error in payload["errors"]:
             message = re.sub(r" in \S+:\d+$", "", str(error["error"]).replace(str(scratch), real))
             self.errors.append(f"{real}:{error.get('line') or '?'}: {message}")
-        config = payload["config"][0]["parsed"] if payload["config"] else []
-        self._stack.append(path)
-        try:
-            return self._expand(config, path)
-        finally:
-            self._stack.pop()
+        return list(payload["config"][0]["parsed"]) if payload["config"] else []
 
     def _expand(self, statements: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
+        # Evidence names the file a person edits: the link's target, not sites-enabled/NAME.
+        file = resolve(path, self.files) or path
         for statement in statements:
-            # Evidence names the file a person edits: the link's target, not sites-enabled/NAME.
-            statement = {**statement, "file": resolve(path, self.files) or path}
+            statement["file"] = file
             if self.prefix and statement["directive"] in ("root", "alias") and statement["args"]:
                 # nginx reads a relative root or alias from its prefix (`nginx -V`), not from /etc/nginx.
                 first = statement["args"][0]

@@ -20,7 +20,9 @@ import io
 import os
 import re
 import tarfile
+import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,8 +246,11 @@ def _said(error: Any) -> tuple[str, str]:
     return names[-1] if names else "", f"{field} {described}" if described else f"{field}: {error.message}"
 
 
-def load_site(folder: str | Path) -> Site:
-    """Read DIR; bad input is one line naming what to fix."""
+LARGE = 4 << 20  # bytes of configuration from which reading it says so (a blocklist of 70 MB takes a while)
+
+
+def load_site(folder: str | Path, progress: Callable[[str], None] | None = None) -> Site:
+    """Read DIR; bad input is one line naming what to fix. PROGRESS hears of a large tree being read."""
     root = Path(folder)
     if not root.is_dir():
         raise InvalidInput(
@@ -256,7 +261,15 @@ def load_site(folder: str | Path) -> Site:
     tree, names, has_conf = _tar(root, skip)
     if not names:
         raise InvalidInput(f"--site {root}: no configuration files in it (nginx.conf, sites-available/, conf.d/)")
+    started = time.monotonic()
+    large = progress is not None and len(tree) > LARGE
+    if large and progress is not None:
+        progress(f"reading {len(tree) / 2**20:.0f} MB of nginx configuration from {root}")
     model = parse_tree(_with_distribution(tree, has_conf))
+    if large and progress is not None:
+        count = len(model.main) + sum(len(s.directives) for s in model.servers)
+        count += sum(len(loc.directives) for _, loc in model.all_locations())
+        progress(f"read {count} directives in {time.monotonic() - started:.1f} s")
     enabled = tuple(sorted(n.split("/")[-1] for n in names if n.startswith("etc/nginx/sites-enabled/")))
     site = Site(root, tree, settings, model, has_conf, enabled)
     trouble = problems(site)
