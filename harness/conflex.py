@@ -18,11 +18,11 @@ from typing import Any
 # are ordinary characters, `\x` is kept as written, and `${name}` does not open a block (as nginx and crossplane read).
 _TOKEN = re.compile(
     r"""
-    (?:\s|\#[^\n]*)*
+    (\s*(?:\#[^\n]*\s*)*)                                   # what separates tokens (newlines counted)
     (?:
-      (?P<quoted>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
-    | (?P<special>[;{}])
-    | (?P<word>(?:\$\{[^}\s]*\}?|\\.|[^\s;{}\\])+)
+      ("(?:[^"\\]+|\\.)*"|'(?:[^'\\]+|\\.)*')              # quoted
+    | ([;{}])                                                 # special
+    | ((?:[^\s;{}\\$]+|\$\{[^}\s]*\}?|\$|\\.)+)            # word
     )?
     """,
     re.VERBOSE | re.DOTALL,
@@ -41,27 +41,23 @@ def parse_text(text: str) -> tuple[list[dict[str, Any]], list[tuple[str, int]]]:
     name: str | None = None
     args: list[str] = []
     start = line = 1
-    position = 0
-    for match in _TOKEN.finditer(text):
-        kind = match.lastgroup
-        if kind is None:
-            continue  # whitespace and comments to the end of the text
-        token = match.group(kind)
-        if kind == "word" or kind == "quoted":
-            if kind == "quoted":
-                token = token[1:-1].replace("\\" + token[0], token[0])
+    # findall, not finditer: tuples instead of match objects make the loop over a blocklist's millions of tokens
+    # several times cheaper.
+    for space, quoted, special, word in _TOKEN.findall(text):
+        if space:
+            line += space.count("\n")
+        if word or quoted:
+            token = word or quoted[1:-1].replace("\\" + quoted[0], quoted[0])
             if name is None:
-                # Lines are counted from one statement to the next, not per token: the file is read once.
-                at = match.start(kind)
-                line += text.count("\n", position, at)
-                position = at
                 name, args, start = sys.intern(token), [], line
             else:
                 args.append(token)
+            if quoted:
+                line += quoted.count("\n")
             continue
-        at = match.start(kind)
-        line += text.count("\n", position, at)
-        position = at
+        if not special:
+            continue  # whitespace and comments to the end of the text
+        token = special
         if token == "}":
             if name is not None:
                 errors.append((f'directive "{name}" is not terminated by ";"', line))
@@ -82,7 +78,6 @@ def parse_text(text: str) -> tuple[list[dict[str, Any]], list[tuple[str, int]]]:
             statement["block"] = []
             stack.append(statement["block"])
         name = None
-    line += text.count("\n", position)
     if name is not None:
         errors.append(('unexpected end of file, expecting ";" or "}"', line))
     elif len(stack) > 1:
