@@ -60,7 +60,7 @@ def main() -> None:
         for size in options.sizes:
             tree = Path(scratch) / f"{size:g}mb"
             make_tree(tree, size)
-            lines = sum(1 for _ in open(tree / "blocklist.conf"))
+            lines = (tree / "blocklist.conf").read_bytes().count(b"\n")
             seconds, megabytes = measure(str(tree))
             per = (megabytes - floor_mb) / size
             print(f"{size:7g}M {lines:11d} {seconds:7.2f}s {megabytes:8.0f}M {per:29.1f}x")

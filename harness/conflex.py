@@ -2,7 +2,7 @@
 
 crossplane's lexer reads a character at a time in Python: a 2 MB blocklist took
 17 s, a 68 MB one minutes and gigabytes. This reader gives the payload crossplane
-gives (`{"directive", "line", "args", "block"}`, `if` arguments without their
+gives (directive, line, args, block: see Statement), `if` arguments without their
 parentheses, quotes removed, comments dropped) in one pass over the text, so
 time and memory grow with the file and stay small. Files with Lua blocks, whose
 bodies are not nginx syntax, are left to crossplane's own Lua lexer.
@@ -29,21 +29,50 @@ _TOKEN = re.compile(
 )
 
 
+class Statement:
+    """One directive as read: crossplane's payload entry in 72 bytes instead of a dict's 232 (millions in a
+    blocklist). FILE is filled in by the reader that knows which file it came from."""
+
+    __slots__ = ("args", "block", "directive", "file", "line")
+
+    def __init__(
+        self, directive: str, line: int, args: tuple[str, ...], block: list[Statement] | None = None, file: str = ""
+    ) -> None:
+        self.directive = directive
+        self.line = line
+        self.args = args
+        self.block = block
+        self.file = file
+
+    @classmethod
+    def from_crossplane(cls, entry: dict[str, Any]) -> Statement:
+        block = entry.get("block")
+        inner = [cls.from_crossplane(b) for b in block] if block is not None else None
+        return cls(entry["directive"], int(entry.get("line") or 0), tuple(entry["args"]), inner)
+
+    def payload(self) -> dict[str, Any]:
+        """crossplane's shape, for comparing the two readers."""
+        said: dict[str, Any] = {"directive": self.directive, "line": self.line, "args": list(self.args)}
+        if self.block is not None:
+            said["block"] = [s.payload() for s in self.block]
+        return said
+
+
 def needs_crossplane(text: str) -> bool:
     return "_by_lua_block" in text
 
 
-def parse_text(text: str) -> tuple[list[dict[str, Any]], list[tuple[str, int]]]:
+def parse_text(text: str) -> tuple[list[Statement], list[tuple[str, int]]]:
     """The statements of one file, and its syntax errors as (message, line)."""
-    root: list[dict[str, Any]] = []
+    root: list[Statement] = []
     stack = [root]
     errors: list[tuple[str, int]] = []
     name: str | None = None
     args: list[str] = []
     start = line = 1
-    # findall, not finditer: tuples instead of match objects make the loop over a blocklist's millions of tokens
-    # several times cheaper.
-    for space, quoted, special, word in _TOKEN.findall(text):
+    # One match at a time (findall would hold a tuple for every token of a blocklist at once).
+    for match in _TOKEN.finditer(text):
+        space, quoted, special, word = match.groups()
         if space:
             line += space.count("\n")
         if word or quoted:
@@ -72,11 +101,10 @@ def parse_text(text: str) -> tuple[list[dict[str, Any]], list[tuple[str, int]]]:
             continue
         if name == "if":
             _if_args(args)
-        statement: dict[str, Any] = {"directive": name, "line": start, "args": tuple(args)}
+        statement = Statement(name, start, tuple(args), [] if token == "{" else None)
         stack[-1].append(statement)
-        if token == "{":
-            statement["block"] = []
-            stack.append(statement["block"])
+        if statement.block is not None:
+            stack.append(statement.block)
         name = None
     if name is not None:
         errors.append(('unexpected end of file, expecting ";" or "}"', line))
