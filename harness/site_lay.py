@@ -45,15 +45,32 @@ def exact(conn, n):
         data += chunk
     return data
 
+def pairs(data):
+    found, i = {{}}, 0
+    while i < len(data):
+        sizes = []
+        for _ in range(2):
+            if data[i] < 128: sizes.append(data[i]); i += 1
+            else: sizes.append(struct.unpack("!I", data[i:i + 4])[0] & 0x7FFFFFFF); i += 4
+        found[data[i:i + sizes[0]]] = data[i + sizes[0]:i + sizes[0] + sizes[1]]
+        i += sizes[0] + sizes[1]
+    return found
+
 def fastcgi(conn):
-    # A FastCGI responder: read the request's records up to its empty STDIN, answer with one page.
+    # A FastCGI responder: read the request's records up to its empty STDIN, answer with one page. Like PHP-FPM, a
+    # SCRIPT_FILENAME that is not there is "File not found." (404): a root taken away shows, as on a real server.
     try:
-        rid = 1
+        rid, params = 1, b""
         while True:
             _, kind, rid, length, padding, _ = struct.unpack("!BBHHBB", exact(conn, 8))
-            exact(conn, length + padding)
+            content = exact(conn, length + padding)[:length]
+            if kind == 4: params += content
             if kind == 5 and length == 0: break
-        body = ("Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n" + TEXT).encode()
+        script = pairs(params).get(b"SCRIPT_FILENAME", b"").decode(errors="replace")
+        if script and not os.path.isfile(script):
+            body = b"Status: 404 Not Found\\r\\nContent-Type: text/html\\r\\n\\r\\nFile not found.\\n"
+        else:
+            body = ("Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n" + TEXT).encode()
         record = lambda kind, data: struct.pack("!BBHHBB", 1, kind, rid, len(data), 0, 0) + data
         conn.sendall(record(6, body) + record(6, b"") + record(3, struct.pack("!IB3x", 0, 0)))
     except (EOFError, OSError, struct.error):

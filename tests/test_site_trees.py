@@ -60,9 +60,27 @@ def test_folders_the_configuration_makes_nginx_use_are_made() -> None:
         assert made[folder][0] == "folder", folder
 
 
-def test_a_page_is_generated_only_where_nginx_itself_answers() -> None:
+FALLS_THROUGH = {
+    "conf.d/app.conf": """
+    upstream app { server 127.0.0.1:3000; }
+    server {
+        listen 80;
+        server_name app.example.com;
+        root /srv/app/public;
+        location / { try_files $uri $uri/ @app; }
+        location /assets/ { expires 7d; }
+        location @app { proxy_pass http://app; }
+    }
+    """
+}
+
+
+def test_a_page_is_generated_only_where_nginx_itself_answers(tmp_path: Path) -> None:
     # `try_files $uri $uri/ @app`: the app answers `/`; a generated page, or even the root folder, would take it.
-    assert not [path for path, (kind, _) in _made("inline").items() if kind == "page"]
+    made = {n.path: n.kind for n in needs(load_site(_tree(tmp_path, FALLS_THROUGH)).model)}
+    assert not [path for path, kind in made.items() if kind == "page"], made
+    # A fallback URI (a single-page app's /index.html) is generated: nginx itself serves it.
+    assert _made("inline")["/srv/app/public/index.html"][0] == "page"
     # WordPress: `/` falls back to /index.php, which the FastCGI handler needs to exist; no index.html beside it.
     pages = [path for path, (kind, _) in _made("wordpress").items() if kind == "page"]
     assert pages == ["/var/www/wordpress/index.php"]
@@ -173,8 +191,13 @@ def test_four_sockets_of_one_upstream_answer_one_page() -> None:
             for n in range(1, 5)
         }
         assert len(pages) == 1 and "for app" in pages.pop()
-        # `/` falls through to the app: no page took its place
-        assert target.checks[0].status == 200 and "harness-stub" in target.checks[0].marker
+
+
+@pytest.mark.docker
+def test_a_request_that_falls_through_to_the_app_still_reaches_it(tmp_path: Path) -> None:
+    with Session(site=load_site(_tree(tmp_path, FALLS_THROUGH))) as session, session.new_target() as target:
+        (check,) = target.checks
+        assert check.status == 200 and "harness-stub for app" in check.marker, check
 
 
 @pytest.mark.docker
