@@ -54,10 +54,14 @@ def test_the_official_images_layout_gets_its_user_and_its_pages() -> None:
     assert made["/usr/share/nginx/html/50x.html"][0] == "page"
 
 
-def test_folders_the_configuration_makes_nginx_use_are_made() -> None:
+def test_folders_the_configuration_makes_nginx_use_are_made(tmp_path: Path) -> None:
     made = _made("inline")
-    for folder in ("/run/app", "/var/log/nginx/app", "/var/cache/nginx/app", "/var/cache/nginx/app-temp"):
+    for folder in ("/var/log/nginx/app", "/var/cache/nginx/app", "/var/cache/nginx/app-temp"):
         assert made[folder][0] == "folder", folder
+    conf = "pid /run/web/nginx.pid;\nevents {}\nhttp { server { listen 80; } }\n"
+    assert ("/run/web", "folder") in {
+        (n.path, n.kind) for n in needs(load_site(_tree(tmp_path, {"nginx.conf": conf})).model)
+    }
 
 
 FALLS_THROUGH = {
