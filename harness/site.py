@@ -187,7 +187,7 @@ def load_settings(folder: Path) -> SiteSettings:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{path}: {exc}; see docs/site.md") from None
+        raise InvalidInput(f"{path}: {exc}; see docs/your-nginx.md and docs/site.md") from None
     validator = jsonschema.Draft202012Validator(
         schemas.load("site-settings"), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
     )
