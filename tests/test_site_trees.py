@@ -198,6 +198,16 @@ def test_four_sockets_of_one_upstream_answer_one_page() -> None:
 
 
 @pytest.mark.docker
+def test_an_https_upstream_by_name_resolves_to_a_stub_that_speaks_tls(tmp_path: Path) -> None:
+    site = "server { listen 80; location / { proxy_pass https://api.example.net:8443; } }\n"
+    with Session(site=load_site(_tree(tmp_path, {"conf.d/s.conf": site}))) as session:
+        notes = session.preflight()
+    said = "\n".join(notes)
+    assert "api.example.net resolves to 127.0.0.1 in /etc/hosts" in said, said
+    assert "upstream api.example.net:8443 (https" in said and "probe GET /: 200" in said, said
+
+
+@pytest.mark.docker
 def test_a_request_that_falls_through_to_the_app_still_reaches_it(tmp_path: Path) -> None:
     with Session(site=load_site(_tree(tmp_path, FALLS_THROUGH))) as session, session.new_target() as target:
         (check,) = target.checks

@@ -39,6 +39,7 @@ NO_ENGINE = "unix:///nonexistent.sock"
         ("certbot", ["missing-symlink", "index-unreadable", "nginx-killed"]),
         ("official", ["web-root-permissions", "log-dir-missing", "conf-d-syntax-error"]),
         ("wordpress", ["root-missing", "web-root-permissions"]),
+        ("inline", ["root-missing", "nginx-killed", "index-unreadable"]),
     ],
 )
 def test_a_teams_site_is_drilled_recovered_and_diagnosed(site: str, scenarios: list[str]) -> None:
