@@ -39,6 +39,7 @@ _FOLDERS = (
 CERTBOT_OPTIONS = "options-ssl-nginx.conf"
 DHPARAMS = "ssl-dhparams.pem"
 EMPTY_INCLUDE = "empty.conf"
+EMPTY = "empty"
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,10 @@ def needs(model: ConfigModel, given: tuple[str, ...] = ()) -> list[Need]:
             add(Need("file", first, _why(directive), (DHPARAMS,)))
         elif directive.name == "ssl_session_ticket_key":
             add(Need("ticket-key", first, _why(directive)))
+        elif directive.name in ("ssl_password_file", "auth_basic_user_file"):
+            # Empty: the stand-in key has no passphrase, and a password list with no one in it answers 401, as the
+            # team's server answers a probe without credentials.
+            add(Need("file", first, _why(directive), (EMPTY,)))
     for include in model.includes:
         # Inside /etc/nginx a missing include is the tree's own mistake (nginx -t says so); outside it, the tree
         # cannot hold the file: certbot's options get certbot's content, anything else an empty file.

@@ -46,6 +46,12 @@ def test_certbots_files_are_stood_in_for() -> None:
     assert made["/etc/letsencrypt/options-ssl-nginx.conf"] == ("file", "options-ssl-nginx.conf")
 
 
+def test_password_files_are_stood_in_for_empty(tmp_path: Path) -> None:
+    site = "server { listen 80; location / { auth_basic on; auth_basic_user_file /etc/secrets/htpasswd; } }\n"
+    made = {n.path: n.extra for n in needs(load_site(_tree(tmp_path, {"conf.d/s.conf": site})).model)}
+    assert made["/etc/secrets/htpasswd"] == ("empty",)
+
+
 def test_the_official_images_layout_gets_its_user_and_its_pages() -> None:
     made = _made("official")
     assert made["nginx"] == ("user", "nginx")
