@@ -56,7 +56,13 @@ class Where:
 class Directive:
     name: str
     args: tuple[str, ...]
-    where: Where
+    file: str
+    line: int
+
+    @property
+    def where(self) -> Where:
+        # Made when asked: a blocklist's millions of directives do not each carry a Where.
+        return Where(self.file, self.line)
 
 
 @dataclass(frozen=True)
@@ -420,7 +426,7 @@ def _where(statement: Statement) -> Where:
 
 
 def _directive(statement: Statement) -> Directive:
-    return Directive(statement.directive, tuple(statement.args), _where(statement))
+    return Directive(statement.directive, statement.args, statement.file or "?", statement.line)
 
 
 def _location(statement: Statement) -> Location:
