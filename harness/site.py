@@ -115,7 +115,8 @@ class Site:
         for _, location in self.model.all_locations():
             for upstream in _proxied(self.model, location):
                 local = upstream.socket or upstream.host in LOCAL or not _is_ip(upstream.host)
-                if local and upstream.key not in found:
+                itself = upstream.host in LOCAL and upstream.port in self.model.ports()  # nginx answers there
+                if local and not itself and upstream.key not in found:
                     command = commands.get(upstream.address, "")
                     found[upstream.key] = dataclasses.replace(upstream, command=command)
         return list(found.values())

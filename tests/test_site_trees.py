@@ -96,6 +96,11 @@ def test_a_page_is_generated_only_where_nginx_itself_answers(tmp_path: Path) -> 
     assert pages == ["/var/www/wordpress/index.php"]
 
 
+def test_a_proxy_to_nginx_itself_gets_no_stub(tmp_path: Path) -> None:
+    site = "server { listen 80; listen 8080; location / { proxy_pass http://127.0.0.1:8080; } }\n"
+    assert load_site(_tree(tmp_path, {"conf.d/s.conf": site})).upstreams() == []
+
+
 def test_the_servers_of_one_upstream_group_answer_alike() -> None:
     upstreams = load_site(SITES / "inline").upstreams()
     assert len(upstreams) == 4 and {u.name for u in upstreams} == {"app"}
