@@ -16,6 +16,7 @@ handler needs it to exist.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from harness.confmodel import ConfigModel, Directive, Location, Server
@@ -59,16 +60,16 @@ def _why(directive: Directive) -> str:
     return f"{directive.name} at {directive.where}"
 
 
-def _every(model: ConfigModel) -> list[tuple[Server | None, Location | None, Directive]]:
-    """Every directive with where it stands: main and http (no server), servers, locations (nested too)."""
-    found: list[tuple[Server | None, Location | None, Directive]] = [(None, None, d) for d in model.main]
+def _every(model: ConfigModel) -> Iterator[Directive]:
+    """Every directive: main and http, servers, locations (nested too), and their `if` blocks; one at a time, since a
+    blocklist has millions."""
+    yield from model.main
     for server in model.servers:
-        found += [(server, None, d) for d in server.directives]
-        found += [(server, None, d) for c in server.conditionals for d in c.directives]
-    for server, location in model.all_locations():
-        found += [(server, location, d) for d in location.directives]
-        found += [(server, location, d) for c in location.conditionals for d in c.directives]
-    return found
+        yield from server.directives
+        yield from (d for c in server.conditionals for d in c.directives)
+    for _, location in model.all_locations():
+        yield from location.directives
+        yield from (d for c in location.conditionals for d in c.directives)
 
 
 def needs(model: ConfigModel, given: tuple[str, ...] = ()) -> list[Need]:
@@ -84,12 +85,11 @@ def needs(model: ConfigModel, given: tuple[str, ...] = ()) -> list[Need]:
         if all(need.path != n.path for n in out):
             out.append(need)
 
-    every = _every(model)
     user = model.directive("user")
     if user is not None and user.args:
         group = user.args[1] if len(user.args) > 1 else user.args[0]
         add(Need("user", user.args[0], _why(user), (group,)))
-    for _, _, directive in every:
+    for directive in _every(model):
         if not directive.args:
             continue
         first = _absolute(directive.args[0])
@@ -108,7 +108,7 @@ def needs(model: ConfigModel, given: tuple[str, ...] = ()) -> list[Need]:
             where = next(d for d in (server.get("ssl_certificate"), *model.http) if d and d.name == "ssl_certificate")
             add(Need("certificate", _absolute(cert[0]), _why(where), (_absolute(key[0]), name)))
     certificate = next((n.path for n in out if n.kind == "certificate"), "")
-    for _, _, directive in every:
+    for directive in _every(model):
         if not directive.args:
             continue
         first = _absolute(directive.args[0])
