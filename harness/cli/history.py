@@ -10,7 +10,7 @@ from rich.text import Text
 
 from harness.cli import PASSED, VERDICT_FAILED, cli, progress, stdout
 from harness.config import Settings
-from harness.history import Regression, ResultStore, Run, group
+from harness.history import Key, Regression, ResultStore, Run, group, site_label
 from harness.schemas import schema_id
 
 FAIL_IF_SLOWER = click.option(
@@ -19,7 +19,8 @@ FAIL_IF_SLOWER = click.option(
     type=click.FloatRange(0, 10_000),
     default=None,
     metavar="PCT",
-    help="Exit 1 when the newest time to recover is more than PCT % above the median of earlier runs.",
+    help="Exit 1 when the newest time to recover is more than PCT % above the median of earlier runs "
+    "of the same scenario on the same site (tree) and image.",
 )
 
 
@@ -87,7 +88,7 @@ def _seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-def _render(grouped: dict[tuple[str, str, str], list[Run]], last: int) -> None:
+def _render(grouped: dict[Key, list[Run]], last: int) -> None:
     console = stdout()
     if not grouped:
         console.print("no matching runs")
@@ -100,7 +101,7 @@ def _render(grouped: dict[tuple[str, str, str], list[Run]], last: int) -> None:
     for _key, runs in sorted(grouped.items()):
         shown = runs[-last:]
         for index, run in enumerate(shown):
-            name = f"{run.label} ({len(runs)} runs)" if index == 0 else ""
+            name = f"{run.label} ({len(runs)} runs)\n{run.where}" if index == 0 else ""
             style = "green" if run.passed else "red"
             table.add_row(
                 Text(name),
@@ -115,8 +116,8 @@ def _render(grouped: dict[tuple[str, str, str], list[Run]], last: int) -> None:
 
 
 def _to_dict(
-    grouped: dict[tuple[str, str, str], list[Run]],
-    regressions: dict[tuple[str, str, str], Regression | None],
+    grouped: dict[Key, list[Run]],
+    regressions: dict[Key, Regression | None],
     last: int,
 ) -> dict[str, object]:
     out = []
@@ -127,6 +128,9 @@ def _to_dict(
                 "kind": key[0],
                 "scenario": key[1],
                 "fix": key[2] or None,
+                "site": key[3] or None,  # the tree's digest; null: harness's test server; "?": recorded before
+                "site_label": site_label(key[3], runs[-1].site_name),
+                "image": key[4] or None,
                 "runs": [
                     {
                         "recorded_at": r.recorded_at,
