@@ -12,13 +12,8 @@ if TYPE_CHECKING:  # a drill's command need not import verify-fix's machinery to
     from harness.verify import FixReport
 
 
-def _where(result: Result) -> dict[str, str]:
-    """The columns that say which site and image a run belongs to: its median is taken over those alone."""
-    return {
-        "site": result.site_digest,
-        "site_name": PurePath(result.site).name if result.site else "",
-        "image": result.image,
-    }
+def _site_name(result: Result) -> str:
+    return PurePath(result.site).name if result.site else ""
 
 
 def sketch(result: Result) -> dict[str, Any]:
@@ -69,7 +64,10 @@ def run_of_drill(result: Result) -> Run:
                 **sketch(result),
             }
         ),
-        **_where(result),
+        # Which site and image the run belongs to: its median is taken over runs of those alone.
+        site=result.site_digest,
+        site_name=_site_name(result),
+        image=result.image,
     )
 
 
@@ -94,5 +92,7 @@ def run_of_fix(report: FixReport) -> Run:
                 "image": report.image,
             }
         ),
-        **{**_where(report.drill), "image": report.image},
+        site=report.drill.site_digest,
+        site_name=_site_name(report.drill),
+        image=report.image,
     )
