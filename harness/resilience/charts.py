@@ -31,7 +31,7 @@ OUTCOME_STYLE = {  # colour, matplotlib marker, the symbol the page and Markdown
     "recovered": (GREEN, "o", "●"),
     "not-recovered": (VERMILLION, "X", "✖"),
     "not-detected": (PURPLE, "D", "◆"),
-    "not-scored": (GREY, "_", "–"),
+    "not-scored": (GREY, "P", "✚"),
 }
 # The lanes of a drill's timeline, top to bottom; a phase another drill names (a repair round, a new step) gets a
 # lane of its own below these.
@@ -63,8 +63,13 @@ def _svg(figure: Figure) -> str:
     text = re.sub(r"font-family:[^;\"]*;? ?", "", text)
     text = re.sub(r'<g id="[^"]*">', "<g>", text)
     text = re.sub(r' transform="rotate\(-?0 [^)]*\)"', "", text)
-    text = re.sub(r"(\d+\.\d)\d+", r"\1", text)
+    text = re.sub(r'( (?:d|x|y|width|height|viewBox)=")([^"]*)"', _rounded, text)
     return _unwrapped(re.sub(r"\s*\n\s*", "\n", text))
+
+
+def _rounded(attribute: re.Match[str]) -> str:
+    """Coordinates to a tenth of a point; text (tick labels) is left as written."""
+    return attribute.group(1) + re.sub(r"(\d+\.\d)\d+", r"\1", attribute.group(2)) + '"'
 
 
 def _unwrapped(svg: str) -> str:
@@ -131,13 +136,6 @@ def times(scenarios: list[dict[str, Any]], target: float) -> str:
         )
     panels[0].set_yticks(range(len(names)), list(reversed(names)))
     panels[0].set_ylim(-0.7, len(names) - 0.3)
-    figure.text(
-        0.01,
-        -0.02,
-        "dots: every run · line: spread · bar: median · big marker: newest run, by outcome",
-        fontsize=8,
-        color="#444444",
-    )
     return _svg(figure)
 
 
@@ -165,13 +163,22 @@ def trend(points: list[dict[str, Any]]) -> str:
     axes.set_ylim(0, 105)
     axes.set_xlim(0.5, max(1.5, len(points) + 0.5))
     axes.set_ylabel("score")
-    axes.set_xticks(xs, [p["at"][5:10] if p["at"] else str(x) for x, p in zip(xs, points, strict=True)], fontsize=7.5)
+    axes.set_xticks(xs, _run_labels([p["at"] for p in points]), fontsize=7.5)
     if len(xs) > 12:
         for index, label in enumerate(axes.get_xticklabels()):
             label.set_visible(index % max(1, len(xs) // 12) == 0)
     axes.grid(axis="y", color="#dddddd", linewidth=0.6)
     axes.set_title("resilience score after each run (▼: it dropped)", loc="left", fontsize=9)
     return _svg(figure)
+
+
+def _run_labels(moments: list[str]) -> list[str]:
+    """A run's date, or its time when the run before it was on the same day."""
+    labels, day = [], ""
+    for moment in moments:
+        labels.append(moment[11:16] if moment[:10] == day else moment[5:10])
+        day = moment[:10]
+    return labels
 
 
 def _lane(name: str) -> tuple[str, bool]:
@@ -184,13 +191,16 @@ def _lane(name: str) -> tuple[str, bool]:
     return parts[0] if parts else name, len(parts) > 1
 
 
-def timeline(sketch: dict[str, Any], marks: Sequence[tuple[float, str, str]] = ()) -> str:
+def timeline(
+    sketch: dict[str, Any], marks: Sequence[tuple[float, str, str]] = (), since: str = "the drill began"
+) -> str:
     """One drill (or rehearsal) as phases on a time axis: a lane per phase, repeated phases (repair rounds) as
     repeated bars in their lane, events as marks, and the probe's answers as a band beneath."""
     phases = [p for p in sketch.get("phases", []) if p[0] not in ("start", "teardown")]
     lanes = [lane for lane in LANES if any(_lane(p[0])[0] == lane for p in phases)]
     lanes += sorted({_lane(p[0])[0] for p in phases} - set(lanes))
-    rows = len(lanes) + 1
+    probe = sketch.get("probe") or []
+    rows = len(lanes) + (1 if probe else 0)
     figure = Figure(figsize=(8.0, 0.5 + 0.22 * rows))
     axes = figure.subplots()
     seen: dict[str, int] = {}
@@ -212,7 +222,7 @@ def timeline(sketch: dict[str, Any], marks: Sequence[tuple[float, str, str]] = (
             seen[lane] = seen.get(lane, 0) + 1
             if seen[lane] > 1:
                 axes.text(start, y + 0.34, f"round {seen[lane]}", fontsize=7, va="bottom")
-    for outcome, _count, start, end in sketch.get("probe", []):
+    for outcome, _count, start, end in probe:
         good = outcome == "ok"
         axes.broken_barh(
             [(start, max(end - start, 0.02))],
@@ -223,15 +233,22 @@ def timeline(sketch: dict[str, Any], marks: Sequence[tuple[float, str, str]] = (
             linewidth=0,
         )
     top = rows - 0.4
+    end = max([p[2] for p in phases] + [r[3] for r in probe] + [at for at, _, _ in marks] + [1.0])
+    last, lift = -1.0, 0.0
     for kind, at, _detail in sketch.get("events", []):
         if kind in EVENT_MARKS:
             axes.axvline(at, color="black", linewidth=0.7, linestyle=":")
-            axes.text(at, top, EVENT_MARKS[kind], rotation=0, fontsize=7, ha="left", va="bottom")
-    for at, label, colour in marks:
+            lift = 0.35 - lift if at - last < end / 12 else 0.0  # a label close to the one before goes up a step
+            axes.text(at, top + lift, EVENT_MARKS[kind], fontsize=7, ha="left", va="bottom")
+            last = at
+    last, step = -1.0, 0
+    for at, label, colour in sorted(marks):
         axes.axvline(at, color=colour, linewidth=1.2)
-        axes.text(at, top + 0.45, label, fontsize=7, ha="left", va="bottom", color=colour)
-    axes.set_yticks(range(rows), ["probe", *reversed(lanes)])
-    axes.set_ylim(-0.6, rows + (0.9 if marks else 0.4))
+        step = (step + 1) % 3 if at - last < end / 8 else 0  # close marks take turns at three heights
+        axes.text(at, top + 0.5 + 0.4 * step, label, fontsize=7, ha="left", va="bottom", color=colour)
+        last = at
+    axes.set_yticks(range(rows), [*(["probe"] if probe else []), *reversed(lanes)])
+    axes.set_ylim(-0.6, rows + (1.9 if marks else 0.7))
     axes.set_xlim(left=0)
-    axes.set_xlabel("seconds since the drill began", fontsize=8)
+    axes.set_xlabel(f"seconds since {since}", fontsize=8)
     return _svg(figure)

@@ -162,7 +162,8 @@ def build(
     """The report of RUNS (oldest first; drills only count): one section per site and image, harness's test
     server first."""
     grouped: dict[Section, list[Run]] = {}
-    for run in runs:
+    # In the order they were recorded: several processes append at once, so row ids need not follow the clock.
+    for run in sorted(runs, key=lambda r: (r.recorded_at, r.id)):
         if run.kind == "drill":
             grouped.setdefault((run.site, run.image), []).append(run)
     order = sorted(grouped, key=lambda k: (k[0] != "", grouped[k][-1].site_name, k))

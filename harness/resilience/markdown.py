@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SYMBOL = {"withstood": "■", "recovered": "●", "not-recovered": "✖", "not-detected": "◆", "not-scored": "–"}
+SYMBOL = {"withstood": "■", "recovered": "●", "not-recovered": "✖", "not-detected": "◆", "not-scored": "✚"}
 
 
 def _s(value: float | None) -> str:

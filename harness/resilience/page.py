@@ -42,9 +42,9 @@ def _seconds(value: float | None) -> str:
 
 
 def render_html(document: dict[str, Any]) -> str:
-    import markupsafe
+    environment, charts = _environment(), _charts()
+    import markupsafe  # Jinja2's own dependency: there once Jinja2 is
 
-    charts = _charts()
     target = document["score_formula"]["target_time_to_recover_s"]
     drawn = []
     for section in document["sections"]:
@@ -59,7 +59,7 @@ def render_html(document: dict[str, Any]) -> str:
                 },
             }
         )
-    template = _environment().get_template("report.html.j2")
+    template = environment.get_template("report.html.j2")
     return str(template.render(doc=document, drawn=drawn, styles=charts.OUTCOME_STYLE))
 
 
