@@ -18,7 +18,7 @@ from harness.resilience import charts, document, page, rehearsal
 from harness.resilience.make import make, since
 from harness.resilience.markdown import to_markdown
 from harness.resilience.score import Score, outcome, points
-from tests.helpers import run_harness
+from tests.helpers import run_harness, validated
 
 SKETCH = {
     "declared_cause": "site-not-enabled",
@@ -166,7 +166,7 @@ def test_the_page_shows_the_numbers_of_its_json_and_loads_nothing(tmp_path: Path
     built = document.build(history())
     page.write(tmp_path, built)
     html = (tmp_path / "index.html").read_text()
-    assert json.loads((tmp_path / "report.json").read_text()) == built
+    assert validated((tmp_path / "report.json").read_text(), "report") == built
     parsed = _parse(html)
     assert parsed.scripts == 0 and parsed.remote == []
     expected = [s for section in built["sections"] for s in section["scenarios"]]
@@ -325,3 +325,32 @@ def test_the_postmortem_page_draws_notes_hints_dead_ends_and_the_resolution_as_m
     for word in ("dead end", "hint", "note", "resolved"):
         assert f">{word}<" in html
     assert 'data-ttd="2.5" data-ttr="70.0"' in html
+
+
+def test_the_plugin_writes_the_report_of_the_sites_its_session_drilled(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A drill recorded during the session (here appended as a drill fixture would) puts its site and image in the
+    report, with that site's earlier history; a site the session did not drill stays out."""
+    results = tmp_path / "results.sqlite"
+    monkeypatch.setenv("HARNESS_RESULTS", str(results))
+    store = ResultStore(results)
+    store.append(drill("nginx-stopped", "recovered", 2.0, "earlier", 1))
+    store.append(drill("nginx-stopped", "recovered", 9.0, "earlier", 1, site="feedfacefeedface"))
+    pytester.makepyfile(
+        f"""
+        from harness.history import ResultStore, Run
+
+        def test_drill():
+            ResultStore(__import__("pathlib").Path({str(results)!r})).append(
+                Run("drill", "nginx-stopped", "recovered", True, 0.2, 3.0, 4.0, run_id="now", image="harness-nginx:1")
+            )
+        """
+    )
+    outcome_of = pytester.runpytest("-p", "no:randomly", "--harness-report", str(tmp_path / "out"))
+    outcome_of.assert_outcomes(passed=1)
+    outcome_of.stdout.fnmatch_lines([f"harness report: {tmp_path / 'out' / 'index.html'}"])
+    built = json.loads((tmp_path / "out" / "report.json").read_text())
+    (section,) = built["sections"]
+    assert section["site"] is None
+    assert [r["time_to_recover_s"] for r in section["scenarios"][0]["runs"]] == [2.0, 3.0]

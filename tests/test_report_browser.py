@@ -2,7 +2,7 @@
 
 Needs Debian's chromium and chromium-driver (bin/setup installs them when CI=true or HARNESS_BROWSER=1) and
 Selenium (the dev extra). Skipped without them locally; in CI (CI=true) their absence fails the test.
-The screenshot lands in tests/artifacts/report.png, which CI keeps.
+The screenshot lands in tests/artifacts/report.png and the page in tests/artifacts/report/, which CI keeps.
 """
 
 from __future__ import annotations
@@ -32,10 +32,11 @@ def _chromium() -> tuple[str, str]:
     try:
         import selenium  # noqa: F401
     except ImportError:
-        driver = None
-    if browser and driver:
-        return browser, driver
-    why = "headless Chromium is not installed (apt-get install chromium chromium-driver, or HARNESS_BROWSER=1 bin/setup)"
+        why = "Selenium is not installed (pip install -e '.[dev]')"
+    else:
+        if browser and driver:
+            return browser, driver
+        why = "headless Chromium is not installed (HARNESS_BROWSER=1 bin/setup, or apt install chromium-driver)"
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true but {why}", pytrace=False)
     pytest.skip(why)
@@ -113,3 +114,4 @@ def test_the_report_of_real_drills_opens_cleanly_and_shows_the_numbers_of_its_js
         assert len(timelines) == len(SCENARIOS) and all(t.size["height"] > 50 for t in timelines)
     ARTIFACTS.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(ARTIFACTS / "report.png"))
+    shutil.copytree(out, ARTIFACTS / "report", dirs_exist_ok=True)  # the page itself, beside its picture

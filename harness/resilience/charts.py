@@ -238,7 +238,7 @@ def timeline(
     for kind, at, _detail in sketch.get("events", []):
         if kind in EVENT_MARKS:
             axes.axvline(at, color="black", linewidth=0.7, linestyle=":")
-            lift = 0.35 - lift if at - last < end / 12 else 0.0  # a label close to the one before goes up a step
+            lift = 0.5 - lift if at - last < end / 12 else 0.0  # a label close to the one before goes up a step
             axes.text(at, top + lift, EVENT_MARKS[kind], fontsize=7, ha="left", va="bottom")
             last = at
     last, step = -1.0, 0
