@@ -135,15 +135,18 @@ def test_history_command_groups_runs_and_fails_on_a_slower_recovery(tmp_path: Pa
 def test_drill_records_its_result_and_gates_on_the_stored_median(tmp_path: Path) -> None:
     path = tmp_path / "results.sqlite"
     store = ResultStore(path)
+    image = run_harness("image").stdout.split()[0]  # the past must be on the image the drill runs on
     for _ in range(3):
-        store.append(_run(0.001, scenario="nginx-stopped"))  # an impossibly fast past
+        store.append(_run(0.001, scenario="nginx-stopped", image=image))  # an impossibly fast past
+    store.append(_run(0.001, scenario="nginx-stopped", site="0123456789abcdef", image=image))  # another site's
     proc = run_harness("drill", "nginx-stopped", "--fail-if-slower", "100", HARNESS_RESULTS=str(path))
     assert proc.returncode == 1, proc.stderr
     assert "REGRESSED" in proc.stderr
     runs = store.runs(scenario="nginx-stopped")
-    assert len(runs) == 4 and runs[-1].verdict == "recovered" and runs[-1].run_id
+    assert len(runs) == 5 and runs[-1].verdict == "recovered" and runs[-1].run_id
+    assert "of 3 earlier runs" in proc.stderr  # the other site's run is not in the median
     assert runs[-1].time_to_recover is not None and runs[-1].time_to_recover > 0.001
-    assert runs[-1].site == "" and runs[-1].image.startswith("harness-nginx")  # the test server, on its image
+    assert runs[-1].site == "" and runs[-1].image == image  # the test server, on its image
 
 
 def test_corrupted_store_is_one_line_of_bad_input_before_any_target_starts(tmp_path: Path) -> None:
