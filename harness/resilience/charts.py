@@ -6,13 +6,14 @@ marker shape or a label, so nothing is told by colour alone, in print either.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import statistics
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 
-from matplotlib import rcParams
+from matplotlib import rc_context
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 
@@ -39,16 +40,26 @@ LANES = ("steady", "inject", "detect", "diagnose", "repair", "verify")
 LANE_COLOUR = {"steady": SKY, "inject": ORANGE, "detect": VERMILLION, "diagnose": PURPLE, "repair": BLUE}
 EVENT_MARKS = {"injected": "inject", "detected": "detect", "diagnosed": "diagnosis", "recovered": "recover"}
 
-rcParams.update(
-    {
-        "svg.fonttype": "none",  # text stays text: small files, and the browser's own font
-        "svg.hashsalt": "harness",  # ids that do not change between runs
-        "font.family": "sans-serif",
-        "font.size": 9,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-    }
-)
+# Set around each chart, never globally: a suite that plots for itself keeps its own settings.
+STYLE: dict[Any, Any] = {
+    "svg.fonttype": "none",  # text stays text: small files, and the browser's own font
+    "svg.hashsalt": "harness",  # ids that do not change between runs
+    "font.family": "sans-serif",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+
+Chart = TypeVar("Chart", bound=Callable[..., str])
+
+
+def _styled(draw: Chart) -> Chart:
+    @functools.wraps(draw)
+    def styled(*args: Any, **kwargs: Any) -> str:
+        with rc_context(STYLE):
+            return draw(*args, **kwargs)
+
+    return cast(Chart, styled)
 
 
 def _svg(figure: Figure) -> str:
@@ -91,6 +102,7 @@ def _unwrapped(svg: str) -> str:
     return re.sub(r"\n+", "\n", "".join(out))
 
 
+@_styled
 def times(scenarios: list[dict[str, Any]], target: float) -> str:
     """Time to detect and to recover per scenario: every run as a dot, the spread as a line, the median as a bar,
     the newest run as its outcome's marker."""
@@ -104,7 +116,7 @@ def times(scenarios: list[dict[str, Any]], target: float) -> str:
         for row, scenario in enumerate(scenarios):
             y = len(names) - 1 - row
             values = [r[key] for r in scenario["runs"] if r[key] is not None]
-            if values:
+            if len(values) > 1:  # one run has no spread, and its median is the newest marker itself
                 axes.plot([min(values), max(values)], [y, y], color=GREY, linewidth=1.2, zorder=1)
                 axes.scatter(values, [y] * len(values), s=9, color=GREY, alpha=0.6, zorder=2, linewidths=0)
                 median = statistics.median(values)
@@ -121,6 +133,7 @@ def times(scenarios: list[dict[str, Any]], target: float) -> str:
         axes.set_axisbelow(True)
     slowest = max((r["time_to_recover_s"] or 0.0 for s in scenarios for r in s["runs"]), default=0.0)
     if target <= 1.5 * slowest:
+        panels[1].set_xlim(0, max(panels[1].get_xlim()[1], target * 1.05))
         panels[1].axvline(target, color=VERMILLION, linestyle="--", linewidth=1)
         panels[1].text(target, len(names) - 0.4, f" target {target:g} s", fontsize=8, color=VERMILLION, va="bottom")
     else:  # drawn to scale it would squash every recovery into the left edge
@@ -139,6 +152,7 @@ def times(scenarios: list[dict[str, Any]], target: float) -> str:
     return _svg(figure)
 
 
+@_styled
 def trend(points: list[dict[str, Any]]) -> str:
     """The score after each run; a drop is marked and names the scenarios that fell."""
     figure = Figure(figsize=(9.0, 2.2))
@@ -191,6 +205,7 @@ def _lane(name: str) -> tuple[str, bool]:
     return parts[0] if parts else name, len(parts) > 1
 
 
+@_styled
 def timeline(
     sketch: dict[str, Any], marks: Sequence[tuple[float, str, str]] = (), since: str = "the drill began"
 ) -> str:
@@ -249,6 +264,7 @@ def timeline(
         last = at
     axes.set_yticks(range(rows), [*(["probe"] if probe else []), *reversed(lanes)])
     axes.set_ylim(-0.6, rows + (1.9 if marks else 0.7))
-    axes.set_xlim(left=0)
+    first = min([p[1] for p in phases] + [r[2] for r in probe] + [0.0 if marks else float("inf")])
+    axes.set_xlim(left=max(0.0, first - 0.1))  # from the steady state: starting the target is not the drill
     axes.set_xlabel(f"seconds since {since}", fontsize=8)
     return _svg(figure)

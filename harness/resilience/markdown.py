@@ -42,18 +42,41 @@ def section_markdown(section: dict[str, Any]) -> list[str]:
     ):
         if names:
             lines.append(f"- **{title}:** {', '.join(names)}")
+    notable = [s for s in section["scenarios"] if _notable(s)]
+    if notable:
+        lines += ["", *_table(notable)]
+    else:
+        lines += [f"- All {len(section['scenarios'])} scenarios held, in time, with the right cause named."]
     lines += [
         "",
+        f"<details><summary>All {len(section['scenarios'])} scenarios</summary>",
+        "",
+        *_table(section["scenarios"]),
+        "",
+        "</details>",
+    ]
+    return [*lines, ""]
+
+
+def _notable(scenario: dict[str, Any]) -> bool:
+    """What a reader must see without unfolding anything: not held, held late, slower, or the wrong cause."""
+    slower = scenario["slower"] is not None and scenario["slower"]["slower"]
+    wrong = scenario["cause"] is not None and scenario["cause_correct"] is False
+    return scenario["points"] != 100.0 or slower or wrong
+
+
+def _table(scenarios: list[dict[str, Any]]) -> list[str]:
+    lines = [
         "| scenario | outcome | cause named | detect s | recover s | vs earlier runs |",
         "|---|---|---|---:|---:|---|",
     ]
-    for s in section["scenarios"]:
+    for s in scenarios:
         cause = "—" if s["cause"] is None else f"`{s['cause']}` {'✓' if s['cause_correct'] else '✗'}"
         lines.append(
             f"| {s['scenario']} | {SYMBOL[s['outcome']]} {s['outcome']} | {cause} | {_s(s['time_to_detect_s'])} | "
             f"{_s(s['time_to_recover_s'])} | {_change(s)} |"
         )
-    return [*lines, ""]
+    return lines
 
 
 def to_markdown(document: dict[str, Any]) -> str:
