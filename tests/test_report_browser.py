@@ -53,10 +53,15 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dic
         proc = run_harness("drill", *SCENARIOS, "--json", *args, HARNESS_RESULTS=str(results))
         assert proc.returncode == 0, proc.stderr
     # Earlier runs of the same scenarios, sites and images, as a week of CI would have left them.
+    # One of them did not recover, so that the trend shows a drop and its repair.
     for day, run in enumerate(list(store.runs()) * 3):
         older = f"2026-01-{1 + day % 28:02d}T10:00:00.000+00:00"
-        slower = (run.time_to_recover or 0) * (0.8 + 0.1 * (day % 4))
-        store.append(replace(run, id=0, recorded_at=older, run_id=f"earlier-{day // 4}", time_to_recover=slower))
+        earlier = replace(run, id=0, recorded_at=older, run_id=f"earlier-{day // 4}")
+        if day == 5:
+            earlier = replace(earlier, verdict="not-recovered", passed=False, time_to_recover=None)
+        else:
+            earlier = replace(earlier, time_to_recover=(run.time_to_recover or 0) * (0.8 + 0.1 * (day % 4)))
+        store.append(earlier)
     # drill --report writes the same report after a run; `harness report` reads every site
     drilled = folder / "after-drill"
     proc = run_harness("drill", "nginx-stopped", "--report", str(drilled), HARNESS_RESULTS=str(results))
