@@ -14,7 +14,7 @@ import pytest
 
 from harness.history import UNKNOWN_SITE, ResultStore, Run
 from harness.site import load_site
-from tests.helpers import run_harness
+from tests.helpers import run_harness, validated
 
 WRITER = """
 import sys
@@ -174,3 +174,15 @@ def test_a_site_is_keyed_by_what_its_tree_says_not_by_when_it_was_copied(tmp_pat
     assert load_site(copy).digest == load_site(original).digest
     first.write_text(first.read_text() + "\n# a comment is a change of the tree\n")
     assert load_site(copy).digest != load_site(original).digest
+
+
+def test_history_site_shows_that_tree_alone(tmp_path: Path) -> None:
+    tree = Path(__file__).parent / "sites" / "vhosts"
+    path = tmp_path / "results.sqlite"
+    store = ResultStore(path)
+    store.append(_run(1.0, scenario="nginx-stopped", site=load_site(tree).digest))
+    store.append(_run(1.0, scenario="nginx-stopped"))
+    proc = run_harness("history", "--json", "--site", str(tree), HARNESS_RESULTS=str(path))
+    assert proc.returncode == 0, proc.stderr
+    (only,) = validated(proc.stdout, "history")["groups"]
+    assert only["site"] == load_site(tree).digest and only["site_label"].startswith("site shop (")

@@ -8,10 +8,11 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from harness.cli import PASSED, VERDICT_FAILED, cli, progress, stdout
+from harness.cli import PASSED, SITE, VERDICT_FAILED, cli, progress, stdout
 from harness.config import Settings
 from harness.history import Key, Regression, ResultStore, Run, group, site_label
 from harness.schemas import schema_id
+from harness.site import Site
 
 FAIL_IF_SLOWER = click.option(
     "--fail-if-slower",
@@ -59,8 +60,15 @@ def _judge(regression: Regression | None, run: Run) -> int:
 @click.option("--last", type=click.IntRange(1, 10_000), default=10, show_default=True, help="Runs shown per group.")
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 @FAIL_IF_SLOWER
+@SITE
 def history_command(
-    scenario: str | None, fix: str | None, kind: str | None, last: int, as_json: bool, fail_if_slower: float | None
+    scenario: str | None,
+    fix: str | None,
+    kind: str | None,
+    last: int,
+    as_json: bool,
+    fail_if_slower: float | None,
+    site: Site | None,
 ) -> int:
     """Show past runs per scenario and fix: verdict, time to detect, time to recover.
 
@@ -72,7 +80,8 @@ def history_command(
         if as_json:
             click.echo(json.dumps(_to_dict({}, {}, last), indent=2))
         return PASSED
-    grouped = group(store.runs(scenario=scenario, fix=fix, kind=kind))
+    digest = site.digest if site is not None else None  # the tree as it is now: earlier trees are other sites
+    grouped = group(store.runs(scenario=scenario, fix=fix, kind=kind, site=digest))
     regressions = {key: store.regression(key, fail_if_slower) for key in grouped} if fail_if_slower is not None else {}
     if as_json:
         click.echo(json.dumps(_to_dict(grouped, regressions, last), indent=2))
