@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -373,3 +374,11 @@ def test_report_site_keeps_that_tree_alone(tmp_path: Path) -> None:
     built = json.loads((tmp_path / "out" / "report.json").read_text())
     assert [s["site"] for s in built["sections"]] == [load_site(tree).digest]
     assert built["filters"]["site"] == f"vhosts ({load_site(tree).digest[:8]})"
+
+
+def test_what_servers_and_people_wrote_is_shown_as_text_never_run() -> None:
+    hostile = "<script>alert(1)</script>"
+    run = drill("nginx-stopped", "recovered", 2.0, "a", 1)
+    detail = {**json.loads(run.detail), "evidence": [hostile], "summary": hostile}
+    html = page.render_html(document.build([replace(run, detail=json.dumps(detail), scenario="x<b>y")]))
+    assert "<script" not in html and "&lt;script&gt;" in html and "x<b>y" not in html
