@@ -183,6 +183,7 @@ def test_the_page_shows_the_numbers_of_its_json_and_loads_nothing(tmp_path: Path
     assert "@media print" in html
 
 
+@pytest.mark.slow  # 75 timelines drawn
 def test_the_page_of_a_catalogue_on_three_sites_stays_under_a_megabyte(tmp_path: Path) -> None:
     runs = [
         drill(

@@ -23,7 +23,7 @@ from tests.helpers import run_harness
 ARTIFACTS = Path(__file__).parent / "artifacts"
 SITE = Path(__file__).parent / "sites" / "vhosts"
 SCENARIOS = ("nginx-stopped", "missing-symlink")
-pytestmark = [pytest.mark.browser, pytest.mark.docker]
+pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.slow]
 
 
 def _chromium() -> tuple[str, str]:

@@ -1,2 +1,5 @@
-"""The resilience report: one self-contained HTML page (static SVG charts), a Markdown summary and the JSON they are
-drawn from, built from the results history. Heavy imports (matplotlib, Jinja2) happen only when a page is drawn."""
+"""The resilience report: an HTML page, a Markdown summary and their JSON, from the results history.
+
+The page is self-contained (static SVG charts, no script). Heavy imports (matplotlib, Jinja2) happen only when a
+page is drawn.
+"""

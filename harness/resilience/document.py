@@ -1,5 +1,7 @@
-"""The report as data: sections per site and image, drawn from the results history. The page, the Markdown and
-the JSON all come from this one document, so their numbers are the same numbers."""
+"""The report as data: a section per site and image, drawn from the results history.
+
+The page, the Markdown and the JSON all come from this one document, so their numbers are the same numbers.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""One call that reads the history and writes the report: `harness report`, `drill --report` and the pytest
-plugin's `--harness-report` all go through it, so they write the same thing."""
+"""Read the history and write the report, in one call.
+
+`harness report`, `drill --report` and the pytest plugin's `--harness-report` all go through it, so they write the
+same thing.
+"""
 
 from __future__ import annotations
 

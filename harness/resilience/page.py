@@ -1,5 +1,7 @@
-"""Writes a report: index.html (self-contained: inline CSS and SVG, no script, no network), report.md and the
-report.json both are drawn from."""
+"""Write a report's files: index.html, report.md and the report.json both are drawn from.
+
+The page is self-contained: inline CSS and SVG, no script, nothing loaded from the network.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""The game-day postmortem as a page: the rehearsal's timeline drawn as the drills' are, with the notes, hints,
-dead ends and the resolution as marks on it."""
+"""The game-day postmortem as a page, with the rehearsal's timeline drawn as a drill's is.
+
+The notes, hints, dead ends and the resolution are marks on it.
+"""
 
 from __future__ import annotations
 
