@@ -22,6 +22,7 @@ VERSIONS = {
     "gameday-status": 2,
     "gameday-report": 2,
     "report": 1,
+    "error": 1,
 }
 
 
