@@ -383,3 +383,19 @@ def test_what_servers_and_people_wrote_is_shown_as_text_never_run() -> None:
     detail = {**json.loads(run.detail), "evidence": [hostile], "summary": hostile}
     html = page.render_html(document.build([replace(run, detail=json.dumps(detail), scenario="x<b>y")]))
     assert "<script" not in html and "&lt;script&gt;" in html and "x<b>y" not in html
+
+
+def test_withstood_names_no_cause_and_on_the_test_server_is_a_broken_scenario_not_a_strength() -> None:
+    runs = [
+        drill("worker-connections", "withstood", None, "a", 1, cause="healthy"),
+        drill("worker-connections", "withstood", None, "b", 1, site="0123456789abcdef", cause="healthy"),
+        drill("nginx-stopped", "recovered", 2.0, "a", 1),
+    ]
+    own, site = document.build(runs)["sections"]
+    assert own["score"] == {"value": 100.0, "scored": 1, "not_scored": 1}
+    assert own["broken_scenarios"] == ["worker-connections"] and site["broken_scenarios"] == []
+    assert site["score"] == {"value": 100.0, "scored": 1, "not_scored": 0}
+    withstood = own["scenarios"][1]
+    assert (withstood["outcome"], withstood["cause"], withstood["cause_correct"]) == ("withstood", None, None)
+    assert own["wrong_cause"] == [] and points("withstood", None, own_server=True) is None
+    assert "broke nothing on the test server" in page.render_html(document.build(runs))

@@ -47,7 +47,9 @@ def _scenario(runs: list[Run], target: float, slower_pct: float) -> dict[str, An
     regression = (
         judge(newest.key, newest.time_to_recover, runs[:-1], slower_pct) if newest.time_to_recover is not None else None
     )
-    earned = points(newest.verdict, newest.time_to_recover, target)
+    earned = points(newest.verdict, newest.time_to_recover, target, own_server=not newest.site)
+    # A withstood fault leaves nothing to name: the doctor found the site healthy, which is no wrong answer.
+    named = newest.verdict != "withstood"
     return {
         "scenario": newest.scenario,
         "outcome": outcome(newest.verdict),
@@ -55,9 +57,9 @@ def _scenario(runs: list[Run], target: float, slower_pct: float) -> dict[str, An
         "passed": newest.passed,
         "reason": detail.get("reason") or "",
         "summary": detail.get("summary") or "",
-        "cause": detail.get("diagnosis"),
+        "cause": detail.get("diagnosis") if named else None,
         "declared_cause": detail.get("declared_cause"),
-        "cause_correct": detail.get("cause_correct"),
+        "cause_correct": detail.get("cause_correct") if named else None,
         "detected_by": detail.get("detected_by"),
         "time_to_detect_s": _r(newest.time_to_detect),
         "time_to_recover_s": _r(newest.time_to_recover),
@@ -112,13 +114,14 @@ def _trend(runs: list[Run], target: float) -> list[dict[str, Any]]:
             if run.run_id == run_id:
                 standing[run.scenario] = run
                 at = run.recorded_at
-        score = Score.of([(r.verdict, r.time_to_recover) for r in standing.values()], target)
+        own = not runs[0].site
+        score = Score.of([(r.verdict, r.time_to_recover) for r in standing.values()], target, own_server=own)
         fell = sorted(
             name
             for name, run in standing.items()
             if name in before
-            and (points(run.verdict, run.time_to_recover, target) or 0.0)
-            < (points(before[name].verdict, before[name].time_to_recover, target) or 0.0) - 0.05
+            and (points(run.verdict, run.time_to_recover, target, own) or 0.0)
+            < (points(before[name].verdict, before[name].time_to_recover, target, own) or 0.0) - 0.05
         )
         dropped = previous is not None and score.value is not None and score.value < previous
         trend.append({"run_id": run_id, "at": at, "score": score.value, "dropped": dropped, "fell": fell})
@@ -131,9 +134,9 @@ def _section(key: Section, runs: list[Run], target: float, slower_pct: float) ->
     for run in runs:
         by_scenario.setdefault(run.scenario, []).append(run)
     scenarios = [_scenario(by_scenario[name], target, slower_pct) for name in sorted(by_scenario)]
-    score = Score.of([(s["verdict"], s["time_to_recover_s"]) for s in scenarios], target)
-    counts = {name: sum(s["outcome"] == name for s in scenarios) for name in OUTCOMES}
     site, image = key
+    score = Score.of([(s["verdict"], s["time_to_recover_s"]) for s in scenarios], target, own_server=not site)
+    counts = {name: sum(s["outcome"] == name for s in scenarios) for name in OUTCOMES}
     return {
         "site": site or None,
         "site_name": runs[-1].site_name or None,
@@ -148,6 +151,8 @@ def _section(key: Section, runs: list[Run], target: float, slower_pct: float) ->
         "broke": [s["scenario"] for s in scenarios if s["outcome"] in ("not-recovered", "not-detected")],
         "held": [s["scenario"] for s in scenarios if s["outcome"] in ("withstood", "recovered")],
         "slower": [s["scenario"] for s in scenarios if s["slower"] is not None and s["slower"]["slower"]],
+        # On harness's own server every scenario must break it: one that broke nothing is a broken scenario.
+        "broken_scenarios": [s["scenario"] for s in scenarios if not site and s["outcome"] == "withstood"],
         "wrong_cause": [s["scenario"] for s in scenarios if s["cause"] is not None and s["cause_correct"] is False],
         "scenarios": scenarios,
     }

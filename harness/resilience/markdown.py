@@ -39,6 +39,7 @@ def section_markdown(section: dict[str, Any]) -> list[str]:
         ("Broke", section["broke"]),
         ("Got slower", section["slower"]),
         ("Wrong cause named", section["wrong_cause"]),
+        ("Broke nothing on the test server (a broken scenario)", section["broken_scenarios"]),
     ):
         if names:
             lines.append(f"- **{title}:** {', '.join(names)}")
