@@ -142,7 +142,7 @@ def _site(ctx: click.Context, param: click.Parameter, value: str | None) -> Site
         return None
     from harness.site import load_site
 
-    return load_site(value)
+    return load_site(value, progress)
 
 
 # --site DIR on every command that starts targets: a team's own nginx configuration instead of the test server.
