@@ -16,6 +16,8 @@ pass before nginx restarts with it.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import io
 import os
 import re
@@ -108,6 +110,22 @@ class Site:
     @property
     def name(self) -> str:
         return self.folder.name
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """What the tree says, not when it was copied: names, modes, link targets and bytes (no mtimes, so a fresh
+        clone of the same commit is the same site), plus harness-site.toml, whose probes decide what is measured.
+        The results history keys runs by it, so a median is only ever taken over runs of the same configuration."""
+        sha = hashlib.sha256()
+        with tarfile.open(fileobj=io.BytesIO(self.tree)) as archive:
+            for member in archive.getmembers():
+                sha.update(f"{member.name}\0{member.type!r}\0{member.mode:o}\0{member.linkname}\0".encode())
+                if member.isfile():
+                    handle = archive.extractfile(member)
+                    sha.update(handle.read() if handle is not None else b"")
+        settings = self.folder / SETTINGS
+        sha.update(settings.read_bytes() if settings.is_file() else b"")
+        return sha.hexdigest()[:16]
 
     def upstreams(self) -> list[Upstream]:
         commands = dict(self.settings.upstreams)

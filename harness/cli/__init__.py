@@ -105,6 +105,10 @@ COMMANDS = {
         "harness.cli.soak",
         "Run COUNT drills of random scenarios back to back; report failures, leaks and memory over time.",
     ),
+    "report": (
+        "harness.cli.report",
+        "Write the resilience report: one HTML page, a Markdown summary and the JSON they are drawn from.",
+    ),
     "sweep": ("harness.cli.sweep", "Remove orphans: harness containers whose owning process is gone."),
     "verify-fix": (
         "harness.cli.verify_fix",
