@@ -19,6 +19,10 @@ class MissingSymlink(Scenario):
     cause = "site-not-enabled"
     needs = ("site-link",)
 
+    def describe(self, target: Target) -> str:
+        name = target.choice.site_name
+        return f"sites-enabled/{name} link deleted, nginx restarted through its service"
+
     def inject(self, target: Target) -> None:
         target.exec(["rm", "-f", f"/etc/nginx/sites-enabled/{target.choice.site_name}"], check=True)
         target.nginx.restart(check=True)
