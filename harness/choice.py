@@ -20,6 +20,7 @@ from harness.confmodel import ConfigModel, Server, resolve
 from harness.inside import Request, effective
 from harness.route import PASSES, Exists, Line, Route, route
 from harness.site import Site, Upstream, probes_for
+from harness.trace import choose_location
 
 if TYPE_CHECKING:
     from harness.target import Target
@@ -58,7 +59,8 @@ class Choice:
     nginx_conf: str
     worker_connections_file: str
     test_server: bool
-    probe: str = ""  # the probe whose request the chosen root or upstream serves
+    probe: str = ""  # the probe whose request reads the chosen root
+    upstream_probe: str = ""  # the probe whose request is proxied to the chosen upstream
     file: str = ""  # the file nginx serves for that probe (root plus index, or an alias's file)
     upstream_address: str = ""  # host:port or unix:PATH, as the configuration names it
     free_port: int = 0  # a port nothing on the site listens on, proxies to or runs an upstream on
@@ -85,6 +87,7 @@ TEST_SERVER = Choice(
     "/etc/nginx/nginx.conf",
     True,
     "http://(default)/",
+    "http://(default)/app/",
     "/var/www/html/index.html",
     "127.0.0.1:9000",
     8080,
@@ -140,11 +143,13 @@ def choose_from(
     """What to break so that a probe sees it: each probe's request traced to where it lands (harness.route)."""
     routes = [r for request in requests if (r := route(model, request, exists)) is not None]
     site_name, site_file = _site_link(model, routes, site)
-    reading = next((r for r in routes if r.reads and r.kind in ("file", "upstream")), None)
-    proxied = next(
+    reading = next((r for r in routes if _reads_root(model, r, exists)), None)
+    # A location that proxies itself before one reached through try_files: the plainer fault of the two.
+    proxying = sorted(
         (r for r in routes if r.kind == "upstream" and r.upstreams and all(_served(u, served) for u in r.upstreams)),
-        None,
+        key=lambda r: r.location is not choose_location(r.server, r.request.path),
     )
+    proxied = proxying[0] if proxying else None
     upstream = _served(proxied.upstreams[0], served) if proxied is not None else None
     used = _used_ports(model, site)
     conf = model.worker_connections
@@ -162,7 +167,8 @@ def choose_from(
         "/etc/nginx/nginx.conf",
         conf.where.file if conf is not None else "",
         False,
-        probe=_label(reading or proxied),
+        probe=_label(reading),
+        upstream_probe=_label(proxied),
         file=reading.file if static and reading is not None else "",
         upstream_address=proxied.upstreams[0].arg if proxied is not None else "",
         free_port=free_port(used),
@@ -171,6 +177,24 @@ def choose_from(
         listen_lines=_listen_lines(model, site_file),
         used_ports=frozenset(used),
     )
+
+
+def _reads_root(model: ConfigModel, found: Route, exists: Exists) -> bool:
+    """Whether breaking the folder FOUND reads from changes what answers: nginx serves a file from it, a FastCGI
+    app runs its script from it, or without it the request would land elsewhere (try_files, index)."""
+    if found.kind == "file":
+        return True
+    if found.kind != "upstream" or not found.reads:
+        return False
+    if found.passes is not None and found.passes.name == "fastcgi_pass":
+        return True
+    base = found.base.rstrip("/")
+
+    def without(path: str, folder: bool) -> bool:
+        return not (path == base or path.startswith(base + "/")) and exists(path, folder)
+
+    elsewhere = route(model, found.request, without)
+    return elsewhere is None or (elsewhere.kind, elsewhere.passes) != (found.kind, found.passes)
 
 
 def _label(chosen: Route | None) -> str:

@@ -1,0 +1,231 @@
+"""What scenarios break on a team's site: chosen by tracing the probes' requests through the configuration.
+
+Pure tests (no Docker): each builds a site tree, and checks what the catalogue would break there and which
+scenarios say they do not apply, and why.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.choice import choose, free_port, missing
+from harness.route import Line
+from harness.scenario import load_catalogue
+from harness.site import Site, load_site
+from scenarios._edit import swap, with_port
+
+SITES = Path(__file__).parent / "sites"
+
+
+def site(tmp_path: Path, config: str, settings: str = "", layout: str = "sites") -> Site:
+    """A tree with one site file (a sites-enabled link, or conf.d/NAME.conf) and optional settings."""
+    if layout == "sites":
+        (tmp_path / "sites-available").mkdir()
+        (tmp_path / "sites-enabled").mkdir()
+        (tmp_path / "sites-available" / "app").write_text(textwrap.dedent(config))
+        os.symlink("/etc/nginx/sites-available/app", tmp_path / "sites-enabled" / "app")
+    else:
+        (tmp_path / "conf.d").mkdir()
+        (tmp_path / "conf.d" / "default.conf").write_text(textwrap.dedent(config))
+    if settings:
+        (tmp_path / "harness-site.toml").write_text(textwrap.dedent(settings))
+    return load_site(tmp_path)
+
+
+def why_not(scenario: str, on: Site) -> str:
+    return missing(load_catalogue().scenarios[scenario].needs, on)
+
+
+ADMIN_BEFORE_API = """
+    upstream api_pool {
+        server 127.0.0.1:4001;
+        server 127.0.0.1:4002;
+    }
+    server {
+        listen 80 default_server;
+        server_name shop.test;
+        location /admin/ { proxy_pass http://127.0.0.1:5000/; }
+        location /api/ { proxy_pass http://api_pool/; }
+        location / { return 200 "ok"; }
+    }
+"""
+
+
+def test_upstream_port_breaks_the_line_a_probe_uses_not_the_first_in_the_file(tmp_path: Path) -> None:
+    only_api = '[[probe]]\npath = "/api/"\nhost = "shop.test"\nprobes = "replace"\n'
+    chosen = choose(
+        site(tmp_path, ADMIN_BEFORE_API, 'probes = "replace"\n' + only_api.replace('probes = "replace"\n', ""))
+    )
+    # Every server of the block the probe's request goes to: moving one, nginx would use the other.
+    assert chosen.upstream_lines == (
+        Line("/etc/nginx/sites-available/app", 3, "127.0.0.1:4001"),
+        Line("/etc/nginx/sites-available/app", 4, "127.0.0.1:4002"),
+    )
+    assert chosen.probe == "http://shop.test/api/"
+
+
+@pytest.mark.parametrize(
+    ("location", "address", "line"),
+    [
+        ("fastcgi_pass unix:/run/php/fpm.sock;", "unix:/run/php/fpm.sock", 6),
+        ("fastcgi_pass 127.0.0.1:9001;", "127.0.0.1:9001", 6),
+        ("proxy_pass http://unix:/run/app.sock:/;", "unix:/run/app.sock", 6),
+        ("proxy_pass http://sock;", "unix:/run/pool.sock", 2),
+    ],
+)
+def test_unix_sockets_and_fastcgi_count_as_upstreams(tmp_path: Path, location: str, address: str, line: int) -> None:
+    config = f"""
+    upstream sock {{ server unix:/run/pool.sock; }}
+    server {{
+        listen 80; server_name a.test;
+        location /app/ {{
+            {location}
+        }}
+    }}
+    """
+    chosen = choose(site(tmp_path, config))
+    assert [(u.arg, u.line) for u in chosen.upstream_lines] == [(address, line)]
+    assert not why_not("upstream-port", load_site(tmp_path))
+
+
+def test_a_location_level_root_is_what_root_missing_edits(tmp_path: Path) -> None:
+    # The official image's conf.d/default.conf: the root is set inside `location /`.
+    official = """
+    server {
+        listen       80;
+        server_name  localhost;
+        location / {
+            root   /usr/share/nginx/html;
+            index  index.html index.htm;
+        }
+        error_page   500 502 503 504  /50x.html;
+        location = /50x.html {
+            root   /usr/share/nginx/html;
+        }
+    }
+    """
+    on = site(tmp_path, official, layout="conf.d")
+    chosen = choose(on)
+    assert chosen.root_line == Line("/etc/nginx/conf.d/default.conf", 6, "/usr/share/nginx/html")
+    assert chosen.file == "/usr/share/nginx/html/index.html" and chosen.static_index
+    assert not why_not("root-missing", on) and not why_not("index-unreadable", on)
+
+
+def test_an_alias_a_probe_reads_is_a_root(tmp_path: Path) -> None:
+    config = """
+    server {
+        listen 80; server_name a.test;
+        location / { proxy_pass http://127.0.0.1:3000; }
+        location /static/ { alias /srv/assets/; }
+    }
+    """
+    probe = '[[probe]]\npath = "/static/app.css"\nhost = "a.test"\nstatus = 404\n'
+    chosen = choose(site(tmp_path, config, probe))
+    assert chosen.root == "/srv/assets" and chosen.root_line is not None and chosen.root_line.arg == "/srv/assets/"
+    assert chosen.file == "/srv/assets/app.css"
+
+
+@pytest.mark.parametrize(
+    ("fallback", "reads_root"),
+    [
+        ("try_files /dev/null @api;", False),
+        ("try_files $uri @api;", False),  # `$uri` of `/` is a folder, and a form without a slash tests for a file
+        # `$uri/` holds, the index is /index.html, whose own `$uri/` does not: the app answers, root or not.
+        ("try_files $uri/ @api;", False),
+        ("try_files $uri $uri/ @api;", True),  # /index.html is a file here: nginx serves it itself
+    ],
+)
+def test_static_scenarios_do_not_apply_where_every_probe_goes_to_the_app(
+    tmp_path: Path, fallback: str, reads_root: bool
+) -> None:
+    config = f"""
+    server {{
+        listen 80; server_name a.test;
+        root /var/www/a;
+        location / {{ {fallback} }}
+        location @api {{ proxy_pass http://127.0.0.1:3000; }}
+    }}
+    """
+    on = site(tmp_path, config)
+    chosen = choose(on)
+    if not reads_root:
+        assert chosen.upstream_lines[0].arg == "127.0.0.1:3000"  # the named location is the handler
+    for name in ("web-root-permissions", "parent-dir-locked", "root-missing", "index-unreadable"):
+        said = why_not(name, on)
+        assert bool(said) is not reads_root, (name, said)
+        if said:
+            assert "probe" in said
+
+
+def test_a_php_index_handed_to_fastcgi_is_not_a_static_page(tmp_path: Path) -> None:
+    on = load_site(SITES / "php")
+    chosen = choose(on)
+    assert chosen.root == "/var/www/php" and not chosen.static_index  # / becomes /index.php, which FastCGI runs
+    assert chosen.upstream_lines[0].arg == "unix:/run/php/php8.2-fpm.sock"
+    assert "index page nginx serves itself" in why_not("index-unreadable", on)
+
+
+LISTENS = [
+    "listen *:80 default_server;",
+    "listen          80;",
+    "listen [::]:80 ipv6only=on;",
+    "listen 127.0.0.1:80;",
+    "listen 80 default_server;\n    listen [::]:80 default_server;",
+    "listen 0.0.0.0:80 backlog=511;",
+]
+
+
+@pytest.mark.parametrize("listen", LISTENS)
+def test_listen_lines_as_people_write_them_are_moved_to_a_port_nothing_uses(tmp_path: Path, listen: str) -> None:
+    config = f"""
+    server {{
+        {listen}
+        server_name a.test;
+        location / {{ proxy_pass http://127.0.0.1:8080; }}
+        location /b/ {{ proxy_pass http://127.0.0.1:8081; }}
+    }}
+    """
+    on = site(tmp_path, config)
+    chosen = choose(on)
+    assert chosen.listen_lines and not why_not("listen-8080", on) and not why_not("stale-site-copy", on)
+    assert chosen.free_port == 8082  # 8080 and 8081 are the site's upstreams
+    text = on.model.contents[chosen.site_file]
+    for line in chosen.listen_lines:
+        text = swap(text, line, line.arg, with_port(line.arg, chosen.free_port))
+    assert ":80;" not in text and " 80;" not in text and " 80 " not in text
+    assert text.count("8082") == len(chosen.listen_lines)
+
+
+def test_a_port_the_settings_commands_use_is_not_free(tmp_path: Path) -> None:
+    config = "server { listen 80; server_name a.test; location / { proxy_pass http://127.0.0.1:3000; } }"
+    settings = '[upstreams]\n"127.0.0.1:3000" = "node server.js --port 3000 --metrics-port 8080"\n'
+    assert choose(site(tmp_path, config, settings)).free_port == 8081
+    assert free_port({8080, 8081, 8083}) == 8082
+
+
+def test_the_init_example_moves_away_from_its_own_upstream_port(tmp_path: Path) -> None:
+    from harness.cli.init import EXAMPLE_SITE
+
+    chosen = choose(site(tmp_path, EXAMPLE_SITE))
+    assert chosen.upstream_lines[0].arg == "127.0.0.1:8080" and chosen.free_port == 8081
+
+
+def test_list_says_the_same_as_the_drill_for_the_test_sites() -> None:
+    """A scenario that applies has what it edits (the drill would not refuse it)."""
+    catalogue = load_catalogue()
+    for folder in sorted(p for p in SITES.iterdir() if p.is_dir()):
+        on = load_site(folder)
+        chosen = choose(on)
+        for name, cls in catalogue.scenarios.items():
+            if missing(cls.needs, on):
+                continue
+            if "root-line" in cls.needs:
+                assert chosen.root_line is not None, (folder.name, name)
+            if "upstream" in cls.needs:
+                assert chosen.upstream_lines, (folder.name, name)
+            if "listen-80" in cls.needs:
+                assert chosen.listen_lines, (folder.name, name)
