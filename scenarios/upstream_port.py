@@ -26,9 +26,7 @@ class UpstreamPort(Scenario):
     def describe(self, target: Target) -> str:
         choice = target.choice
         said = ", ".join(f"{short(line.file)}:{line.line} {line.arg} -> {new}" for line, new in self._moved(target))
-        return (
-            f"the upstream {choice.probe} is proxied to gets a wrong address where nothing answers ({said}); reloaded"
-        )
+        return f"the upstream behind {choice.upstream_probe} moves where nothing answers ({said}); nginx reloaded"
 
     def inject(self, target: Target) -> None:
         swap_lines(target, [(line, line.arg, new) for line, new in self._moved(target)])

@@ -65,7 +65,7 @@ def test_upstream_port_breaks_the_line_a_probe_uses_not_the_first_in_the_file(tm
         Line("/etc/nginx/sites-available/app", 3, "127.0.0.1:4001"),
         Line("/etc/nginx/sites-available/app", 4, "127.0.0.1:4002"),
     )
-    assert chosen.probe == "http://shop.test/api/"
+    assert chosen.upstream_probe == "http://shop.test/api/"
 
 
 @pytest.mark.parametrize(
@@ -165,7 +165,8 @@ def test_a_php_index_handed_to_fastcgi_is_not_a_static_page(tmp_path: Path) -> N
     on = load_site(SITES / "php")
     chosen = choose(on)
     assert chosen.root == "/var/www/php" and not chosen.static_index  # / becomes /index.php, which FastCGI runs
-    assert chosen.upstream_lines[0].arg == "unix:/run/php/php8.2-fpm.sock"
+    # / reaches FastCGI only through try_files and the index; /legacy/ proxies itself, the plainer fault.
+    assert chosen.upstream_lines[0].arg == "127.0.0.1:9001" and chosen.upstream_probe == "http://php.example/legacy/"
     assert "index page nginx serves itself" in why_not("index-unreadable", on)
 
 
@@ -229,3 +230,36 @@ def test_list_says_the_same_as_the_drill_for_the_test_sites() -> None:
                 assert chosen.upstream_lines, (folder.name, name)
             if "listen-80" in cls.needs:
                 assert chosen.listen_lines, (folder.name, name)
+
+
+class _Described:
+    """Just enough of a target for Scenario.describe: its choice, and `ss` finding nothing bound."""
+
+    def __init__(self, on: Site) -> None:
+        self.choice = choose(on)
+        self.site = on
+
+    def exec(self, argv: list[str], **_: object) -> object:
+        class Done:
+            stdout = ""
+
+        return Done()
+
+
+def test_every_summary_on_a_site_names_what_was_broken_there() -> None:
+    on = load_site(SITES / "multiproxy")
+    target = _Described(on)
+    catalogue = load_catalogue()
+    said = {}
+    for name, cls in catalogue.scenarios.items():
+        if missing(cls.needs, on):
+            continue
+        said[name] = cls().describe(target)  # type: ignore[arg-type]
+        assert "sites-available/default" not in said[name] and "/var/www/html" not in said[name], (name, said[name])
+    assert "sites-available/app.example.com:31: /var/www/assets switched to" in said["root-missing"]
+    assert "sites-enabled/app.example.com link deleted" in said["missing-symlink"]
+    assert "/var/www/assets/static/app.css left as 0600" in said["index-unreadable"]
+    assert "the document root /var/www/assets loses" in said["web-root-permissions"]
+    assert "sites-available/app.example.com edited to listen on 8080" in said["listen-8080"]
+    assert "unix:/run/admin/admin.sock -> unix:/run/admin/old-admin.sock" in said["upstream-port"]
+    assert "http://app.example.com/admin/" in said["upstream-port"]
