@@ -68,6 +68,7 @@ class Choice:
     upstream_lines: tuple[Line, ...] = ()  # every line naming an address of the chosen upstream
     listen_lines: tuple[Line, ...] = ()  # the port-80 listen lines of the chosen site file
     used_ports: frozenset[int] = frozenset()  # what the configuration and its upstream commands use
+    sites_include: Line | None = None  # nginx.conf's include of sites-enabled, as written
 
 
 # Values a YAML scenario may name as {{ placeholders }}: the plain ones (lines are for Python scenarios).
@@ -176,6 +177,14 @@ def choose_from(
         upstream_lines=proxied.upstreams if proxied is not None else (),
         listen_lines=_listen_lines(model, site_file),
         used_ports=frozenset(used),
+        sites_include=next(
+            (
+                Line(i.where.file, i.where.line, i.pattern)
+                for i in model.includes
+                if "sites-enabled" in i.pattern and i.where.file == "/etc/nginx/nginx.conf" and i.matched
+            ),
+            None,
+        ),
     )
 
 
@@ -223,7 +232,9 @@ def _site_link(model: ConfigModel, routes: list[Route], site: Site | None) -> tu
             if p.startswith("/etc/nginx/sites-enabled/") and e.kind != "dir"
         )
     )
-    enabled = [(name, resolve(f"/etc/nginx/sites-enabled/{name}", model.files) or "") for name in names]
+    # A link: what a deploy removes and `ln -s` puts back (a copied file in sites-enabled is another fault).
+    links = [n for n in names if (e := model.files.get(f"/etc/nginx/sites-enabled/{n}")) and e.kind == "link"]
+    enabled = [(name, resolve(f"/etc/nginx/sites-enabled/{name}", model.files) or "") for name in links]
     for found in routes:
         for name, file in enabled:
             if file and found.server.where.file == file:
@@ -316,9 +327,7 @@ def missing(needs: tuple[str, ...], site: Site | None) -> str:
             "static-index": choice.static_index,
             "upstream": bool(choice.upstream_lines),
             "conf-d": any(i.pattern.rstrip("/").endswith("conf.d/*.conf") for i in model.includes),
-            "sites-include": any(
-                "sites-enabled" in i.pattern and i.where.file == "/etc/nginx/nginx.conf" for i in model.includes
-            ),
+            "sites-include": choice.sites_include is not None,
             "port-80": bool(model.servers_on(80)),
             "server-name": bool(choice.site_file) and _has(site, choice.site_file, "server_name"),
             "listen-80": bool(choice.listen_lines),

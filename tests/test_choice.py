@@ -263,3 +263,29 @@ def test_every_summary_on_a_site_names_what_was_broken_there() -> None:
     assert "sites-available/app.example.com edited to listen on 8080" in said["listen-8080"]
     assert "unix:/run/admin/admin.sock -> unix:/run/admin/old-admin.sock" in said["upstream-port"]
     assert "http://app.example.com/admin/" in said["upstream-port"]
+
+
+def test_a_relative_include_of_sites_enabled_is_what_include_typo_edits(tmp_path: Path) -> None:
+    conf = (SITES.parent.parent / "harness" / "sitedata" / "nginx.conf").read_text()
+    relative = conf.replace("include /etc/nginx/sites-enabled/*;", "include sites-enabled/*;")
+    assert relative != conf
+    on = site(tmp_path, "server { listen 80; server_name a.test; root /srv/a; }")
+    (tmp_path / "nginx.conf").write_text(relative)
+    on = load_site(tmp_path)
+    line = choose(on).sites_include
+    assert line is not None and line.arg == "sites-enabled/*" and line.file == "/etc/nginx/nginx.conf"
+    assert swap(relative, line, line.arg, "site-enabled/*").count("include site-enabled/*;") == 1
+
+
+def test_a_copied_file_in_sites_enabled_is_not_a_link_to_remove(tmp_path: Path) -> None:
+    (tmp_path / "sites-enabled").mkdir()
+    (tmp_path / "sites-enabled" / "copy").write_text("server { listen 80; server_name a.test; root /srv/a; }\n")
+    on = load_site(tmp_path)
+    assert "sites-enabled" in why_not("missing-symlink", on) and "sites-enabled" in why_not("dangling-symlink", on)
+    assert not why_not("root-missing", on)
+
+
+def test_a_server_without_a_listen_line_has_none_to_move(tmp_path: Path) -> None:
+    on = site(tmp_path, "server { server_name a.test; root /srv/a; }")  # nginx's default: *:80
+    assert "'listen 80' line" in why_not("listen-8080", on)
+    assert not why_not("missing-symlink", on)
