@@ -59,8 +59,8 @@ def with_port(address: str, port: int) -> str:
 
 def moved_socket(address: str) -> str:
     """unix:/run/php/fpm.sock as a copy-paste from another server would leave it: a socket nothing serves."""
-    folder, _, name = address.rpartition("/")
-    return f"{folder}/old-{name}"
+    folder, slash, name = address.removeprefix("unix:").rpartition("/")
+    return f"unix:{folder}{slash}old-{name}"
 
 
 def short(path: str) -> str:
