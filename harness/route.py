@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.confmodel import ConfigModel, Directive, Location, Server
-from harness.inside import Request, effective, index_names
+from harness.inside import Request, index_names
 from harness.trace import _base as filesystem_path
 from harness.trace import choose_location, choose_server, configured_return
 
@@ -149,8 +149,7 @@ def _base(model: ConfigModel, server: Server, location: Location | None) -> tupl
         found = next((d for d in level if d.name == "root" and d.args), None)
         if found is not None:
             return found.args[0].rstrip("/") or "/", Line(found.where.file, found.where.line, found.args[0])
-    roots = effective(server, location, "root", model)
-    return (roots[0] if roots else "/usr/share/nginx/html"), None
+    return "/usr/share/nginx/html", None  # nginx's compiled-in default, as harness.trace reads it
 
 
 def _first_existing(
