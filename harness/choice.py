@@ -42,6 +42,7 @@ NEEDS = {
     "worker-connections": "a worker_connections line",
     "test-server": "harness's own test server (its app, releases and deploy tools)",
     "unlimited-page": "a page a load burst can hit without nginx's own rate limit (limit_req / limit_conn)",
+    "log-dir": "a log nginx opens under /var/log/nginx (its error_log or an access_log)",
 }
 
 
@@ -333,6 +334,7 @@ def missing(needs: tuple[str, ...], site: Site | None) -> str:
             "listen-80": bool(choice.listen_lines),
             "worker-connections": bool(choice.worker_connections_file),
             "unlimited-page": not rate_limited_page(model),
+            "log-dir": logs_in_var_log(model),
             "test-server": False,
         }.get(need, False)
         if not ok:
@@ -346,6 +348,16 @@ def missing(needs: tuple[str, ...], site: Site | None) -> str:
         f"it needs {' and '.join(lacking)}; this configuration has none that a probe's request reaches "
         f"(probes: {probes or 'none'})"
     )
+
+
+def logs_in_var_log(model: ConfigModel) -> bool:
+    """Whether nginx cannot start without /var/log/nginx: a log there, or no error_log (Debian's built-in one)."""
+    logs = [d for d in model.main if d.name in ("error_log", "access_log") and d.args]
+    logs += [d for s in model.servers for d in s.directives if d.name in ("error_log", "access_log") and d.args]
+    logs += [d for _, loc in model.all_locations() for d in loc.directives if d.name in ("error_log", "access_log")]
+    if not any(d.name == "error_log" for d in model.main):
+        return True
+    return any(d.args and d.args[0].startswith("/var/log/nginx/") for d in logs)
 
 
 def rate_limited_page(model: ConfigModel) -> bool:

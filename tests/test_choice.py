@@ -289,3 +289,13 @@ def test_a_server_without_a_listen_line_has_none_to_move(tmp_path: Path) -> None
     on = site(tmp_path, "server { server_name a.test; root /srv/a; }")  # nginx's default: *:80
     assert "'listen 80' line" in why_not("listen-8080", on)
     assert not why_not("missing-symlink", on)
+
+
+def test_log_dir_missing_needs_a_log_under_var_log_nginx(tmp_path: Path) -> None:
+    conf = (SITES.parent.parent / "harness" / "sitedata" / "nginx.conf").read_text()
+    elsewhere = conf.replace("/var/log/nginx/", "/srv/logs/")
+    assert elsewhere != conf and "/var/log/nginx" not in elsewhere
+    on = site(tmp_path, "server { listen 80; server_name a.test; root /srv/a; }")
+    assert not why_not("log-dir-missing", on)
+    (tmp_path / "nginx.conf").write_text(elsewhere)
+    assert "/var/log/nginx" in why_not("log-dir-missing", load_site(tmp_path))
