@@ -190,14 +190,12 @@ def choose_from(
 
 
 def _reads_root(model: ConfigModel, found: Route, exists: Exists) -> bool:
-    """Whether breaking the folder FOUND reads from changes what answers: nginx serves a file from it, a FastCGI
-    app runs its script from it, or without it the request would land elsewhere (try_files, index)."""
+    """Whether breaking the folder FOUND reads from changes what answers: nginx serves a file from it, or without
+    it the request lands elsewhere (a try_files test, as a PHP snippet's of its script, or the index fails)."""
     if found.kind == "file":
         return True
     if found.kind != "upstream" or not found.reads:
         return False
-    if found.passes is not None and found.passes.name == "fastcgi_pass":
-        return True
     base = found.base.rstrip("/")
 
     def without(path: str, folder: bool) -> bool:

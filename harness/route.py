@@ -131,7 +131,15 @@ def route(model: ConfigModel, request: Request, exists: Exists) -> Route | None:
 
 
 def _variable(form: str, path: str) -> bool:
-    return "$" in form.replace("$uri", path).replace("$request_uri", path)
+    return "$" in _request_uri(form, path)
+
+
+def _request_uri(form: str, path: str) -> str:
+    """A try_files form with the request's own variables made PATH (the script's name, for a FastCGI one: the
+    path up to `.php`, as the usual fastcgi_split_path_info cuts it)."""
+    script = re.match(r"^(.+?\.php)(/.*)?$", path)
+    named = form.replace("$fastcgi_script_name", script.group(1) if script else path)
+    return named.replace("$uri", path).replace("$request_uri", path)
 
 
 def _try_files(server: Server, location: Location | None) -> Directive | None:
@@ -157,7 +165,7 @@ def _first_existing(
 ) -> tuple[str, str] | None:
     """The first try_files form that holds for PATH: (its URI, its filesystem path); None when none does."""
     for form in forms:
-        uri = re.sub("/+", "/", form.replace("$uri", path).replace("$request_uri", path))
+        uri = re.sub("/+", "/", _request_uri(form, path))
         if "$" in uri:
             continue
         where = filesystem_path(model, server, location, uri)

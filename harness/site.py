@@ -35,6 +35,16 @@ _NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,250}[A-Za-z0-9])?")
 _PATH = re.compile(r"/[A-Za-z0-9._/@+-]*")
 STUB_MARKER = "harness-stub"
 PAGE_MARKER = "harness-site-page"
+# The distribution's files a tree may lean on, read from harness/sitedata where the tree has none: the target has
+# them, so the model reads what nginx will (a PHP site's snippets/fastcgi-php.conf tests the script with try_files).
+DISTRIBUTION = (
+    "nginx.conf",
+    "mime.types",
+    "fastcgi.conf",
+    "fastcgi_params",
+    "proxy_params",
+    "snippets/fastcgi-php.conf",
+)
 
 
 @dataclass(frozen=True)
@@ -291,7 +301,7 @@ def _with_distribution(tree: bytes, has_conf: bool) -> bytes:
             present = set(given.getnames())
             for member in given.getmembers():
                 archive.addfile(member, given.extractfile(member) if member.isfile() else None)
-        for name in ("nginx.conf", "mime.types"):
+        for name in DISTRIBUTION:
             if f"etc/nginx/{name}" in present or (name == "nginx.conf" and has_conf):
                 continue
             data = (DATA / name).read_bytes()

@@ -299,3 +299,27 @@ def test_log_dir_missing_needs_a_log_under_var_log_nginx(tmp_path: Path) -> None
     assert not why_not("log-dir-missing", on)
     (tmp_path / "nginx.conf").write_text(elsewhere)
     assert "/var/log/nginx" in why_not("log-dir-missing", load_site(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("php", "reads_root"), [("include fastcgi_params;", False), ("include snippets/fastcgi-php.conf;", True)]
+)
+def test_a_wordpress_root_matters_only_where_nginx_tests_the_script(tmp_path: Path, php: str, reads_root: bool) -> None:
+    """WordPress: everything falls back to /index.php. Without a test of the script, FastCGI gets every request
+    whether the root is there or not; the distribution's snippet tests it (try_files $fastcgi_script_name =404)."""
+    config = f"""
+    server {{
+        listen 80; server_name blog.test;
+        root /var/www/wordpress;
+        index index.php;
+        location / {{ try_files $uri $uri/ /index.php?$args; }}
+        location ~ \\.php$ {{
+            {php}
+            fastcgi_pass unix:/run/php/php-fpm.sock;
+        }}
+    }}
+    """
+    on = site(tmp_path, config)
+    assert choose(on).upstream_lines[0].arg == "unix:/run/php/php-fpm.sock"
+    assert bool(why_not("web-root-permissions", on)) is not reads_root
+    assert "index page nginx serves itself" in why_not("index-unreadable", on)
