@@ -96,12 +96,9 @@ TEST_SERVER = Choice(
 )
 
 
-def _probed(server: Server) -> bool:
-    return any(item.port in (80, 443) for item in server.listens)
-
-
 TEST_SERVER_PROBES = (Request("/"), Request("/app/"))
 FIRST_FREE = 8080  # where a search for a free port starts: the port people move a site to "for testing"
+# `list` asks every scenario whether it applies: the probes are traced once per site, not once per scenario.
 _cache: dict[int, tuple[Site, Choice]] = {}
 
 
@@ -240,6 +237,10 @@ def _site_link(model: ConfigModel, routes: list[Route], site: Site | None) -> tu
                 return name, file
     probed = [(n, f) for n, f in enabled if any(_probed(s) and s.where.file == f for s in model.servers)]
     return (probed or [("", "")])[0]
+
+
+def _probed(server: Server) -> bool:
+    return any(item.port in (80, 443) for item in server.listens)
 
 
 def _listen_lines(model: ConfigModel, site_file: str) -> tuple[Line, ...]:
