@@ -177,6 +177,7 @@ LISTENS = [
     "listen 127.0.0.1:80;",
     "listen 80 default_server;\n    listen [::]:80 default_server;",
     "listen 0.0.0.0:80 backlog=511;",
+    "listen 80;\n    listen unix:/run/nginx/status.sock;",  # the socket is no port to move
 ]
 
 
