@@ -81,7 +81,7 @@ inject:
         # A cause the doctor cannot name is a typo at load, not a failed drill at its end.
         (
             ("cause: nginx-not-running", "cause: nginx-not-runing"),
-            r"scenario\.yaml:4: cause: 'nginx-not-runing' is not a cause harness knows; did you mean 'nginx-not-running'",
+            r"scenario\.yaml:4: cause: 'nginx-not-runing' is not a cause .*; did you mean 'nginx-not-running'",
         ),
         (
             ("cause: nginx-not-running", "cause: cache-poisoned"),
