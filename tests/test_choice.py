@@ -324,3 +324,74 @@ def test_a_wordpress_root_matters_only_where_nginx_tests_the_script(tmp_path: Pa
     assert choose(on).upstream_lines[0].arg == "unix:/run/php/php-fpm.sock"
     assert bool(why_not("web-root-permissions", on)) is not reads_root
     assert "index page nginx serves itself" in why_not("index-unreadable", on)
+
+
+NEXTCLOUD = r"""
+upstream php-handler { server 127.0.0.1:9000; }
+server {
+    listen 80; listen [::]:80;
+    server_name cloud.example.com;
+    root /var/www/nextcloud;
+    index index.php index.html /index.php$request_uri;
+    location = /robots.txt { allow all; log_not_found off; access_log off; }
+    location ^~ /.well-known { return 301 /index.php$request_uri; }
+    location ~ \.php(?:$|/) {
+        fastcgi_split_path_info ^(.+?\.php)(/.*)$;
+        set $path_info $fastcgi_path_info;
+        try_files $fastcgi_script_name =404;
+        include fastcgi_params;
+        fastcgi_pass php-handler;
+    }
+    location ~ \.(?:css|js|svg|gif|png|jpg|ico|wasm|tflite|map)$ { try_files $uri /index.php$request_uri; expires 6M; }
+    location / { try_files $uri $uri/ /index.php$request_uri; }
+}
+"""
+
+MASTODON = """
+upstream backend { server 127.0.0.1:3000 fail_timeout=0; }
+upstream streaming { server 127.0.0.1:4000 fail_timeout=0; }
+server {
+    listen 80; listen [::]:80;
+    server_name social.example.com;
+    root /home/mastodon/live/public;
+    location / { try_files $uri @proxy; }
+    location ~ ^/(assets|avatars|emoji|headers|packs|shortcuts|sounds|system)/ { try_files $uri =404; }
+    location ^~ /api/v1/streaming { proxy_pass http://streaming; }
+    location @proxy {
+        proxy_set_header Host $host;
+        proxy_pass http://backend;
+    }
+}
+"""
+
+GITLAB = """
+upstream gitlab-workhorse { server unix:/var/opt/gitlab/gitlab-workhorse/sockets/socket fail_timeout=0; }
+server {
+    listen *:80 default_server;
+    server_name gitlab.example.com;
+    server_tokens off;
+    location / {
+        client_max_body_size 0;
+        proxy_pass http://gitlab-workhorse;
+    }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("config", "upstream", "static"),
+    [
+        (NEXTCLOUD, ("127.0.0.1:9000",), True),  # / -> /index.php -> its script tested by try_files
+        # / goes to @proxy (the public folder is not what / reads); the streaming API proxies itself: taken first.
+        (MASTODON, ("127.0.0.1:4000",), False),
+        (GITLAB, ("unix:/var/opt/gitlab/gitlab-workhorse/sockets/socket",), False),
+    ],
+)
+def test_configurations_real_applications_publish(
+    tmp_path: Path, config: str, upstream: tuple[str, ...], static: bool
+) -> None:
+    on = site(tmp_path, config)
+    chosen = choose(on)
+    assert tuple(u.arg for u in chosen.upstream_lines) == upstream
+    assert bool(why_not("web-root-permissions", on)) is not static
+    assert not why_not("listen-8080", on) and chosen.free_port == 8080
