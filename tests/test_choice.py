@@ -395,3 +395,23 @@ def test_configurations_real_applications_publish(
     assert tuple(u.arg for u in chosen.upstream_lines) == upstream
     assert bool(why_not("web-root-permissions", on)) is not static
     assert not why_not("listen-8080", on) and chosen.free_port == 8080
+
+
+def test_a_port_bound_in_the_server_now_is_not_free(tmp_path: Path) -> None:
+    from scenarios.listen_8080 import unused_port
+
+    on = site(tmp_path, "server { listen 80; server_name a.test; root /srv/a; }")
+
+    class Bound(_Described):
+        def exec(self, argv: list[str], **_: object) -> object:
+            class Done:
+                stdout = (
+                    "LISTEN 0 511 0.0.0.0:80 0.0.0.0:*\nLISTEN 0 5 127.0.0.1:8080 0.0.0.0:*\n"
+                    if argv[0] == "ss"
+                    else ""
+                )
+
+            return Done()
+
+    assert choose(on).free_port == 8080
+    assert unused_port(Bound(on)) == 8081  # type: ignore[arg-type]
