@@ -251,7 +251,7 @@ def load_file(path: Path | str) -> type[FileScenario]:
             where.append(key)
         raise InvalidInput(
             f"scenario file {path}:{_line(node, where)}: {_key(where)}: {message} "
-            "(the format: harness/schemas/scenario.json, and the README's example)"
+            "(the format: harness/schemas/scenario.json, and the example in docs/scenarios.md)"
         )
     _check_cause(path, node, data)
     summary_names = [n for n in PLACEHOLDER.findall(data["summary"]) if n not in placeholders()]
