@@ -30,6 +30,7 @@ def _drill(site: Path, *scenarios: str) -> dict[str, dict]:  # type: ignore[type
 
 
 @pytest.mark.docker
+@pytest.mark.slow
 def test_the_init_example_is_drilled_on_a_port_its_upstream_does_not_use(tmp_path: Path) -> None:
     folder = tmp_path / "example"
     assert run_harness("init", str(folder)).returncode == PASSED
@@ -47,6 +48,7 @@ def test_the_init_example_is_drilled_on_a_port_its_upstream_does_not_use(tmp_pat
 
 
 @pytest.mark.docker
+@pytest.mark.slow
 def test_a_proxy_with_several_locations_is_broken_where_a_probe_goes(tmp_path: Path) -> None:
     results = _drill(SITES / "multiproxy", "upstream-port", "root-missing", "listen-8080")
     upstream = results["upstream-port"]
