@@ -415,3 +415,23 @@ def test_a_port_bound_in_the_server_now_is_not_free(tmp_path: Path) -> None:
 
     assert choose(on).free_port == 8080
     assert unused_port(Bound(on)) == 8081  # type: ignore[arg-type]
+
+
+def test_a_deploy_breaks_the_listen_line_nginx_reads_not_a_commented_one(tmp_path: Path) -> None:
+    from scenarios._deploy import STAGED, deploy_broken_site
+
+    config = (
+        "server {\n    # listen 8000;  (the old port)\n    listen 80;\n    server_name a.test;\n    root /srv/a;\n}\n"
+    )
+    on = site(tmp_path, config)
+    written: dict[str, str] = {}
+
+    class Deploying(_Described):
+        def read_file(self, path: str) -> str:
+            return on.model.contents[path]
+
+        def write_file(self, path: str, content: str) -> None:
+            written[path] = content
+
+    deploy_broken_site(Deploying(on), "--reload")  # type: ignore[arg-type]
+    assert "# listen 8000;" in written[STAGED] and "    listen 80\n" in written[STAGED]
