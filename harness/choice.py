@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.confmodel import ConfigModel, Server, resolve
+from harness.confmodel import ConfigModel, resolve
 from harness.inside import Request, effective
 from harness.route import PASSES, Exists, Line, Route, route
 from harness.site import Site, Upstream, probes_for
@@ -235,12 +235,7 @@ def _site_link(model: ConfigModel, routes: list[Route], site: Site | None) -> tu
         for name, file in enabled:
             if file and found.server.where.file == file:
                 return name, file
-    probed = [(n, f) for n, f in enabled if any(_probed(s) and s.where.file == f for s in model.servers)]
-    return (probed or [("", "")])[0]
-
-
-def _probed(server: Server) -> bool:
-    return any(item.port in (80, 443) for item in server.listens)
+    return "", ""  # no probe reaches a server in an enabled site: taking one away would break nothing probed
 
 
 def _listen_lines(model: ConfigModel, site_file: str) -> tuple[Line, ...]:

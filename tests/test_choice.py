@@ -435,3 +435,15 @@ def test_a_deploy_breaks_the_listen_line_nginx_reads_not_a_commented_one(tmp_pat
 
     deploy_broken_site(Deploying(on), "--reload")  # type: ignore[arg-type]
     assert "# listen 8000;" in written[STAGED] and "    listen 80\n" in written[STAGED]
+
+
+def test_an_enabled_site_no_probe_reaches_is_not_what_the_link_scenarios_remove(tmp_path: Path) -> None:
+    # The probed site lives in conf.d; sites-enabled holds only a status page on another port.
+    site(tmp_path, "server { listen 8081; server_name status.local; location / { return 200; } }")
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "shop.conf").write_text("server { listen 80; server_name shop.test; root /srv/shop; }\n")
+    on = load_site(tmp_path)
+    assert choose(on).site_name == ""
+    for name in ("missing-symlink", "dangling-symlink", "listen-8080", "bad-config-deploy"):
+        assert "sites-enabled" in why_not(name, on), name
+    assert not why_not("root-missing", on)
