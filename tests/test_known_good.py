@@ -35,7 +35,8 @@ UNDONE: dict[str, tuple[str, str, str]] = {
         "mv -T -- /var/www/html.old /var/www/html",
     ),
     "root-replaced-by-a-file": (
-        "summary: the web root moved away and an empty file put in its place\nsymptom: http-4xx\ncause: unexplained\n"
+        "summary: the web root moved away and an empty file put in its place\nsymptom: http-4xx\n"
+        "cause: unexplained\nnew_cause: true\n"
         + SIGNS
         + "inject:\n  - script: mv /var/www/html /var/www/site-2024 && touch /var/www/html\n",
         "unexplained",
@@ -172,6 +173,7 @@ UA_FILTER = """\
 summary: a bot filter added to location / matches the monitoring's User-Agent, 403 for the probe only
 symptom: http-4xx
 cause: unexplained
+new_cause: true  # the doctor's honest verdict, no unit's
 needs: [test-server]
 inject:
   - script: >-
@@ -255,6 +257,7 @@ HARMLESS = """\
 summary: a file written in /tmp and a comment added to /etc/default/nginx, nothing nginx minds
 symptom: latent
 cause: none
+new_cause: true  # nothing breaks: no cause to name
 needs: [test-server]
 inject:
   - script: touch /tmp/harmless; printf '# checked by ops\\n' >> /etc/default/nginx
