@@ -456,14 +456,13 @@ class Target:
     # -- errors -------------------------------------------------------------
     def _ensure_alive(self, watch: float = 0.0) -> None:
         """Raise TargetGone if the container is not running, or stops within WATCH seconds."""
-        deadline = time.monotonic() + watch
-        while True:
+
+        def stopped() -> str | None:
             with boundary("checking the target"):
                 self._wrapped.reload()
-            if self._wrapped.status != "running" or time.monotonic() >= deadline:
-                break
-            time.sleep(0.1)
-        status = self._wrapped.status
+            return None if self._wrapped.status == "running" else str(self._wrapped.status)
+
+        status = poll_until(stopped, timeout=watch, interval=0.1, what=f"{self.name} to stop") or "running"
         if status in ("removing", "dead"):
             raise TargetGone(f"the target container {self.name} is being removed: something outside harness removed it")
         if status != "running":
