@@ -25,8 +25,8 @@ from typing import Any
 
 import crossplane
 
-CONF_ROOT = "/etc/nginx"
-MAIN_CONF = f"{CONF_ROOT}/nginx.conf"
+from harness.server_paths import CONF_ROOT, MAIN_CONF
+
 _MAX_LINK_HOPS = 16
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from harness import engine, ownership
+from harness import engine, ownership, server_paths
 from harness.engine import Trouble, boundary
 from harness.errors import CommandFailed, EngineUnavailable, NotOurTarget, TargetError, TargetGone, TargetNotReady
 from harness.poll import poll_until
@@ -98,8 +98,8 @@ class State(Enum):
 class Nginx:
     """nginx control the way an operator does it on the server: through its service."""
 
-    SITES_AVAILABLE = "/etc/nginx/sites-available"
-    SITES_ENABLED = "/etc/nginx/sites-enabled"
+    SITES_AVAILABLE = server_paths.SITES_AVAILABLE
+    SITES_ENABLED = server_paths.SITES_ENABLED
 
     def __init__(self, target: Target) -> None:
         self._target = target

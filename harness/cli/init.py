@@ -13,6 +13,7 @@ from harness import engine
 from harness.check import find_container
 from harness.cli import PASSED, cli, progress
 from harness.errors import InvalidInput
+from harness.server_paths import CONF_ROOT, SITES_AVAILABLE
 from harness.site import SETTINGS, load_site
 
 EXAMPLE_SITE = """# An example site for `harness drill --site DIR`: edit it, or replace this tree with your own
@@ -72,14 +73,14 @@ def init_command(folder: Path, container: str | None) -> int:
         (folder / "sites-available").mkdir()
         (folder / "sites-enabled").mkdir()
         (folder / "sites-available" / "example").write_text(EXAMPLE_SITE)
-        os.symlink("/etc/nginx/sites-available/example", folder / "sites-enabled" / "example")
+        os.symlink(f"{SITES_AVAILABLE}/example", folder / "sites-enabled" / "example")
         (folder / SETTINGS).write_text(EXAMPLE_SETTINGS)
         progress(f"wrote an example site in {folder}; drill it with: harness drill --all --site {folder}")
         return PASSED
     client = engine.connect()
     try:
         server = find_container(client, container)
-        _extract(server.archive("/etc/nginx"), folder, strip="nginx/")
+        _extract(server.archive(CONF_ROOT), folder, strip="nginx/")
         site = load_site(folder)
         content = []
         for root in sorted(_roots(site)):
@@ -95,7 +96,7 @@ def init_command(folder: Path, container: str | None) -> int:
         (folder / SETTINGS).write_text(settings)
     finally:
         client.close()
-    progress(f"copied /etc/nginx and {len(content)} root(s) from {container} into {folder}")
+    progress(f"copied {CONF_ROOT} and {len(content)} root(s) from {container} into {folder}")
     progress(f"drill it with: harness drill --all --site {folder}")
     return PASSED
 
