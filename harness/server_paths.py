@@ -1,5 +1,7 @@
-"""Paths on the server that more than one layer names (the target lays and controls them, the doctor reads them,
-remedies write them): Debian's and Ubuntu's nginx layout, which the target image has."""
+"""Paths on the server that more than one layer names (the doctor reads them, remedies write them).
+
+They are Debian's and Ubuntu's nginx layout, which the target image has; the target lays and controls them too.
+"""
 
 from __future__ import annotations
 
