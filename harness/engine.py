@@ -99,7 +99,8 @@ def _explanation(exc: BaseException) -> str:
     return str(getattr(exc, "explanation", None) or exc)
 
 
-def _unavailable(exc: BaseException, doing: str) -> Exception:
+def unavailable(exc: BaseException, doing: str) -> Exception:
+    """The engine did not answer (or the SDK could not ask it), in one line."""
     return EngineUnavailable(f"the Docker engine stopped answering while {doing}: {brief(exc)}")
 
 
@@ -109,8 +110,8 @@ DEFAULTS: dict[Trouble, Make] = {
         f"the target container stopped or was removed while {doing}: {_explanation(exc)}"
     ),
     Trouble.REFUSED: lambda exc, doing: TargetError(f"Docker refused {doing}: {exc}"),
-    Trouble.CLIENT: _unavailable,
-    Trouble.UNAVAILABLE: _unavailable,
+    Trouble.CLIENT: unavailable,
+    Trouble.UNAVAILABLE: unavailable,
 }
 
 
@@ -190,7 +191,7 @@ def configure_reaper(client: docker.DockerClient) -> bool:
 
     if os.environ.get("TESTCONTAINERS_RYUK_DISABLED"):
         return not testcontainers_config.ryuk_disabled
-    with boundary("looking for the Ryuk image", every=_unavailable), tolerate(Trouble.MISSING) as absent:
+    with boundary("looking for the Ryuk image", every=unavailable), tolerate(Trouble.MISSING) as absent:
         client.images.get(testcontainers_config.ryuk_image)
     if absent.trouble is not None:
         log.debug("Ryuk image %s absent: Ryuk disabled", testcontainers_config.ryuk_image)

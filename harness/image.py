@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness import engine
 from harness.config import Settings
-from harness.engine import Trouble, boundary, tolerate
-from harness.errors import EngineUnavailable, ImageBuildError, ImageError
+from harness.engine import Trouble, boundary, tolerate, unavailable
+from harness.errors import ImageBuildError, ImageError
 from harness.paths import default_docker_dir
 
 if TYPE_CHECKING:
@@ -88,12 +87,8 @@ def _build_lock(cache_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _engine_trouble(exc: BaseException, doing: str = "preparing the image") -> Exception:
-    return EngineUnavailable(f"the Docker engine stopped answering while {doing}: {engine.brief(exc)}")
-
-
 def _find(client: docker.DockerClient, ref: str) -> Image | None:
-    with boundary("preparing the image", every=_engine_trouble), tolerate(Trouble.MISSING):
+    with boundary("preparing the image", every=unavailable), tolerate(Trouble.MISSING):
         return client.images.get(ref)
     return None
 
@@ -150,7 +145,7 @@ def _resolve_base(client: docker.DockerClient, settings: Settings, folder: Path,
         return wanted, ""
     progress(f"pulling {wanted}")
     # The engine not answering is no registry trouble: no fallback helps then.
-    with boundary("pulling the base", every=_engine_trouble), tolerate(*set(Trouble) - {Trouble.UNAVAILABLE}) as pull:
+    with boundary("pulling the base", every=unavailable), tolerate(*set(Trouble) - {Trouble.UNAVAILABLE}) as pull:
         client.images.pull(wanted)
     if pull.error is None:
         return wanted, ""
@@ -242,7 +237,7 @@ def _build(client: docker.DockerClient, folder: Path, tag: str, base: str, note:
     def failed(exc: BaseException, doing: str) -> Exception:
         return ImageBuildError(step, _first_line(str(exc)), list(tail))
 
-    with boundary("building the image", {Trouble.UNAVAILABLE: _engine_trouble}, every=failed):
+    with boundary("building the image", {Trouble.UNAVAILABLE: unavailable}, every=failed):
         stream = client.api.build(
             path=str(folder), tag=tag, buildargs={"BASE": base}, labels=labels, rm=True, forcerm=True, decode=True
         )

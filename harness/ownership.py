@@ -75,7 +75,7 @@ def _remove_matching(client: docker.DockerClient, labels: list[str], keep_alive_
 
     removed: list[Removed] = []
     filters: dict[str, str | list[str] | bool] = {"label": labels}
-    with boundary("cleaning up", every=engine.DEFAULTS[Trouble.UNAVAILABLE]):
+    with boundary("cleaning up", every=engine.unavailable):
         containers = client.containers.list(all=True, filters=filters, ignore_removed=True)
         networks = client.networks.list(filters=filters)
     items: list[tuple[Container | Network, str]] = [
