@@ -113,6 +113,7 @@ class Result:
     target: str
     run_id: str
     site: str = ""  # the --site tree drilled ("" : the test server)
+    site_digest: str = ""  # what that tree says (Site.digest): the results history keys runs by it
     url: str = ""  # where port 80 was published while the target lived
     tls_url: str = ""  # and port 443, on a site that serves TLS
     probes: tuple[Check, ...] = ()  # what the probe requested, and what the healthy server answers each
@@ -206,6 +207,7 @@ class DrillState:
     probes: tuple[Check, ...] = ()
     early: _Background | None = None  # the diagnosis begun on the first failing sample
     before_repair: frozenset[tuple[int, str]] = frozenset()  # processes running before the repair
+    summary: str = ""  # what the scenario broke on this server, in its own words (Scenario.describe)
 
 
 class Drill:
@@ -351,7 +353,8 @@ class Drill:
         target.require_managed()
         self._checkpoint()
         with rec.phase("inject"):
-            injected = rec.record(EventKind.INJECTED, self.scenario.summary)
+            found.summary = call_plugin(self.scenario.name, "describe", self.scenario.describe, target)
+            injected = rec.record(EventKind.INJECTED, found.summary)
             call_plugin(self.scenario.name, "inject", self.scenario.inject, target)
         with rec.phase("detect"):
             self._detect(target, monitor, injected.t, time.monotonic())
@@ -644,7 +647,7 @@ class Drill:
         recovered = timeline.at(EventKind.RECOVERED)
         result = Result(
             scenario=self.scenario.name,
-            summary=self.scenario.summary,
+            summary=self.state.summary or self.scenario.summary,
             declared_symptom=self.scenario.symptom,
             declared_cause=self.scenario.cause,
             verdict=verdict,
@@ -665,6 +668,7 @@ class Drill:
             target=self.state.target_name,
             run_id=self.session.run_id,
             site=str(self.session.site.folder) if self.session.site is not None else "",
+            site_digest=self.session.site.digest if self.session.site is not None else "",
             url=self.state.url,
             tls_url=self.state.tls_url,
             probes=self.state.probes,
