@@ -267,7 +267,7 @@ def test_every_summary_on_a_site_names_what_was_broken_there() -> None:
 
 
 def test_a_relative_include_of_sites_enabled_is_what_include_typo_edits(tmp_path: Path) -> None:
-    conf = (SITES.parent.parent / "harness" / "sitedata" / "nginx.conf").read_text()
+    conf = (SITES.parent.parent / "harness" / "sitedata" / "etc-nginx" / "nginx.conf").read_text()
     relative = conf.replace("include /etc/nginx/sites-enabled/*;", "include sites-enabled/*;")
     assert relative != conf
     on = site(tmp_path, "server { listen 80; server_name a.test; root /srv/a; }")
@@ -293,7 +293,7 @@ def test_a_server_without_a_listen_line_has_none_to_move(tmp_path: Path) -> None
 
 
 def test_log_dir_missing_needs_a_log_under_var_log_nginx(tmp_path: Path) -> None:
-    conf = (SITES.parent.parent / "harness" / "sitedata" / "nginx.conf").read_text()
+    conf = (SITES.parent.parent / "harness" / "sitedata" / "etc-nginx" / "nginx.conf").read_text()
     elsewhere = conf.replace("/var/log/nginx/", "/srv/logs/")
     assert elsewhere != conf and "/var/log/nginx" not in elsewhere
     on = site(tmp_path, "server { listen 80; server_name a.test; root /srv/a; }")
@@ -439,10 +439,9 @@ def test_a_deploy_breaks_the_listen_line_nginx_reads_not_a_commented_one(tmp_pat
 
 def test_an_enabled_site_no_probe_reaches_is_not_what_the_link_scenarios_remove(tmp_path: Path) -> None:
     # The probed site lives in conf.d; sites-enabled holds only a status page on another port.
-    site(tmp_path, "server { listen 8081; server_name status.local; location / { return 200; } }")
     (tmp_path / "conf.d").mkdir()
     (tmp_path / "conf.d" / "shop.conf").write_text("server { listen 80; server_name shop.test; root /srv/shop; }\n")
-    on = load_site(tmp_path)
+    on = site(tmp_path, "server { listen 8081; server_name status.local; location / { return 200; } }")
     assert choose(on).site_name == ""
     for name in ("missing-symlink", "dangling-symlink", "listen-8080", "bad-config-deploy"):
         assert "sites-enabled" in why_not(name, on), name
