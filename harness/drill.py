@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from harness import otel
-from harness.choice import rate_limited_page
 from harness.doctor import Diagnosis, Request, examine
 from harness.errors import DeadlineExceeded, HarnessError, InvalidInput, RemedyError
 from harness.facts import Facts
@@ -55,19 +54,23 @@ class DetectedBy(StrEnum):
     DOCTOR = "doctor"  # every request was fine; only the examination from inside found the fault
 
 
-NO_BURST = "no burst (the site's page is TLS-only or rate limited by its own configuration)"
+# A burst's request fails when it takes longer than this, or BURST_SLOWDOWN times the slowest healthy sample.
+BURST_TIMEOUT = 2.0
+BURST_SLOWDOWN = 40.0
+NO_BURST = "no burst (every page of the site is TLS-only or under its own limit_req / limit_conn)"
 
 
-def load_burst(target: Target, requests: int, concurrency: int) -> LoadReport | None:
+def load_burst(target: Target, requests: int, concurrency: int, timeout: float = 2.0) -> LoadReport | None:
     """A burst of concurrent clients at the target's page, judged as the probe judges; None where none can be sent.
 
-    A TLS-only site (the burst speaks plain HTTP), or one whose own limit_req turns a one-client burst away by
-    design: there load proves nothing either way, and the doctor decides.
+    A TLS-only site (the burst speaks plain HTTP), or one whose every page is under its own limit_req or
+    limit_conn, which turns a one-client burst away by design: there load proves nothing either way, and the
+    doctor decides.
     """
     check = target.load_check
-    if check is None or (target.site is not None and rate_limited_page(target.site.model)):
+    if check is None:
         return None
-    return burst(target.url + check.path, requests=requests, concurrency=concurrency, check=check)
+    return burst(target.url + check.path, requests=requests, concurrency=concurrency, timeout=timeout, check=check)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,8 @@ class Result:
     run_id: str
     site: str = ""  # the --site tree drilled ("" : the test server)
     url: str = ""  # where port 80 was published while the target lived
+    # A drill that never got steady: one line per probe, what it expected and what it got.
+    unsteady: tuple[str, ...] = ()
 
     @property
     def symptom_matches(self) -> bool:
@@ -180,6 +185,7 @@ class DrillState:
     url: str = ""
     early: _Background | None = None  # the diagnosis begun on the first failing sample
     before_repair: frozenset[tuple[int, str]] = frozenset()  # processes running before the repair
+    unsteady: tuple[str, ...] = ()  # the probes that did not hold before any fault, one line each
 
 
 class Drill:
@@ -304,11 +310,14 @@ class Drill:
             with rec.phase("steady/streak"):
                 # The doctor examines the unbroken server while the probe gathers its streak: neither needs the other.
                 doctor = _Background(lambda: examine(target))
-                steady = monitor.wait_for_streak(True, k, since=0.0, timeout=opts.steady_timeout)
+                waited = self._patience(opts.steady_timeout, monitor)
+                steady = monitor.wait_for_streak(True, k, since=0.0, timeout=waited)
                 if steady is None:
+                    found.unsteady = unsteady_probes(target, monitor.samples)
                     raise _Stop(
                         Verdict.NOT_STEADY,
-                        f"no {k} good samples in a row within {opts.steady_timeout:g} s before injection",
+                        f"no {k} good samples in a row within {waited:g} s before injection"
+                        + "".join(f"\n  {line}" for line in found.unsteady),
                     )
             self._checkpoint()
             found.baseline = doctor.result(rec, "steady/doctor")
@@ -375,7 +384,7 @@ class Drill:
         k, opts, rec = self.options.streak, self.options, self.recorder
         # The probe was ok throughout a fault it cannot see, so only samples after the repair prove anything.
         since = repair_started if self.state.detected_by is DetectedBy.PROBE else repaired
-        deadline = time.monotonic() + opts.recover_timeout
+        deadline = time.monotonic() + self._patience(opts.recover_timeout, monitor)
         with rec.phase("verify/streak"):
             first = self._first_good(target, monitor, since, deadline)
             # From the first good sample the doctor examines while the probe confirms the streak.
@@ -384,7 +393,7 @@ class Drill:
             if good is None:
                 raise _Stop(
                     Verdict.NOT_RECOVERED,
-                    f"port 80 did not serve the expected page within {opts.recover_timeout:g} s of the repair "
+                    f"port 80 did not serve the expected page within {deadline - repaired:.3g} s of the repair "
                     f"({_last_probe(monitor)})",
                 )
         rec.record(EventKind.RECOVERED, _describe_streak(good), t=good.first.t)
@@ -441,12 +450,15 @@ class Drill:
         found = self.state
         # The doctor starts on the first failing sample, while the probe confirms the streak: if that sample
         # opens the confirmed streak, its diagnosis stands; if not (a blink), it is thrown away.
-        seen = monitor.wait_for_failure(1, since=inject_done, quiet=opts.settle, timeout=opts.detect_timeout)
+        # Where the site's limits space the samples, "stayed ok" and the deadline take as many samples as at full pace.
+        settle = max(opts.settle, k * monitor.interval)
+        waited = self._patience(opts.detect_timeout, monitor)
+        seen = monitor.wait_for_failure(1, since=inject_done, quiet=settle, timeout=waited)
         early = None
         if seen is not None:
             measured, requests = _what_failed(seen.first)
             early = _Background(lambda: examine(target, measured, requests, self._baseline_facts()))
-        bad = monitor.wait_for_failure(k, since=inject_done, quiet=opts.settle, timeout=opts.detect_timeout)
+        bad = monitor.wait_for_failure(k, since=inject_done, quiet=settle, timeout=waited)
         if bad is not None:
             found.symptom_seen, found.detected_by = Symptom.of(bad.outcome), DetectedBy.PROBE
             found.measured, found.requests = _what_failed(bad.first)
@@ -470,10 +482,10 @@ class Drill:
         diagnosis = examine(target, baseline=self._baseline_facts())
         if diagnosis.healthy:
             found.diagnosis = diagnosis
+            burst_said = f"a burst of {report.requests} requests was served" if report.requests else NO_BURST
             raise _Stop(
                 Verdict.NOT_DETECTED,
-                f"the probe stayed ok after the injection, a burst of {report.requests} requests was served, "
-                "and the doctor finds nginx healthy",
+                f"the probe stayed ok after the injection, {burst_said}, and the doctor finds nginx healthy",
             )
         found.symptom_seen, found.detected_by, found.diagnosis = (
             Symptom.LATENT,
@@ -483,18 +495,39 @@ class Drill:
         rec.record(EventKind.DETECTED, f"by the doctor (port 80 still serves): {diagnosis.cause}", t=examined)
         rec.record(EventKind.DIAGNOSED, f"{diagnosis.cause}: {diagnosis.summary}")
 
+    def _patience(self, timeout: float, monitor: Monitor) -> float:
+        """TIMEOUT, or long enough for a streak and two samples more where the site's limits space the samples."""
+        return max(timeout, (self.options.streak + 2) * monitor.interval)
+
     def _baseline_facts(self) -> Facts | None:
         return self.state.baseline.facts if self.state.baseline is not None else None
 
     def _burst(self, target: Target, why: str) -> LoadReport:
         opts = self.options
-        report = load_burst(target, opts.load_requests, opts.load_concurrency)
+        report = load_burst(target, opts.load_requests, opts.load_concurrency, self._burst_timeout())
         if report is None:
             report = LoadReport(0, 0, {}, 0.0)
-            why += f"; {NO_BURST}"
+            self.state.load_reports.append(report)
+            self.recorder.record(EventKind.LOAD_TESTED, f"{why}; {NO_BURST}")
+            return report
         self.state.load_reports.append(report)
         self.recorder.record(EventKind.LOAD_TESTED, f"{why}: {report.describe()}")
         return report
+
+    def _burst_timeout(self) -> float:
+        """How long one request of a burst may take: BURST_TIMEOUT, or longer where the healthy server was slower
+        at the steady state (a loaded machine, other drills running at once): a burst judges the server against
+        itself, never against the speed of the machine harness runs on."""
+        monitor = self.monitor
+        if monitor is None:
+            return BURST_TIMEOUT
+        # The steady phase's good samples: what this server, on this machine, under this load, takes to answer.
+        injected = next((e.t for e in self.recorder.events if e.kind is EventKind.INJECTED), None)
+        healthy = sorted(s.latency for s in monitor.samples if s.ok and (injected is None or s.t < injected))
+        if not healthy:
+            return BURST_TIMEOUT
+        slowest = healthy[-1]
+        return max(BURST_TIMEOUT, BURST_SLOWDOWN * slowest)
 
     def _result(self, verdict: Verdict, reason: str, image: str) -> Result:
         samples = self.monitor.samples if self.monitor is not None else []
@@ -526,6 +559,7 @@ class Drill:
             run_id=self.session.run_id,
             site=str(self.session.site.folder) if self.session.site is not None else "",
             url=self.state.url,
+            unsteady=self.state.unsteady,
         )
         otel.trace_drill(result)  # nothing unless the environment asks for traces
         return result
@@ -562,6 +596,26 @@ class _Background:
             raise self._error
         assert self._value is not None
         return self._value
+
+
+def unsteady_probes(target: Target, samples: list[Sample]) -> tuple[str, ...]:
+    """One line per probe of a drill that never got steady: what it expected, what it got, and the site's limit
+    that covers it, if any (harness paces itself within them, so a limit's refusal names the limit to look at)."""
+    lines = []
+    for check in target.checks:
+        key = (f"/{check.path}", check.host, check.port)
+        failed = [s for s in samples if not s.ok and (s.path, s.host, s.port) == key]
+        expected = f"{check.label()}: expected {check.expectation()}" + (f" ({check.why})" if check.why else "")
+        if not failed:
+            lines.append(f"✓ {expected}; got it")
+            continue
+        got = failed[-1].detail.removeprefix(f"{check.label()}: ").removeprefix(f"GET /{check.path}: ")
+        line = f"✗ {expected}; got {got} in {len(failed)} of {len(samples)} samples"
+        limits = target.pacer.limits(check.host, f"/{check.path}", check.port)
+        if limits and any(s.status in (429, 503) for s in failed):
+            line += "; under " + ", ".join(limit.describe() for limit in limits)
+        lines.append(line)
+    return tuple(lines)
 
 
 def _last_probe(monitor: Monitor) -> str:

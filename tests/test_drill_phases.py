@@ -17,6 +17,7 @@ import pytest
 
 from harness.doctor import Diagnosis
 from harness.drill import Drill, DrillInterrupted, DrillOptions, Verdict
+from harness.footprint import Pacer
 from harness.journal import journal
 from harness.listeners import DrillListener
 from harness.probe import DEFAULT_CHECKS, Monitor, Outcome, Sample
@@ -48,12 +49,16 @@ class FakeProbe:
     def clone(self) -> FakeProbe:
         return FakeProbe(self.target)
 
+    def cycle(self) -> float:
+        return 0.0
+
     def close(self) -> None:
         pass
 
 
 class FakeTarget:
     name, url, load_check, site = "fake-target", "http://fake-target/", None, None
+    checks, pacer = DEFAULT_CHECKS, Pacer(None)
 
     def __init__(self) -> None:
         self.state = State.NEW
