@@ -226,7 +226,7 @@ def classify_error(exc: BaseException) -> tuple[Outcome, str]:
         http.client.HTTPException,
     )
     if isinstance(exc, unreadable) or isinstance(root, unreadable):
-        return Outcome.NOT_OUR_SERVER, f"a reply that could not be read ({type(root).__name__}: {str(root)[:120]})"
+        return Outcome.NOT_OUR_SERVER, f"a reply that could not be read ({type(exc).__name__}: {str(root)[:120]})"
     if isinstance(exc, (requests.ConnectionError, OSError)):
         return Outcome.REFUSED, f"connection failed: {type(root).__name__}"
     raise exc
@@ -241,11 +241,6 @@ def _tls_context() -> ssl.SSLContext:
     30 times a plain one. Verification stays off: a throwaway server's certificate is self-signed."""
     global _TLS
     if _TLS is None:
-        import urllib3
-
-        # Self-signed certificates are the point of a throwaway TLS server; say nothing of them. Set once for the
-        # process: catch_warnings around each request is not thread-safe, and samples run on several threads.
-        warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -343,9 +338,14 @@ class Probe:
         """One request as CHECK describes it (scheme, Host, path), never following a redirect."""
         base = self.tls_url if check.scheme == "https" else self.url
         headers = {"Host": check.host} if check.host else None
-        return self._session.get(
-            base + check.path, timeout=self.timeout, allow_redirects=False, headers=headers, verify=False
-        )
+        import urllib3
+
+        with warnings.catch_warnings():
+            # Self-signed certificates are the point of a throwaway TLS server; say nothing of them.
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+            return self._session.get(
+                base + check.path, timeout=self.timeout, allow_redirects=False, headers=headers, verify=False
+            )
 
     def clone(self) -> Probe:
         """Another probe like this one, with its own connection (for a sample sent while this one waits)."""
