@@ -54,13 +54,10 @@ class DetectedBy(StrEnum):
     DOCTOR = "doctor"  # every request was fine; only the examination from inside found the fault
 
 
-# A burst's request fails when it takes longer than this, or BURST_SLOWDOWN times the slowest healthy sample.
-BURST_TIMEOUT = 2.0
-BURST_SLOWDOWN = 40.0
 NO_BURST = "no burst (every page of the site is TLS-only or under its own limit_req / limit_conn)"
 
 
-def load_burst(target: Target, requests: int, concurrency: int, timeout: float = 2.0) -> LoadReport | None:
+def load_burst(target: Target, requests: int, concurrency: int) -> LoadReport | None:
     """A burst of concurrent clients at the target's page, judged as the probe judges; None where none can be sent.
 
     A TLS-only site (the burst speaks plain HTTP), or one whose every page is under its own limit_req or
@@ -70,7 +67,7 @@ def load_burst(target: Target, requests: int, concurrency: int, timeout: float =
     check = target.load_check
     if check is None:
         return None
-    return burst(target.url + check.path, requests=requests, concurrency=concurrency, timeout=timeout, check=check)
+    return burst(target.url + check.path, requests=requests, concurrency=concurrency, check=check)
 
 
 @dataclass(frozen=True)
@@ -504,7 +501,7 @@ class Drill:
 
     def _burst(self, target: Target, why: str) -> LoadReport:
         opts = self.options
-        report = load_burst(target, opts.load_requests, opts.load_concurrency, self._burst_timeout())
+        report = load_burst(target, opts.load_requests, opts.load_concurrency)
         if report is None:
             report = LoadReport(0, 0, {}, 0.0)
             self.state.load_reports.append(report)
@@ -513,21 +510,6 @@ class Drill:
         self.state.load_reports.append(report)
         self.recorder.record(EventKind.LOAD_TESTED, f"{why}: {report.describe()}")
         return report
-
-    def _burst_timeout(self) -> float:
-        """How long one request of a burst may take: BURST_TIMEOUT, or longer where the healthy server was slower
-        at the steady state (a loaded machine, other drills running at once): a burst judges the server against
-        itself, never against the speed of the machine harness runs on."""
-        monitor = self.monitor
-        if monitor is None:
-            return BURST_TIMEOUT
-        # The steady phase's good samples: what this server, on this machine, under this load, takes to answer.
-        injected = next((e.t for e in self.recorder.events if e.kind is EventKind.INJECTED), None)
-        healthy = sorted(s.latency for s in monitor.samples if s.ok and (injected is None or s.t < injected))
-        if not healthy:
-            return BURST_TIMEOUT
-        slowest = healthy[-1]
-        return max(BURST_TIMEOUT, BURST_SLOWDOWN * slowest)
 
     def _result(self, verdict: Verdict, reason: str, image: str) -> Result:
         samples = self.monitor.samples if self.monitor is not None else []
