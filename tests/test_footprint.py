@@ -206,3 +206,19 @@ def test_a_drill_on_a_rate_limited_site_recovers_and_never_blames_the_limit() ->
     done = run_harness("drill", "nginx-stopped", "--site", str(LIMITS), "--json", timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "429" not in done.stdout and "rate-limited" not in done.stdout
+
+
+def test_nginx_refusing_the_doctors_own_requests_is_never_a_rate_limit_diagnosis() -> None:
+    from dataclasses import replace
+
+    from harness.doctor import Request, diagnose
+    from tests.test_config_model import with_config
+
+    body = "server {\n listen 80;\n root /var/www/html;\n location / {\n  limit_req zone=one;\n }\n}\n"
+    facts = with_config(site(body), ran=True)
+    failing = (("the probe: HTTP 503",), (Request("/", symptom="http-5xx"),))
+    # The doctor's curl from inside, two requests in a row under a zone with no burst: its own footprint.
+    own = '[error] 54#54: *6 limiting requests, excess: 0.994 by zone "one", client: 127.0.0.1, server: _'
+    assert diagnose(replace(facts, error_log=(own,)), *failing).cause != "rate-limited"  # type: ignore[type-var,arg-type]
+    outside = own.replace("127.0.0.1", "172.17.0.1")
+    assert diagnose(replace(facts, error_log=(outside,)), *failing).cause == "rate-limited"  # type: ignore[type-var,arg-type]
