@@ -348,8 +348,16 @@ def test_an_https_probe_loads_no_certificate_store_per_sample(
     tls_url = _tls_server(tmp_path, http_server)
     loaded: list[object] = []
     original = ssl.SSLContext.load_default_certs
-    monkeypatch.setattr(ssl.SSLContext, "load_default_certs", lambda self, *a: loaded.append(a) or original(self, *a))
-    monkeypatch.setattr(ssl.SSLContext, "set_default_verify_paths", lambda self: loaded.append("paths"))
+
+    def counted(self: ssl.SSLContext, *args: object) -> None:
+        loaded.append(args)
+        original(self, *args)  # type: ignore[arg-type]
+
+    def paths(self: ssl.SSLContext) -> None:
+        loaded.append("paths")
+
+    monkeypatch.setattr(ssl.SSLContext, "load_default_certs", counted)
+    monkeypatch.setattr(ssl.SSLContext, "set_default_verify_paths", paths)
     check = Check("", "secure", own_page=False, host="site.example", scheme="https")
     probe = Probe("http://127.0.0.1:9/", timeout=2, checks=(check,), tls_url=tls_url)
     samples = [probe.sample() for _ in range(3)]
