@@ -381,7 +381,8 @@ class Drill:
         k, opts, rec = self.options.streak, self.options, self.recorder
         # The probe was ok throughout a fault it cannot see, so only samples after the repair prove anything.
         since = repair_started if self.state.detected_by is DetectedBy.PROBE else repaired
-        deadline = time.monotonic() + self._patience(opts.recover_timeout, monitor)
+        waited = self._patience(opts.recover_timeout, monitor)
+        deadline = time.monotonic() + waited
         with rec.phase("verify/streak"):
             first = self._first_good(target, monitor, since, deadline)
             # From the first good sample the doctor examines while the probe confirms the streak.
@@ -390,7 +391,7 @@ class Drill:
             if good is None:
                 raise _Stop(
                     Verdict.NOT_RECOVERED,
-                    f"port 80 did not serve the expected page within {deadline - repaired:.3g} s of the repair "
+                    f"port 80 did not serve the expected page within {waited:g} s of the repair "
                     f"({_last_probe(monitor)})",
                 )
         rec.record(EventKind.RECOVERED, _describe_streak(good), t=good.first.t)

@@ -207,6 +207,8 @@ def test_a_fault_the_probe_never_sees_is_not_detected_when_the_doctor_finds_noth
     result = drill.run()
     assert result.verdict is Verdict.NOT_DETECTED
     assert "the doctor finds nginx healthy" in result.reason
+    # No page took a burst here (FakeTarget has none): said so, never "a burst of 0 requests was served".
+    assert "burst of 0" not in result.reason and "no burst" in result.reason
     assert source.given_back
 
 

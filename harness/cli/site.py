@@ -22,8 +22,11 @@ from harness.site import load_site, probe_plan
     help="Also lay the site into a target and record what the healthy server answers each probe (starts a container).",
 )
 def site_command(folder: str, as_json: bool, record: bool) -> int:
-    """Show the probes a drill of DIR makes: each request, what it expects and why, and the pace the site's
-    own limits allow; servers a client outside cannot reach are listed as not probed."""
+    """Show the probes a drill of DIR makes: what each expects, why, and at what pace.
+
+    The pace is what the site's own limit_req / limit_conn allow one client; servers a client outside cannot
+    reach (a status page on 127.0.0.1) are listed as not probed. --record also records the healthy answers.
+    """
     site = load_site(folder)
     plan = probe_plan(site)
     recorded: list[str] = []
