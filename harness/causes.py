@@ -11,15 +11,16 @@ unit is named with its package. Nothing else in harness lists causes.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from importlib.metadata import EntryPoint
+from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
 
 from harness.errors import PluginError
-from harness.plugins import load_group
+from harness.plugins import OWN_DISTRIBUTION, distribution, load_group, plugin_error
 
 if TYPE_CHECKING:
     from harness.changes import Changes
@@ -125,6 +126,28 @@ class Registry:
         return "".join(c.collect.rstrip("\n") + "\n" for c in self.causes if c.collect)
 
 
+# How the doctor calls each hook of a unit: checked when the unit loads, as pluggy checks a hook implementation
+# against its specification, so a wrong signature is named then rather than failing inside a diagnosis.
+_CALLED_WITH = {"rule": ("ctx",), "remedy": ("target", "diagnosis"), "set_aside": ("ctx", "cause")}
+
+
+def _check_signature(hook: str, function: object) -> None:
+    if not callable(function):
+        raise ValueError(f"its {hook} must be a callable")
+    arguments = _CALLED_WITH[hook]
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return  # a builtin without a signature: nothing to check
+    try:
+        signature.bind(*arguments)
+    except TypeError as exc:
+        raise ValueError(
+            f"its {hook} {getattr(function, '__name__', function)!s}{signature} cannot be called as "
+            f"{hook}({', '.join(arguments)}): {exc}"
+        ) from None
+
+
 def validate(unit: object, entry_name: str) -> Cause:
     if not isinstance(unit, Cause):
         raise ValueError(f"{unit!r} is not a harness.causes.Cause")
@@ -132,8 +155,9 @@ def validate(unit: object, entry_name: str) -> Cause:
         raise ValueError(f"its id {unit.id!r} differs from its entry-point name {entry_name!r}")
     if not _KEBAB.fullmatch(unit.id):
         raise ValueError(f"id {unit.id!r} is not a kebab-case id such as 'site-not-enabled'")
-    if not callable(unit.rule) or (unit.remedy is not None and not callable(unit.remedy)):
-        raise ValueError("its rule (and remedy, when given) must be callables")
+    for hook in _CALLED_WITH:
+        if getattr(unit, hook) is not None or hook == "rule":
+            _check_signature(hook, getattr(unit, hook))
     if unit.area not in AREAS:
         raise ValueError(f"area {unit.area!r} is not one of: {', '.join(AREAS)}")
     if not isinstance(unit.order, int) or not unit.measures or not all(isinstance(m, str) for m in unit.measures):
@@ -146,9 +170,24 @@ def validate(unit: object, entry_name: str) -> Cause:
 
 
 def load_registry(entries: list[EntryPoint] | None = None) -> Registry:
+    entries = entries if entries is not None else list(entry_points(group=GROUP))
     found, broken = load_group(GROUP, validate, "cause unit", entries)
-    units = sorted(found.values(), key=lambda c: (c.order, c.id))
-    return Registry(tuple(units), tuple(broken))
+    origin = {entry.name: distribution(entry) for entry in entries}
+    units: dict[int, Cause] = {}
+    # Units are tried in order and a rule may assume the ones before it did not fit, so two units sharing an order
+    # would be tried in an order nobody chose. The one shipped with harness keeps it; otherwise the first by id.
+    ours = sorted(found.values(), key=lambda c: (not origin[c.id].startswith(f"{OWN_DISTRIBUTION} "), c.id))
+    for unit in ours:
+        holder = units.get(unit.order)
+        if holder is None:
+            units[unit.order] = unit
+            continue
+        reason = (
+            f"its order {unit.order} is already that of cause unit {holder.id!r} from {origin[holder.id]}; "
+            "give it an order no other unit has (`harness list --causes` shows them)"
+        )
+        broken.append(plugin_error("cause unit", unit.id, origin[unit.id], reason))
+    return Registry(tuple(sorted(units.values(), key=lambda c: c.order)), tuple(broken))
 
 
 @cache

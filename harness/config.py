@@ -39,7 +39,7 @@ def _cache_dir(env: dict[str, str]) -> Path:
 class Settings:
     """What harness may be told through the environment, validated up front.
 
-    Every field has a HARNESS_* variable; see README "Settings".
+    Every field has a HARNESS_* variable; see docs/settings.md.
     """
 
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])

@@ -9,6 +9,7 @@ from typing import TypeVar
 from harness.errors import PluginError
 
 T = TypeVar("T")
+OWN_DISTRIBUTION = "nginx-harness"  # harness's own package: its built-in scenarios and units
 
 
 def distribution(entry: EntryPoint) -> str:
@@ -27,17 +28,17 @@ def load_group(
     broken: list[PluginError] = []
     for entry in entries if entries is not None else list(entry_points(group=group)):
         if entry.name in found:
-            broken.append(_error(what, entry.name, distribution(entry), f"another {what} already uses this name"))
+            broken.append(plugin_error(what, entry.name, distribution(entry), f"another {what} already uses this name"))
             continue
         try:
             found[entry.name] = validate(entry.load(), entry.name)
         except Exception as exc:  # a plugin may raise anything at import; report it, keep the rest
             reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
-            broken.append(_error(what, entry.name, distribution(entry), reason))
+            broken.append(plugin_error(what, entry.name, distribution(entry), reason))
     return found, broken
 
 
-def _error(what: str, name: str, dist: str, reason: str) -> PluginError:
+def plugin_error(what: str, name: str, dist: str, reason: str) -> PluginError:
     error = PluginError(name, dist, reason)
     error.args = (f"{what} {name!r} from {dist} is broken: {reason}; fix or uninstall {dist}",)
     return error

@@ -203,7 +203,7 @@ def load_file(path: Path | str) -> type[FileScenario]:
         where = list(error.absolute_path)
         raise InvalidInput(
             f"scenario file {path}:{_line(node, where)}: {_key(where)}: {error.message} "
-            "(the format: harness/schemas/scenario.json, and the README's example)"
+            "(the format: harness/schemas/scenario.json, and the example in docs/scenarios.md)"
         )
     attributes = {
         "__doc__": data["summary"],

@@ -168,7 +168,7 @@ def load_settings(folder: Path) -> SiteSettings:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{path}: {exc}; see the README's 'Drill your own nginx'") from None
+        raise InvalidInput(f"{path}: {exc}; see docs/your-nginx.md") from None
 
     def bad(key: str, why: str) -> InvalidInput:
         return InvalidInput(f"{path}:{_line_of(text, key)}: {why}")

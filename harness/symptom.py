@@ -8,6 +8,8 @@ from harness.probe import Outcome
 
 
 class Symptom(StrEnum):
+    # The probe's failing outcomes, with the same names and values (`of` relies on it; a test checks it, and that
+    # the scenario schema's enum and the docs' table of symptoms equal this class).
     REFUSED = "refused"  # refused or reset: nothing listens behind the port
     TIMEOUT = "timeout"
     HTTP_4XX = "http-4xx"

@@ -16,3 +16,14 @@ def _results_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ.pop("HARNESS_RESULTS", None)
     else:
         os.environ["HARNESS_RESULTS"] = previous
+
+
+# An engine that cannot exist. Every test not marked `docker` runs with it, so a pure test that quietly needs an
+# engine fails in the ordinary run instead of passing on the real one: `pytest -m "not docker"` needs no engine.
+NO_ENGINE = "unix:///nonexistent/harness-pure-test.sock"
+
+
+@pytest.fixture(autouse=True)
+def _no_engine_for_pure_tests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("docker") is None:
+        monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)

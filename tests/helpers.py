@@ -21,6 +21,10 @@ import jsonschema
 
 import docker
 from harness import ownership, schemas
+from harness.scenario import Catalogue, Scenario
+from harness.session import Session
+from harness.symptom import Symptom
+from harness.target import Target
 
 
 def fresh_run_id(prefix: str = "test") -> str:
@@ -129,3 +133,23 @@ def otlp_collector() -> Iterator[tuple[str, list[bytes]]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- plugin code is guarded everywhere -------------------------------------------------------------------
+
+
+class CrashingScenario(Scenario):
+    name = "crashes"
+    summary = "a plugin with a bug"
+    symptom = Symptom.REFUSED
+    cause = "site-not-enabled"
+
+    def inject(self, target: Target) -> None:
+        raise ValueError("bad plugin value")
+
+    def repair(self, target: Target) -> None:
+        pass
+
+
+def with_catalogue(session: Session, *scenarios: type[Scenario]) -> None:
+    session._catalogue = Catalogue({s.name: s for s in scenarios}, ())

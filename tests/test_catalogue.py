@@ -4,11 +4,14 @@ Each scenario's reference repair is also proven on its own, independently of the
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from harness.causes import registry
 from harness.doctor import HEALTHY, examine
 from harness.drill import DetectedBy, Result, Verdict
 from harness.load import burst
@@ -20,14 +23,32 @@ from harness.target import Target
 from harness.timeline import EventKind
 
 NAMES = load_catalogue().names()
+CATALOGUE_PAGE = Path(__file__).resolve().parent.parent / "docs" / "catalogue.md"
 # The probe alone must not see these; detection has to escalate.
 ESCALATED = {Symptom.FAILS_UNDER_LOAD: DetectedBy.LOAD, Symptom.LATENT: DetectedBy.DOCTOR}
 
 
-def test_the_catalogue_covers_the_ways_servers_break() -> None:
-    assert len(NAMES) >= 15
-    causes = {load_catalogue().scenarios[name].cause for name in NAMES}
-    assert len(causes) >= 15, "scenarios should exercise distinct root causes"
+def test_every_scenario_declares_its_story_a_known_cause_with_a_remedy_and_a_reference_repair() -> None:
+    units = registry()
+    for name in NAMES:
+        scenario = load_catalogue().scenarios[name]
+        assert scenario.summary.strip() and isinstance(scenario.symptom, Symptom), name
+        unit = units.get(scenario.cause)
+        assert unit is not None, f"{name}: the doctor knows no cause {scenario.cause!r}"
+        assert unit.remedy is not None, f"{name}: {scenario.cause} has no remedy, so a drill cannot repair it"
+        assert scenario.repair is not Scenario.repair, f"{name}: no reference repair"
+
+
+def _documented() -> dict[str, tuple[str, str]]:
+    """docs/catalogue.md's table: scenario -> (symptom, cause)."""
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \|[^|]*\| ([a-z0-9-]+) \| `([a-z0-9-]+)`", CATALOGUE_PAGE.read_text(), re.M)
+    return {name: (symptom, cause) for name, symptom, cause in rows}
+
+
+def test_the_documented_catalogue_is_the_one_harness_lists() -> None:
+    scenarios = load_catalogue().scenarios
+    built_in = {name: cls for name, cls in scenarios.items() if cls.__module__.startswith("scenarios.")}
+    assert _documented() == {name: (cls.symptom.value, cls.cause) for name, cls in built_in.items()}
 
 
 def test_scenario_is_detected_diagnosed_and_repaired(

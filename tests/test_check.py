@@ -9,7 +9,10 @@ import pytest
 import requests
 
 import docker
+from harness.check import check_server
+from harness.cli import HARNESS_ERROR
 from harness.errors import NotOurTarget
+from harness.probe import Outcome
 from harness.session import Session
 from harness.target import Target
 from tests.helpers import run_harness, validated
@@ -113,3 +116,31 @@ def test_injection_is_refused_on_a_container_harness_did_not_label(
         assert client.containers.get(harness_target.name).status == "running"
     finally:
         client.close()
+
+
+# -- check --expect -------------------------------------------------------------------------------------
+
+
+@pytest.mark.docker
+def test_expect_names_the_missing_text_and_refuses_to_pass_unchecked(harness_target: Target) -> None:
+    from harness.check import ExistingServer
+
+    server = ExistingServer(harness_target._wrapped)
+    report = check_server(server, expect="text-that-is-not-there")
+    assert report.samples and all(s.outcome is Outcome.MISSING_TEXT for s in report.samples)
+    assert "lacks 'text-that-is-not-there'" in report.samples[0].detail
+    assert not report.healthy
+
+
+@pytest.mark.docker
+def test_expect_without_a_published_port_is_not_a_pass(harness_session: Session) -> None:
+    container = harness_session.client.containers.run(
+        harness_session.image.tag, detach=True, labels={"harness.run": harness_session.run_id}
+    )
+    try:
+        done = run_harness("check", str(container.name), "--expect", "hello", "--json")
+    finally:
+        container.remove(force=True)
+    assert done.returncode == HARNESS_ERROR, done.stderr
+    report = validated(done.stdout, "check")
+    assert report["passed"] is False and "could not be checked" in report["unchecked"]

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from pathlib import Path
 
 import click
 import pytest
+from rich.console import Console
 
 import docker
-from harness import ownership
-from harness.cli import BAD_INPUT, HARNESS_ERROR, PASSED
+from harness import __version__, ownership
+from harness.cli import BAD_INPUT, HARNESS_ERROR, PASSED, progress
+from harness.doctor import diagnose
+from harness.drill import Result, Verdict
+from harness.facts import parse_facts
+from harness.report import Accuracy, render_result
 from harness.scenario import load_catalogue
-from tests.helpers import containers_of_run, fresh_run_id, run_harness, single_drill
+from harness.symptom import Symptom
+from tests.helpers import containers_of_run, fresh_run_id, run_harness, single_drill, validated
 
 
 def test_list_shows_symptom_and_cause() -> None:
@@ -129,3 +137,104 @@ def test_the_help_listing_says_what_each_command_says_of_itself() -> None:
         assert command.callback.__module__ == module, name
         first = " ".join((command.help or "").split("\n\n")[0].split())
         assert first == about, name
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def _facts(name: str) -> str:
+    return (DATA / f"facts-{name}.txt").read_text()
+
+
+# -- an interrupted catalogue's accuracy --------------------------------------------------------------
+
+
+def _result(cause: str | None, verdict: Verdict, declared: str = "site-not-enabled") -> Result:
+    """A Result as a drill leaves it, built from a captured diagnosis (no Docker)."""
+    from harness.timeline import Recorder
+
+    diagnosis = diagnose(parse_facts(_facts("missing-symlink"))) if cause else None
+    if diagnosis is not None and cause != diagnosis.cause:
+        diagnosis = replace(diagnosis, cause=cause)
+    return Result(
+        scenario="missing-symlink",
+        summary="",
+        declared_symptom=Symptom.REFUSED,
+        declared_cause=declared,
+        verdict=verdict,
+        reason="",
+        symptom_seen=None,
+        detected_by=None,
+        baseline=None,
+        diagnosis=diagnosis,
+        diagnosis_after=None,
+        repair_steps=(),
+        load_reports=(),
+        timeline=Recorder().freeze([]),
+        round_trips=(),
+        time_to_detect=None,
+        time_to_recover=None,
+        duration=0.5,
+        image="img",
+        target="t",
+        run_id="r",
+    )
+
+
+def test_an_interrupted_drill_without_a_diagnosis_is_not_counted_as_correct() -> None:
+    interrupted = _result(None, Verdict.INTERRUPTED)
+    accuracy = Accuracy.of([interrupted], planned=16)
+    assert accuracy.correct == 0 and accuracy.diagnosed == 0
+    assert accuracy.line().startswith("0/0 diagnosed correctly")
+    assert "interrupted after 0 of 16 drills (1 interrupted while running, 15 never started)" in accuracy.line()
+    finished = Accuracy.of([_result("site-not-enabled", Verdict.RECOVERED), interrupted], planned=2)
+    assert finished.line().startswith("1/1 diagnosed correctly") and "1/1 recovered" in finished.line()
+
+
+# -- square brackets survive ---------------------------------------------------------------------------
+
+
+def test_text_from_servers_fixes_and_people_keeps_its_square_brackets() -> None:
+    said = "nginx -t: fails: 2026/11/27 19:43:22 [emerg] 81#81: directive"
+    console = Console(record=True, width=200)
+    from harness import cli
+
+    original = cli.stderr
+    cli.stderr = console
+    try:
+        progress(said)
+    finally:
+        cli.stderr = original
+    assert "[emerg]" in console.export_text()
+
+    facts = parse_facts(_facts("bad-config-deploy"))
+    result = replace(_result("config-invalid", Verdict.NOT_RECOVERED), reason=said)
+    result = replace(result, diagnosis=diagnose(facts))
+    console = Console(record=True, width=300)
+    render_result(result, console)
+    assert "[emerg]" in console.export_text()
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def test_version() -> None:
+    done = run_harness("--version")
+    assert done.returncode == PASSED and done.stdout.strip() == f"harness {__version__}"
+
+
+def test_verbose_after_the_subcommand_shows_only_harness_lines() -> None:
+    assert run_harness("list", "-v").returncode == PASSED
+    done = run_harness("drill", "missing-symlink", "-v", DOCKER_HOST="unix:///nonexistent.sock")
+    assert done.returncode == HARNESS_ERROR
+    assert "urllib3" not in done.stderr and " docker." not in done.stderr
+
+
+def test_every_json_output_without_an_engine_follows_its_schema(tmp_path: Path) -> None:
+    validated(run_harness("list", "--json").stdout, "list")
+    validated(run_harness("history", "--json", HARNESS_RESULTS=str(tmp_path / "none.sqlite")).stdout, "history")
+
+
+def test_a_scenario_named_twice_is_refused() -> None:
+    done = run_harness("drill", "missing-symlink", "missing-symlink", DOCKER_HOST="unix:///nonexistent.sock")
+    assert done.returncode == BAD_INPUT and "named twice" in done.stderr

@@ -257,6 +257,64 @@ def test_a_unit_is_validated_when_it_loads() -> None:
     assert set(AREAS) >= {"process", "config", "port", "files", "upstream", "resources"}
 
 
+def test_a_hook_that_cannot_be_called_as_the_doctor_calls_it_is_refused_at_load() -> None:
+    """As pluggy checks a hook implementation against its specification: named when the unit loads, not mid-drill."""
+    good = Cause("disk-full", _never, order=5, area="resources", measures=("Alert on disk space.",))
+
+    def two_args(ctx: Context, facts: object) -> None:
+        return None
+
+    def defaulted(ctx: Context, strict: bool = False) -> None:
+        return None
+
+    with pytest.raises(ValueError, match=r"its rule two_args\(ctx: 'Context', facts: 'object'\).* rule\(ctx\)"):
+        validate(replace(good, rule=two_args), "disk-full")
+    with pytest.raises(ValueError, match=r"its remedy .* remedy\(target, diagnosis\)"):
+        validate(replace(good, remedy=_never), "disk-full")
+    with pytest.raises(ValueError, match=r"its set_aside .* set_aside\(ctx, cause\)"):
+        validate(replace(good, set_aside=_never), "disk-full")
+    with pytest.raises(ValueError, match="its rule must be a callable"):
+        validate(replace(good, rule="not a function"), "disk-full")
+    assert validate(replace(good, rule=defaulted), "disk-full").rule is defaulted
+
+
+# A plugin's unit that takes an order a built-in unit already has (access-refused's), and one with an order of its own.
+CLASHING = Cause("deny-by-config", _never, order=125, area="config", measures=("Review access rules.",))
+OWN_ORDER = Cause("disk-full", _never, order=7, area="resources", measures=("Alert on disk space.",))
+
+
+def test_a_unit_whose_order_another_has_is_refused_naming_both_and_the_rest_load() -> None:
+    from importlib.metadata import EntryPoint, entry_points
+
+    from harness.causes import GROUP
+
+    plugins = [
+        EntryPoint("deny-by-config", f"{__name__}:CLASHING", GROUP),
+        EntryPoint("disk-full", f"{__name__}:OWN_ORDER", GROUP),
+    ]
+    registry = load_registry([*entry_points(group=GROUP), *plugins])
+    (refused,) = registry.broken
+    assert refused.name == "deny-by-config"
+    assert "order 125 is already that of cause unit 'access-refused' from nginx-harness" in refused.reason
+    assert "harness list --causes" in refused.reason
+    ids = [unit.id for unit in registry.causes]
+    assert "access-refused" in ids and "disk-full" in ids and "deny-by-config" not in ids
+    assert ids[0] == "disk-full"  # order 7: tried first
+
+
+def test_harness_list_causes_shows_the_order_the_doctor_tries_them_in() -> None:
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    shown = CliRunner().invoke(cli, ["list", "--causes"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    rows = [line.split() for line in shown.output.splitlines() if line.startswith("│")]
+    listed = [(int(row[1]), row[3]) for row in rows if row[1].isdigit()]
+    assert listed == [(unit.order, unit.id) for unit in load_registry().causes]
+    assert (125, "access-refused") in listed
+
+
 def test_every_built_in_cause_is_a_registered_unit_and_every_scenario_cause_has_one() -> None:
     from harness.scenario import load_catalogue
 

@@ -26,7 +26,8 @@ def test_a_deadline_swallowed_once_is_raised_again_until_it_lands() -> None:
                 swallowed += 1  # what an asyncio callback does with it
                 if swallowed > 1:
                     raise
-    assert swallowed == 2 and time.monotonic() - started < 1
+    # Raised again after it was swallowed, and only then: a count, not a time, so a loaded machine cannot fail it.
+    assert swallowed == 2
 
 
 def test_a_deadline_lost_inside_an_event_loop_still_ends_the_block() -> None:

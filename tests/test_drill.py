@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from harness.doctor import HEALTHY, examine
-from harness.drill import Result, Verdict
+from harness.drill import Drill, DrillOptions, Result, Verdict
 from harness.probe import Outcome, Probe
 from harness.report import Accuracy, render_results, results_to_dict
 from harness.scenario import Scenario
@@ -107,3 +107,47 @@ def test_catalogue_report_counts_right_causes_and_false_alarms(harness_drill: Ca
     document = results_to_dict([good])
     assert document["accuracy"]["diagnosed_correctly"] == 1
     assert document["results"][0]["observed"]["detected_by"] == "probe"
+
+
+class _WrongUpstream(Scenario):
+    """/app/ proxied to a port where nothing listens: the catalogue does not inject this."""
+
+    name = "wrong-upstream-port"
+    summary = "proxy /app/ to 127.0.0.1:9001"
+    symptom = Symptom.HTTP_5XX
+    cause = "upstream-unreachable"
+
+    def inject(self, target: Target) -> None:
+        site = "/etc/nginx/sites-available/default"
+        target.exec(["sed", "-i", "s#127.0.0.1:9000#127.0.0.1:9001#", site], check=True)
+        target.exec(["nginx", "-s", "reload"], check=True)
+
+    def repair(self, target: Target) -> None:
+        raise NotImplementedError
+
+
+@pytest.mark.docker
+def test_a_drill_never_calls_a_measured_outage_healthy_and_never_waits_for_nothing(
+    harness_session: Session,
+) -> None:
+    options = DrillOptions(recover_timeout=60.0)
+    result = Drill(harness_session, _WrongUpstream(), options=options).run()
+    assert result.symptom_seen is Symptom.HTTP_5XX
+    assert result.diagnosis is not None and result.diagnosis.cause != HEALTHY
+    if result.verdict is not Verdict.RECOVERED:
+        # No repair to run: the drill ends at once with the advice, not after the 60 s recovery timeout.
+        assert result.duration < 30, result.reason
+        repaired = result.timeline.at(EventKind.RECOVERED)
+        assert repaired is None
+
+
+# -- wording ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.docker
+def test_a_repair_that_exits_non_zero_says_it_failed(harness_drill: Callable[..., Result]) -> None:
+    result = harness_drill(
+        "missing-symlink", repair=lambda target, diagnosis: [target.exec(["false"])], recover_timeout=1.0
+    )
+    repaired = result.timeline.at(EventKind.REPAIRED)
+    assert repaired is not None and repaired.detail.startswith("failed: false exited 1")

@@ -13,9 +13,15 @@ from typing import Any
 
 import pexpect
 import pytest
+from rich.console import Console
 
+from harness.cli import BAD_INPUT, PASSED
 from harness.cli.gameday import parse_duration
-from tests.helpers import containers_of_run, harness_env, run_harness
+from harness.gameday.dashboard import render
+from harness.gameday.state import Rehearsal, RehearsalState, Status
+from harness.gameday.watch import Watcher, WatchOptions
+from harness.session import Session
+from tests.helpers import CrashingScenario, containers_of_run, harness_env, run_harness, validated, with_catalogue
 
 RELINK = "ln -s /etc/nginx/sites-available/default /etc/nginx/sites-enabled/default && service nginx restart\n"
 
@@ -179,3 +185,83 @@ def test_bad_duration_and_missing_scenario_are_bad_input(results: str) -> None:
         proc = gameday(results, *args)
         assert proc.returncode == 2, (args, proc.stderr)
         assert "Traceback" not in proc.stderr
+
+
+# -- the postmortem of a latent fault -----------------------------------------------------------------
+
+
+@pytest.mark.docker
+def test_a_latent_fault_is_resolved_when_the_doctor_finds_it_healthy_not_before_detection(tmp_path: Path) -> None:
+    results = str(tmp_path / "results.sqlite")
+    start = run_harness("gameday", "start", "latent-bad-config", "--no-dashboard", HARNESS_RESULTS=results)
+    assert start.returncode == PASSED, start.stderr
+    assert "broken now" not in start.stdout  # a latent fault leaves port 80 serving
+    rehearsal = start.stdout.split("game day ", 1)[1].split()[0]
+    state = json.loads(run_harness("gameday", "status", "--json", HARNESS_RESULTS=results).stdout)
+    time.sleep(4)  # the responder takes a while
+    fix = "cp -a /var/backups/nginx/*/etc/nginx/sites-available/default /etc/nginx/sites-available/default\n"
+    subprocess.run(["docker", "exec", "-i", state["target"], "bash"], input=fix, text=True, check=True)
+    deadline = time.monotonic() + 60
+    while json.loads(run_harness("gameday", "status", "--json", HARNESS_RESULTS=results).stdout)["status"] in (
+        "starting",
+        "broken",
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    report = validated(run_harness("gameday", "report", "--json", "--id", rehearsal, HARNESS_RESULTS=results).stdout,
+                       "gameday-report")  # fmt: skip
+    assert report["status"] == "recovered"
+    figures = report["figures"]
+    assert figures["time_to_recover_s"] >= 4 > figures["time_to_detect_s"]
+    kinds = [item["kind"] for item in report["timeline"]]
+    assert kinds.index("detected") < kinds.index("resolved")
+
+
+def test_notes_on_the_dashboard_keep_their_brackets(tmp_path: Path) -> None:
+    rehearsal = Rehearsal.create(tmp_path)
+    rehearsal.add_note("saw [error] in app.log [b]bold?[/b]")
+    console = Console(record=True, width=200)
+    console.print(render(rehearsal, RehearsalState(rehearsal.id, Status.BROKEN, hint_count=1)))
+    shown = console.export_text()
+    assert "[error]" in shown and "[b]bold?[/b]" in shown
+
+
+@pytest.mark.docker
+def test_a_game_day_watcher_survives_a_crashing_plugin_and_writes_its_report(tmp_path: Path) -> None:
+    with Session() as session:
+        with_catalogue(session, CrashingScenario)
+        rehearsal = Rehearsal.create(tmp_path)
+        state = Watcher(rehearsal, session, WatchOptions("crashes", False, 30.0)).run()
+        assert session.leftovers() == []
+    assert state.status is Status.ERROR
+    assert "inject for scenario 'crashes' crashed: ValueError: bad plugin value" in (state.reason or "")
+    assert rehearsal.report_path("md").exists()
+
+
+# -- durations ---------------------------------------------------------------------------------------
+
+
+def test_a_zero_time_limit_is_refused() -> None:
+    done = run_harness("gameday", "start", "missing-symlink", "--time-limit", "0s", DOCKER_HOST="unix:///x.sock")
+    assert done.returncode == BAD_INPUT and "not a positive duration" in done.stderr
+
+
+@pytest.mark.docker
+def test_a_hidden_rehearsal_keeps_its_scenario_out_of_its_state_file(tmp_path: Path) -> None:
+    results = str(tmp_path / "results.sqlite")
+    start = run_harness("gameday", "start", "nginx-stopped", "--hide", "--no-dashboard", HARNESS_RESULTS=results)
+    assert start.returncode == PASSED, start.stderr
+    rehearsal = start.stdout.split("game day ", 1)[1].split()[0]
+    folder = tmp_path / "gameday" / rehearsal
+    on_disk = (folder / "rehearsal.json").read_text()
+    assert "nginx-stopped" not in on_disk and "nginx-not-running" not in on_disk
+    status = validated(run_harness("gameday", "status", "--json", HARNESS_RESULTS=results).stdout, "gameday-status")
+    report = run_harness("gameday", "report", "--id", rehearsal, HARNESS_RESULTS=results)
+    assert report.returncode == BAD_INPUT and "still running" in report.stderr and "broken" not in report.stderr
+    hint = run_harness("gameday", "hint", HARNESS_RESULTS=results)
+    assert hint.returncode == PASSED and hint.stdout.startswith("Hint 1:")
+    ended = run_harness("gameday", "end", HARNESS_RESULTS=results)
+    assert ended.returncode == 1, ended.stderr
+    assert json.loads((folder / "rehearsal.json").read_text())["scenario"] == "nginx-stopped"
+    assert not (folder / ".sealed.json").exists()
+    assert status["status"] == "broken"

@@ -18,10 +18,19 @@ from harness.cli import BAD_INPUT, HARNESS_ERROR, INTERRUPTED, PASSED
 from harness.doctor import Diagnosis
 from harness.drill import Result, Verdict, repair_by_remedy
 from harness.history import ResultStore
+from harness.scenario import load_catalogue
 from harness.session import Session
 from harness.target import ExecResult, Target
 from tests.engines import mounts_under, processes_of, second_engine
-from tests.helpers import containers_of_run, fresh_run_id, harness_env, run_harness, single_drill, stderr_lines
+from tests.helpers import (
+    containers_of_run,
+    fresh_run_id,
+    harness_env,
+    run_harness,
+    single_drill,
+    stderr_lines,
+    validated,
+)
 
 
 def _drill_process(*args: str, **env: str) -> subprocess.Popen[str]:
@@ -270,3 +279,46 @@ def test_two_catalogue_runs_at_once_both_succeed_and_record_everything(tmp_path:
     recorded = ResultStore(store).runs()
     assert len(recorded) == 2 * len(names)
     assert len({r.run_id for r in recorded}) == 2
+
+
+# -- 1. interrupts, continued: Ctrl-C in a parallel catalogue --------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_ctrl_c_in_a_parallel_catalogue_injects_nothing_more_and_says_so(tmp_path: Path) -> None:
+    run_id = fresh_run_id("par-int")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "drill", "--all", "--jobs", "2", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=harness_env(HARNESS_RUN_ID=run_id, HARNESS_RESULTS=str(tmp_path / "r.sqlite")),
+    )
+    before: list[str] = []
+    try:
+        for line in stderr_lines(proc, timeout=120):
+            before.append(line)
+            if sum(" injected:" in seen for seen in before) >= 2:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)  # bounded: a run that waits out its drills fails here
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == INTERRUPTED, err
+    started = {line.split()[0] for line in before if " target-started:" in line}
+    # Nothing started, nothing injected after the interrupt, and no library log lines reached the terminal.
+    assert " injected:" not in err and " target-started:" not in err, err
+    assert "409" not in err and "harness.target" not in err and "Traceback" not in err, err
+    document = validated(out, "drill")
+    assert document["interrupted"] is True and document["passed"] is False
+    assert {r["scenario"] for r in document["results"]} <= started
+    assert all(r["verdict"] == "interrupted" for r in document["results"]), [r["reason"] for r in document["results"]]
+    accuracy = document["accuracy"]
+    planned = len(load_catalogue().names())
+    assert accuracy["planned"] == planned and accuracy["interrupted"] == len(document["results"])
+    assert "interrupted after" in accuracy["summary"]
+    # The drills running at the interrupt were stopped, not waited out (a wall-clock bound here failed under load).
+    assert containers_of_run(run_id) == []

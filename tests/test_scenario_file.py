@@ -22,12 +22,12 @@ from tests.test_gameday import gameday, started, status, wait_until_over
 
 HERE = Path(__file__).parent
 CONVERTED = HERE / "scenarios"  # two built-in scenarios, written as files
-README = HERE.parent / "README.md"
+EXAMPLE_PAGE = HERE.parent / "docs" / "scenarios.md"
 
 
-def readme_example() -> str:
-    """The scenario file the README shows, as a user would copy it."""
-    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(), flags=re.S)
+def docs_example() -> str:
+    """The scenario file the docs show, as a user would copy it."""
+    blocks = re.findall(r"```yaml\n(.*?)```", EXAMPLE_PAGE.read_text(), flags=re.S)
     (example,) = [b for b in blocks if b.startswith("# my-outage.yaml")]
     return example
 
@@ -38,11 +38,11 @@ def test_the_schema_knows_every_symptom_and_need() -> None:
     assert schema["properties"]["needs"]["items"]["enum"] == list(NEEDS)
 
 
-def test_the_readme_example_and_the_converted_scenarios_load() -> None:
+def test_the_docs_example_and_the_converted_scenarios_load() -> None:
     for path in sorted(CONVERTED.glob("*.yaml")):
         loaded = load_file(path)
         assert loaded.name.endswith("-yaml") and loaded.injection
-    assert load_file_text(readme_example(), Path("/tmp")).name == "link-lost-in-deploy"
+    assert load_file_text(docs_example(), Path("/tmp")).name == "link-lost-in-deploy"
 
 
 def load_file_text(text: str, folder: Path) -> type:
@@ -136,9 +136,9 @@ def test_converted_scenarios_get_the_verdicts_of_the_python_ones() -> None:
 
 
 @pytest.mark.docker
-def test_the_readme_example_drills_to_a_pass_and_a_fix_is_verified_against_it(tmp_path: Path) -> None:
+def test_the_docs_example_drills_to_a_pass_and_a_fix_is_verified_against_it(tmp_path: Path) -> None:
     example = tmp_path / "my-outage.yaml"
-    example.write_text(readme_example())
+    example.write_text(docs_example())
     drilled = run_harness("drill", str(example), "--json")
     assert drilled.returncode == PASSED, drilled.stderr
     (result,) = validated(drilled.stdout, "drill")["results"]

@@ -111,3 +111,34 @@ def test_a_name_like_no_known_one_gets_no_guess() -> None:
     with pytest.raises(UnknownScenario) as caught:
         load_catalogue().get("database-pool")
     assert "did you mean" not in str(caught.value)
+
+
+# -- plugin authors ------------------------------------------------------------------------------------
+
+
+def test_the_load_symptom_member_carries_its_name() -> None:
+    assert Symptom.FAILS_UNDER_LOAD.value == "fails-under-load"
+    assert Symptom.DEGRADED is Symptom.FAILS_UNDER_LOAD  # the old name keeps working
+
+
+# -- the symptom vocabulary: one meaning in the probe, the scenarios, the schema and the docs ------------------
+
+
+def test_the_probes_failing_outcomes_are_symptoms_of_the_same_name_and_value() -> None:
+    from harness.probe import Outcome
+
+    failing = {o.name: o.value for o in Outcome if o is not Outcome.OK}
+    assert {name: s.value for name, s in Symptom.__members__.items() if name in failing} == failing
+    assert all(Symptom.of(o).value == o.value for o in Outcome if o is not Outcome.OK)
+
+
+def test_the_documented_symptoms_are_the_codes() -> None:
+    """docs/drill.md holds the one table of symptoms the docs give; the YAML schema's enum is checked beside it."""
+    from pathlib import Path
+
+    from harness import schemas
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "drill.md").read_text()
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \| `([A-Z0-9_]+)` \|", page, flags=re.MULTILINE)
+    assert rows == [(s.value, s.name) for s in Symptom]
+    assert schemas.load("scenario")["properties"]["symptom"]["enum"] == [s.value for s in Symptom]

@@ -11,11 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import INTERRUPTED
+from harness.cli import BAD_INPUT, INTERRUPTED
 from harness.fix import Fix, FixKind
 from harness.history import ResultStore
-from harness.verify import SECOND_RUN, CheckStatus, FixReport
-from tests.helpers import containers_of_run, fresh_run_id, harness_env, run_harness, stderr_lines, validated
+from harness.session import Session
+from harness.verify import SECOND_RUN, CheckStatus, FixReport, VerifyOptions, verify_fix
+from tests.helpers import (
+    CrashingScenario,
+    containers_of_run,
+    fresh_run_id,
+    harness_env,
+    run_harness,
+    stderr_lines,
+    validated,
+    with_catalogue,
+)
 
 FIXES = Path(__file__).parent / "fixes"
 Verify = Callable[..., FixReport]
@@ -85,6 +95,7 @@ def test_fix_that_hangs_is_killed_at_its_deadline(harness_verify_fix: Verify) ->
     assert report.check("idempotent").status is CheckStatus.SKIPPED
 
 
+@pytest.mark.slow
 def test_puppet_manifest_is_applied_in_the_puppet_variant(harness_verify_fix: Verify) -> None:
     report = harness_verify_fix("missing-symlink", FIXES / "relink.pp")
     assert report.image.startswith("harness-target-puppet:")
@@ -106,6 +117,7 @@ def test_fix_output_is_capped_in_the_report(harness_verify_fix: Verify, tmp_path
     assert "starting nginx" in first.output  # the tail, where the fix's last words are, is kept
 
 
+@pytest.mark.slow
 @pytest.mark.docker
 def test_verify_fix_command_reports_scope_records_history_and_leaves_nothing(tmp_path: Path) -> None:
     run_id = fresh_run_id("verify")
@@ -170,6 +182,7 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.docker
 def test_interrupted_verify_fix_stops_its_other_targets_at_once() -> None:
     run_id = fresh_run_id("verify-int")
@@ -196,4 +209,102 @@ def test_interrupted_verify_fix_stops_its_other_targets_at_once() -> None:
             proc.kill()
     assert proc.returncode == INTERRUPTED
     assert took < 15  # not the rest of the scope, nor a fix's 60 s deadline
+    assert containers_of_run(run_id) == []
+
+
+@pytest.mark.docker
+def test_verify_fix_does_not_pass_healthy_for_a_fix_that_deletes_the_app(
+    harness_session: Session, tmp_path: Path
+) -> None:
+    fix = tmp_path / "drop-app.sh"
+    fix.write_text(
+        "sed -i '/location \\/app\\//,/}/d' /etc/nginx/sites-available/default\n"
+        "ln -sf /etc/nginx/sites-available/default /etc/nginx/sites-enabled/default\n"
+        "service nginx reload\n"
+    )
+    from harness.fix import Fix
+
+    report = verify_fix(
+        harness_session, harness_session.catalogue.get("missing-symlink"), Fix.load(fix), VerifyOptions()
+    )
+    assert not report.passed
+    assert report.check("healthy").status is not CheckStatus.PASSED
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_verify_fix_scope_reports_a_crashing_plugin_instead_of_a_traceback(harness_session: Session) -> None:
+    from harness.fix import Fix
+    from scenarios.missing_symlink import MissingSymlink
+
+    with Session() as session:
+        with_catalogue(session, MissingSymlink, CrashingScenario)
+        report = verify_fix(
+            session, session.catalogue.get("missing-symlink"), Fix.load(FIXES / "relink.sh"), VerifyOptions(scope=True)
+        )
+    (entry,) = report.scope
+    assert entry.scenario == "crashes" and entry.repaired is None
+    assert "ValueError: bad plugin value" in entry.detail
+
+
+# -- a failing fix is quick ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_a_hanging_fix_skips_the_later_checks_and_ends_soon(tmp_path: Path) -> None:
+    started = time.monotonic()
+    done = run_harness("verify-fix", "nginx-stopped", str(FIXES / "hangs.sh"), "--timeout", "3", "--scope", "--json")
+    took = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    report = validated(done.stdout, "verify-fix")
+    checks = {c["check"]: c for c in report["checks"]}
+    assert checks["restores"]["status"] == "failed"
+    for name in ("healthy", "idempotent", "harmless", "durable", "scope"):
+        assert checks[name]["status"] == "skipped" and "restores failed" in checks[name]["summary"], checks[name]
+    assert report["scope"] == []
+    assert took < 3 + 30
+
+
+def test_scope_is_opt_in() -> None:
+    assert VerifyOptions().scope is False
+    done = run_harness("verify-fix", "--help")
+    assert "--scope / --no-scope" in done.stdout and "[default: no-" in done.stdout
+
+
+# -- fix files are checked before a target starts ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"service nginx start\r\n", "Windows line endings (CRLF) from line 1"),
+        (b"if true; then\n  service nginx start\n", "shell syntax error (bash -n): line 3"),
+        (b"#!/bin/sh\ncase x in\n", "shell syntax error (sh -n)"),
+    ],
+    ids=["crlf", "bash", "sh"],
+)
+def test_a_broken_fix_file_is_one_line_of_bad_input_before_any_target(
+    tmp_path: Path, content: bytes, said: str
+) -> None:
+    fix = tmp_path / "fix.sh"
+    fix.write_bytes(content)
+    started = time.monotonic()
+    # No engine: the check must come before anything needs one.
+    done = run_harness("verify-fix", "missing-symlink", str(fix), DOCKER_HOST="unix:///nonexistent.sock")
+    assert done.returncode == BAD_INPUT, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and said in done.stderr, done.stderr
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.docker
+def test_a_puppet_manifest_that_does_not_parse_is_bad_input_before_anything_breaks(tmp_path: Path) -> None:
+    fix = tmp_path / "fix.pp"
+    fix.write_text("service { 'nginx':\n  ensure => running,\n\n")
+    run_id = fresh_run_id("pp")
+    done = run_harness("verify-fix", "missing-symlink", str(fix), HARNESS_RUN_ID=run_id)
+    assert done.returncode == BAD_INPUT, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("harness:")]
+    assert len(lines) == 1 and "does not parse (puppet parser validate)" in lines[0], done.stderr
+    assert "injected" not in done.stderr
     assert containers_of_run(run_id) == []

@@ -23,6 +23,7 @@ SITES = Path(__file__).parent / "sites"
 NO_ENGINE = "unix:///nonexistent.sock"
 
 
+@pytest.mark.slow
 @pytest.mark.docker
 @pytest.mark.parametrize(
     ("site", "scenarios"),
@@ -135,6 +136,7 @@ def test_a_bad_tree_is_one_line_of_bad_input(tmp_path: Path, site: str, settings
 # -- adopting a real server ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.docker
 def test_init_from_a_running_server_round_trips(tmp_path: Path) -> None:
     with Session(site=load_site(SITES / "vhosts")) as session, session.new_target() as target:

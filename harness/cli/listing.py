@@ -48,6 +48,10 @@ def catalogue_to_dict(catalogue: Catalogue, site: Site | None = None) -> dict[st
             {"name": p.name, "distribution": p.distribution, "reason": p.reason}
             for p in (*catalogue.broken, *registry().broken)
         ],
+        "causes": [
+            {"order": unit.order, "id": unit.id, "area": unit.area, "remedy": unit.remedy is not None}
+            for unit in registry().causes
+        ],
     }
 
 
@@ -66,17 +70,35 @@ def render_catalogue(catalogue: Catalogue, console: Console, site: Site | None =
         console.print(Text.assemble(("broken plugin", "red"), " ", str(problem)))
 
 
+def render_causes(console: Console) -> None:
+    """The cause units in the order the doctor tries them: a unit of your own needs an order none of these has."""
+    table = Table(title="cause units, in the order the doctor tries them", title_justify="left")
+    for column in ("order", "cause", "area"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("repair", overflow="fold")
+    for unit in registry().causes:
+        repair = "remedy" if unit.remedy is not None else Text(f"advice: {unit.advice}" if unit.advice else "by hand")
+        table.add_row(str(unit.order), Text(unit.id), unit.area, repair)
+    console.print(table)
+    for problem in registry().broken:
+        console.print(Text.assemble(("broken plugin", "red"), " ", str(problem)))
+
+
 @cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--causes", is_flag=True, help="List the cause units instead, in the order the doctor tries them.")
 @SITE
-def list_scenarios(as_json: bool, site: Site | None) -> int:
+def list_scenarios(as_json: bool, causes: bool, site: Site | None) -> int:
     """List the scenarios, with the symptom each shows and the cause a diagnosis must name.
 
     With --site DIR, each scenario says whether it applies to that configuration, and if not, why.
+    With --causes, the cause units: their order, area and whether they repair.
     """
     catalogue = load_catalogue()
     if as_json:
         click.echo(json.dumps(catalogue_to_dict(catalogue, site), indent=2))
+    elif causes:
+        render_causes(stdout())
     else:
         render_catalogue(catalogue, stdout(), site)
     return PASSED
