@@ -54,6 +54,7 @@ def result_to_dict(result: Result) -> dict[str, Any]:
         "verdict": result.verdict.value,
         "passed": result.passed,
         "reason": result.reason,
+        "unsteady_probes": list(result.unsteady),  # one line per probe of a drill that never got steady
         "problems": result.problems(),
         "declared": {"symptom": result.declared_symptom.value, "cause": result.declared_cause},
         "observed": {

@@ -170,10 +170,11 @@ def test_a_probe_that_never_got_steady_is_one_line_naming_what_it_expected_got_a
     assert lines[1].startswith("✓ GET blog.example.com/")
 
 
-def _not_steady(site: str, unsteady: tuple[str, ...]) -> Result:
+def _not_steady(site: str, unsteady: tuple[str, ...], samples: tuple[Sample, ...] = ()) -> Result:
     return Result(
         "s", "", Symptom.REFUSED, "c", Verdict.NOT_STEADY, "no 3 good samples", None, None, None, None, None, (), (),
-        Recorder().freeze([]), (), None, None, 1.0, "image", "target", "run", site=site, unsteady=unsteady,
+        Recorder().freeze(list(samples)), (), None, None, 1.0, "image", "target", "run", site=site,
+        unsteady=unsteady,
     )  # fmt: skip
 
 
@@ -222,3 +223,21 @@ def test_nginx_refusing_the_doctors_own_requests_is_never_a_rate_limit_diagnosis
     assert diagnose(replace(facts, error_log=(own,)), *failing).cause != "rate-limited"  # type: ignore[type-var,arg-type]
     outside = own.replace("127.0.0.1", "172.17.0.1")
     assert diagnose(replace(facts, error_log=(outside,)), *failing).cause == "rate-limited"  # type: ignore[type-var,arg-type]
+
+
+def test_a_flapping_probe_is_summed_up_in_one_line_and_its_probes_are_in_the_json() -> None:
+    from rich.console import Console
+
+    from harness.report import render_result, result_to_dict
+
+    flapping = tuple(
+        Sample(i / 20, Outcome.OK if i % 2 else Outcome.HTTP_4XX, 200 if i % 2 else 429, 0.001, "x") for i in range(40)
+    )
+    result = _not_steady("/site", ("✗ GET www.example.com/: expected HTTP 200; got HTTP 429",), flapping)
+    console = Console(record=True, width=120)
+    render_result(result, console)
+    text = console.export_text()
+    (line,) = [row for row in text.splitlines() if "probe: " in row]
+    assert "ok ×20" in line and "http-4xx ×20" in line and "flapping: 39 changes" in line
+    assert "→" not in text
+    assert result_to_dict(result)["unsteady_probes"] == list(result.unsteady)
