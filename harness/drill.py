@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -502,7 +503,10 @@ class Drill:
 
     def _burst(self, target: Target, why: str) -> LoadReport:
         opts = self.options
-        report = load_burst(target, opts.load_requests, opts.load_concurrency)
+        # The probe waits while harness's own crowd runs: samples queued behind it would measure harness.
+        pause = self.monitor.paused() if self.monitor is not None else nullcontext()
+        with pause:
+            report = load_burst(target, opts.load_requests, opts.load_concurrency)
         if report is None:
             report = LoadReport(0, 0, {}, 0.0)
             self.state.load_reports.append(report)

@@ -16,7 +16,8 @@ import threading
 import time
 import warnings
 from collections import Counter
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -423,6 +424,7 @@ class Monitor:
         self._pending: list[float] = []  # send times of samples in flight
         self._changed = threading.Condition()
         self._stop = threading.Event()
+        self._paused = 0  # bursts running (see paused)
         self._thread: threading.Thread | None = None
         self._idle: list[Probe] = [probe]  # a Probe per sample in flight: a requests Session is not thread-safe
         # Threads are reused: while the server answers, one does all the work.
@@ -461,6 +463,23 @@ class Monitor:
         for probe in idle:
             probe.close()
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """No samples while harness's own load burst runs: the burst is measured apart, so a sample queued behind
+        harness's own crowd (behind the same port proxy) never reads as the server failing. Samples already in
+        flight finish first (within the probe timeout)."""
+        limit = time.monotonic() + self.probe.timeout + self.interval
+        with self._changed:
+            self._paused += 1
+            while self._pending and not self._stop.is_set() and time.monotonic() < limit:
+                self._changed.wait(0.05)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._paused -= 1
+                self._changed.notify_all()
+
     def _probe(self) -> Probe:
         with self._changed:
             if self._idle:
@@ -489,7 +508,9 @@ class Monitor:
         due = time.monotonic()
         while not self._stop.is_set():
             with self._changed:
-                while len(self._pending) >= self.MAX_IN_FLIGHT and not self._stop.is_set():
+                while (len(self._pending) >= self.MAX_IN_FLIGHT or self._paused) and not self._stop.is_set():
+                    if self._paused:
+                        due = time.monotonic()  # the cadence resumes after the pause, without catching up
                     self._changed.wait(0.05)
                 if self._stop.is_set():
                     return

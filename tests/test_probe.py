@@ -364,3 +364,15 @@ def test_an_https_probe_loads_no_certificate_store_per_sample(
     samples = [probe.sample() for _ in range(3)]
     assert all(s.ok for s in samples), samples[0].detail
     assert loaded == []
+
+
+def test_no_sample_is_sent_while_harness_runs_its_own_burst(http_server: Callable[..., str]) -> None:
+    """A burst is measured apart: a sample queued behind harness's own crowd would measure harness."""
+    with Monitor(Probe(http_server(), timeout=2, checks=SITE_ONLY), 0.01) as monitor:
+        assert monitor.wait_for_streak(True, 3, since=0.0, timeout=10.0) is not None
+        with monitor.paused():
+            began = time.monotonic()
+            time.sleep(0.3)
+            ended = time.monotonic()
+        assert monitor.wait_for_streak(True, 3, since=ended, timeout=10.0) is not None  # and it resumes
+    assert not [s for s in monitor.samples if began <= s.t < ended]
