@@ -20,7 +20,7 @@ from harness.errors import DeadlineExceeded, HarnessError, InvalidInput, RemedyE
 from harness.facts import Facts
 from harness.listeners import DrillListener, Listeners
 from harness.load import LoadReport, burst
-from harness.probe import Monitor, Probe, Sample, Streak
+from harness.probe import Check, Monitor, Probe, Sample, Streak
 from harness.remedy import remedy_for
 from harness.scenario import Scenario, call_plugin
 from harness.session import Session
@@ -39,6 +39,8 @@ class Verdict(StrEnum):
     RECOVERED = "recovered"
     NOT_STEADY = "not-steady"
     NOT_DETECTED = "not-detected"
+    # The steady state held under the fault: a result on a team's site, a broken scenario on harness's own server.
+    WITHSTOOD = "withstood"
     NOT_RECOVERED = "not-recovered"
     ERROR = "error"
     INTERRUPTED = "interrupted"
@@ -113,8 +115,15 @@ class Result:
     run_id: str
     site: str = ""  # the --site tree drilled ("" : the test server)
     url: str = ""  # where port 80 was published while the target lived
+    tls_url: str = ""  # and port 443, on a site that serves TLS
+    probes: tuple[Check, ...] = ()  # what the probe requested, and what the healthy server answers each
     # A drill that never got steady: one line per probe, what it expected and what it got.
     unsteady: tuple[str, ...] = ()
+
+    @property
+    def on_own_server(self) -> bool:
+        """harness's own test server, where every scenario must break the server (not a team's --site tree)."""
+        return not self.site
 
     @property
     def symptom_matches(self) -> bool:
@@ -133,11 +142,25 @@ class Result:
         return self.diagnosis is not None and self.diagnosis.cause == self.declared_cause
 
     @property
+    def diagnosed(self) -> bool:
+        """The doctor named a cause for a fault (a withstood one has nothing to name: the doctor found it healthy)."""
+        return self.diagnosis is not None and self.verdict is not Verdict.WITHSTOOD
+
+    @property
     def passed(self) -> bool:
+        if self.verdict is Verdict.WITHSTOOD:
+            return not self.on_own_server
         return self.verdict is Verdict.RECOVERED and self.symptom_matches and self.diagnosis_correct
 
     def problems(self) -> list[str]:
         """Why a drill did not pass, one line each (empty when it passed)."""
+        if self.verdict is Verdict.WITHSTOOD:
+            if not self.on_own_server:
+                return []
+            return [
+                f"withstood on harness's own test server, where every scenario must break the server: "
+                f"{self.scenario} broke nothing, so the scenario is broken"
+            ]
         found = []
         if self.verdict is not Verdict.RECOVERED:
             found.append(f"verdict {self.verdict.value}: {self.reason}")
@@ -177,10 +200,13 @@ class DrillState:
     diagnosis_after: Diagnosis | None = None
     steps: list[ExecResult] = field(default_factory=list)  # the repair's
     load_reports: list[LoadReport] = field(default_factory=list)
+    bursts: list[tuple[float, float]] = field(default_factory=list)  # when harness's own bursts ran (monotonic)
     measured: tuple[str, ...] = ()  # the failure seen from outside, which the diagnosis must account for
     requests: tuple[Request, ...] = ()  # the requests that failed, for the doctor to trace
     target_name: str = ""
     url: str = ""
+    tls_url: str = ""
+    probes: tuple[Check, ...] = ()
     early: _Background | None = None  # the diagnosis begun on the first failing sample
     before_repair: frozenset[tuple[int, str]] = frozenset()  # processes running before the repair
     unsteady: tuple[str, ...] = ()  # the probes that did not hold before any fault, one line each
@@ -281,7 +307,9 @@ class Drill:
         self.state.target_name = target.name
         self.state.url = target.url
         self.recorder.record(EventKind.TARGET_STARTED, f"{target.name} serving on {target.url}")
-        self.monitor = self.monitors(target.probe(self.session.settings.probe_timeout), self.options.interval)
+        probe = target.probe(self.session.settings.probe_timeout)
+        self.state.probes, self.state.tls_url = tuple(probe.checks), probe.tls_url
+        self.monitor = self.monitors(probe, self.options.interval)
         self.monitor.start()
         if self.cancel.is_set():
             self.monitor.halt()
@@ -438,14 +466,15 @@ class Drill:
                     )
 
     def _detect(self, target: Target, monitor: Monitor, injected: float, inject_done: float) -> None:
-        """Probe first; if single requests stay fine, a load burst; if that is served too, the doctor.
+        """Probe first; if single requests stay fine, a load burst; if that is served too, the doctor; if it finds
+        the server healthy too, the hold that may end withstood.
 
         Samples sent while the injection ran do not decide anything on their
         own (a restart inside the injection blinks port 80 even for faults
         that do not refuse), but an outage that began there and lasted is
         dated from its first failing sample.
         """
-        k, opts, rec = self.options.streak, self.options, self.recorder
+        k, opts = self.options.streak, self.options
         found = self.state
         # The doctor starts on the first failing sample, while the probe confirms the streak: if that sample
         # opens the confirmed streak, its diagnosis stands; if not (a blink), it is thrown away.
@@ -459,38 +488,146 @@ class Drill:
             early = _Background(lambda: examine(target, measured, requests, self._baseline_facts()))
         bad = monitor.wait_for_failure(k, since=inject_done, quiet=settle, timeout=waited)
         if bad is not None:
-            found.symptom_seen, found.detected_by = Symptom.of(bad.outcome), DetectedBy.PROBE
-            found.measured, found.requests = _what_failed(bad.first)
             if early is not None and seen is not None and seen.first is bad.first:
                 found.early = early
-            first = monitor.failing_since(bad, floor=injected)
-            rec.record(EventKind.DETECTED, f"by the probe: {_describe_streak(bad)}", t=first.t)
+            self._by_probe(monitor, bad, injected)
             return
         self._checkpoint()
         started = time.monotonic()
         report = self._burst(target, "single requests are still served")
         if report.degraded:
-            found.symptom_seen, found.detected_by = Symptom.FAILS_UNDER_LOAD, DetectedBy.LOAD
-            found.measured = (f"a load burst: {report.describe()}",)
-            check = target.load_check  # the request the burst sent, to its virtual host
-            path, host = ("/" + check.path, check.host) if check is not None else ("/", "")
-            found.requests = (Request(path, host, under_load=True),)
-            rec.record(EventKind.DETECTED, f"by load: {report.describe()}", t=started)
+            self._by_load(target, report, started)
             return
         examined = time.monotonic()
         diagnosis = examine(target, baseline=self._baseline_facts())
-        if diagnosis.healthy:
-            found.diagnosis = diagnosis
-            burst_said = f"a burst of {report.requests} requests was served" if report.requests else NO_BURST
+        if not diagnosis.healthy:
+            self._by_doctor(diagnosis, examined)
+            return
+        self._hold(target, monitor, injected, inject_done)
+
+    def _hold(self, target: Target, monitor: Monitor, injected: float, inject_done: float) -> None:
+        """The probe, a burst and the doctor found the server healthy soon after the injection: before that may be
+        called withstood, the probe watches out the whole detection window, then the burst (for a scenario that
+        shows under load) and the doctor look again.
+
+        A fault may take its time to show (workers recycled, a cache or a keepalive expiring, a log filling up):
+        one that shows within the window is detected late, as any other, and repaired. Lone failures that never
+        made a streak get a second window of the probe's: a fault that flickers fails again there and is
+        not-detected (never withstood); a failure that does not recur was the machine's, and the reason says so.
+        Samples sent while harness's own burst ran are the burst's to judge: its load is harness's, not the site's.
+        """
+        opts, rec, found = self.options, self.recorder, self.state
+        with rec.phase("detect/hold"):
+            if self._watch(monitor, injected, inject_done, injected + opts.detect_timeout):
+                return
+        if self.scenario.symptom is Symptom.FAILS_UNDER_LOAD:
+            started = time.monotonic()
+            report = self._burst(target, f"the probe stayed ok for {opts.detect_timeout:g} s after the injection")
+            if report.degraded:
+                self._by_load(target, report, started)
+                return
+            if not report.requests:
+                raise _Stop(
+                    Verdict.NOT_DETECTED,
+                    f"the probe stayed ok after the injection and the doctor finds nginx healthy, but {NO_BURST}, "
+                    "so a fault that shows only under load can be neither detected nor ruled out",
+                )
+        with rec.phase("detect/doctor"):
+            examined = time.monotonic()
+            diagnosis = examine(target, baseline=self._baseline_facts())
+        if not diagnosis.healthy:
+            self._by_doctor(diagnosis, examined)
+            return
+        # Up to the doctor's last word: a streak that began meanwhile is a detection.
+        if self._watch(monitor, injected, inject_done, time.monotonic()):
+            return
+        lone = self._failed_since(monitor, inject_done)
+        if lone:
+            again = time.monotonic()
+            with rec.phase("detect/hold-again"):
+                if self._watch(monitor, injected, again, again + opts.detect_timeout):
+                    return
+            self._no_flicker(monitor, again, lone)
+        found.diagnosis = diagnosis
+        samples = [s for s in monitor.samples if s.t >= inject_done and not self._in_burst(s.t)]
+        held = time.monotonic() - injected
+        parts = [
+            f"{len(samples) - len(lone)} of {len(samples)} probe samples were ok for {held:.1f} s after the injection"
+        ]
+        if lone:
+            first = lone[0]
+            parts.append(
+                f"{len(lone)} lone failure{'s' if len(lone) > 1 else ''} ({first.outcome.value}, {first.detail}) did "
+                f"not recur in a further {opts.detect_timeout:g} s"
+            )
+        parts += [
+            f"a burst of {r.requests} requests at {r.concurrency} clients was served"
+            for r in found.load_reports
+            if r.requests
+        ]
+        parts.append("the doctor finds nginx healthy")
+        said = "; ".join(parts)
+        changed = [c.line() for c in diagnosis.changes.items]
+        if changed:
+            said += f"; what the fault changed: {', '.join(changed)}"
+        rec.record(EventKind.WITHSTOOD, said)
+        raise _Stop(Verdict.WITHSTOOD, f"the steady state held under the fault: {said}")
+
+    def _watch(self, monitor: Monitor, injected: float, since: float, until: float) -> bool:
+        """Watch the probe until UNTIL for a failing streak sent since SINCE (outside harness's bursts); True when
+        one came, which is then the detection."""
+        floor = self._after_bursts(since)
+        bad = monitor.wait_for_streak(
+            False, self.options.streak, since=floor, timeout=max(0.0, until - time.monotonic())
+        )
+        self._checkpoint()
+        if bad is None:
+            return False
+        self._by_probe(monitor, bad, max(floor, injected))
+        return True
+
+    def _failed_since(self, monitor: Monitor, since: float) -> list[Sample]:
+        return [s for s in monitor.samples if s.t >= since and not s.ok and not self._in_burst(s.t)]
+
+    def _no_flicker(self, monitor: Monitor, since: float, lone: list[Sample]) -> None:
+        """Ends the drill not-detected when probe samples failed again since SINCE, after the LONE failures before."""
+        again = self._failed_since(monitor, since)
+        if again:
+            failed = [*lone, *again]
             raise _Stop(
                 Verdict.NOT_DETECTED,
-                f"the probe stayed ok after the injection, {burst_said}, and the doctor finds nginx healthy",
+                f"{len(failed)} probe samples failed after the injection, never {self.options.streak} in a row "
+                f"({failed[-1].outcome.value}, {failed[-1].detail}): a fault that flickers is neither detected nor "
+                "withstood",
             )
-        found.symptom_seen, found.detected_by, found.diagnosis = (
-            Symptom.LATENT,
-            DetectedBy.DOCTOR,
-            diagnosis,
-        )
+
+    def _in_burst(self, t: float) -> bool:
+        return any(start <= t <= end for start, end in self.state.bursts)
+
+    def _after_bursts(self, since: float) -> float:
+        return max([since, *(end for _, end in self.state.bursts)])
+
+    def _by_probe(self, monitor: Monitor, bad: Streak, floor: float) -> None:
+        """Detected by the probe's streak BAD, dated from the first failing sample of its run sent since FLOOR."""
+        found = self.state
+        found.symptom_seen, found.detected_by = Symptom.of(bad.outcome), DetectedBy.PROBE
+        found.measured, found.requests = _what_failed(bad.first)
+        first = monitor.failing_since(bad, floor=floor)
+        self.recorder.record(EventKind.DETECTED, f"by the probe: {_describe_streak(bad)}", t=first.t)
+
+    def _by_load(self, target: Target, report: LoadReport, started: float) -> None:
+        found = self.state
+        found.symptom_seen, found.detected_by = Symptom.FAILS_UNDER_LOAD, DetectedBy.LOAD
+        found.measured = (f"a load burst: {report.describe()}",)
+        check = target.load_check  # the request the burst sent, to its virtual host
+        path, host = ("/" + check.path, check.host) if check is not None else ("/", "")
+        found.requests = (Request(path, host, under_load=True),)
+        self.recorder.record(EventKind.DETECTED, f"by load: {report.describe()}", t=started)
+
+    def _by_doctor(self, diagnosis: Diagnosis, examined: float) -> None:
+        found = self.state
+        found.symptom_seen, found.detected_by, found.diagnosis = Symptom.LATENT, DetectedBy.DOCTOR, diagnosis
+        rec = self.recorder
         rec.record(EventKind.DETECTED, f"by the doctor (port 80 still serves): {diagnosis.cause}", t=examined)
         rec.record(EventKind.DIAGNOSED, f"{diagnosis.cause}: {diagnosis.summary}")
 
@@ -503,10 +640,13 @@ class Drill:
 
     def _burst(self, target: Target, why: str) -> LoadReport:
         opts = self.options
+        started = time.monotonic()
         # The probe waits while harness's own crowd runs: samples queued behind it would measure harness.
         pause = self.monitor.paused() if self.monitor is not None else nullcontext()
         with pause:
             report = load_burst(target, opts.load_requests, opts.load_concurrency)
+        if report is not None:  # samples still in flight meanwhile measure harness's own load: the burst judges
+            self.state.bursts.append((started, time.monotonic()))
         if report is None:
             report = LoadReport(0, 0, {}, 0.0)
             self.state.load_reports.append(report)
@@ -546,6 +686,8 @@ class Drill:
             run_id=self.session.run_id,
             site=str(self.session.site.folder) if self.session.site is not None else "",
             url=self.state.url,
+            tls_url=self.state.tls_url,
+            probes=self.state.probes,
             unsteady=self.state.unsteady,
         )
         otel.trace_drill(result)  # nothing unless the environment asks for traces

@@ -4,11 +4,17 @@ The mapping (chaostoolkit-lib's journal, as `chaos run` writes it):
   steady-state hypothesis  the probe's good streak and the doctor's examination, before and after
   method                   the injection, then detection and diagnosis (probes)
   rollbacks                the repair: the remedy, or the fix under test
-  status / deviated        completed, failed (deviated: port 80 did not come back), aborted, interrupted
+  status / deviated        completed (recovered, withstood), failed (deviated: port 80 did not come back), aborted,
+                           interrupted
 
 harness's own findings (diagnosis, time to detect and recover, verdict) are in
 the experiment's `extensions`, under the name "harness", as Chaos Toolkit's
 own extensions are.
+
+The hypothesis makes the probe's real requests (Host, path, http or https, the
+healthy answer), against the experiment's `configuration` (where the server was
+published, and its container), so that `chaos run` of the experiment checks a
+multi-vhost site as the drill did. A withstood drill is completed, not deviated.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any
 from harness import __version__
 from harness.doctor import Diagnosis
 from harness.drill import Result, Verdict
+from harness.probe import DEFAULT_CHECKS, Check
 from harness.timeline import EventKind, Phase, Timeline
 from harness.verify import FixReport
 
@@ -29,12 +36,18 @@ Entry = dict[str, Any]
 
 _STATUS = {
     Verdict.RECOVERED: "completed",
-    Verdict.NOT_DETECTED: "completed",  # the method ran and the hypothesis held: the fault never showed
+    Verdict.WITHSTOOD: "completed",  # the method ran and the hypothesis held throughout: not deviated
+    Verdict.NOT_DETECTED: "completed",  # the method ran and nothing clear showed (a flicker, load not ruled out)
     Verdict.NOT_RECOVERED: "failed",
     Verdict.NOT_STEADY: "failed",
     Verdict.ERROR: "aborted",
     Verdict.INTERRUPTED: "interrupted",
 }
+
+# The experiment's configuration: where the server was published during the drill. `chaos run --var
+# harness_url=http://host/` points the experiment at another server without editing it.
+HTTP_BASE, TLS_BASE, CONTAINER = "harness_url", "harness_tls_url", "harness_container"
+PROBE_TIMEOUT = 1.0
 
 
 def _activity(kind: str, name: str, module: str, func: str, arguments: Entry, **extra: Any) -> Entry:
@@ -43,16 +56,82 @@ def _activity(kind: str, name: str, module: str, func: str, arguments: Entry, **
     return {"type": kind, "name": name, "provider": provider, **extra}
 
 
-def _streak_probe(result: Result) -> Entry:
-    # What the monitor sends every interval: a GET of port 80 that must answer the expected page.
-    provider = {"type": "http", "url": result.url or "http://127.0.0.1/", "method": "GET", "timeout": 1}
-    return {"type": "probe", "name": "port-80-serves-the-expected-page", "provider": provider, "tolerance": 200}
+def _check_name(check: Check) -> str:
+    where = "-".join(part for part in (check.scheme, check.host or "any-host", check.path.strip("/")) if part)
+    return "answers-" + "".join(c if c.isalnum() or c in "-." else "-" for c in where)
+
+
+def _probe_activity(check: Check, timeout: float) -> Entry:
+    """One request the probe made, as a Chaos Toolkit probe with the healthy server's answer as its tolerance.
+
+    An HTTP probe where Chaos Toolkit's own provider judges it as harness does by status; a redirect (its
+    provider follows redirects, which would send the request off to another host) and a closed connection
+    (`return 444`, which its provider reports as a failure) are judged by harness's own function instead.
+    """
+    base = "${" + (TLS_BASE if check.scheme == "https" else HTTP_BASE) + "}"
+    if not (check.closed or 300 <= check.status < 400):
+        headers = {"Host": check.host} if check.host else {}
+        provider: Entry = {"type": "http", "url": base + check.path, "method": "GET", "timeout": timeout}
+        if headers:
+            provider["headers"] = headers
+        if check.scheme == "https":
+            provider["verify_tls"] = False  # the target's certificate is its own, not one a client would trust
+        return {"type": "probe", "name": _check_name(check), "provider": provider, "tolerance": check.status}
+    arguments = {
+        "url": base,
+        "path": check.path,
+        "host": check.host,
+        "scheme": check.scheme,
+        "status": check.status,
+        "location": check.location,
+        "closed": check.closed,
+        "timeout": timeout,
+    }
+    return _activity("probe", _check_name(check), "harness.journal", "answers_as_healthy", arguments, tolerance=True)
+
+
+def answers_as_healthy(
+    url: str, path: str, host: str, scheme: str, status: int, location: str, closed: bool, timeout: float = 1.0
+) -> bool:
+    """Chaos Toolkit's probe for a request whose healthy answer is a redirect or a closed connection: one request
+    to URL (the base, http or https as SCHEME says), judged as harness's probe judges it."""
+    from harness.probe import Probe
+
+    check = Check(path, "", own_page=False, host=host, scheme=scheme, status=status, location=location, closed=closed)
+    probe = Probe(url, timeout=timeout, checks=(check,), tls_url=url)
+    try:
+        return probe.sample().ok
+    finally:
+        probe.close()
+
+
+def _steady_probes(result: Result) -> list[Entry]:
+    """The requests the drill's probe made, each with the answer the healthy server gives it."""
+    return [_probe_activity(check, PROBE_TIMEOUT) for check in result.probes or DEFAULT_CHECKS]
 
 
 def _doctor_probe(result: Result) -> Entry:
     return _activity(
-        "probe", "doctor-finds-nginx-healthy", "harness.doctor", "examine", {"target": result.target}, tolerance=True
+        "probe",
+        "doctor-finds-nginx-healthy",
+        "harness.journal",
+        "doctor_finds_healthy",
+        {"container": "${" + CONTAINER + "}"},
+        tolerance=True,
     )
+
+
+def doctor_finds_healthy(container: str) -> bool:
+    """Chaos Toolkit's probe of the inside: the doctor's examination of CONTAINER finds nginx healthy."""
+    from harness import engine
+    from harness.check import find_container
+    from harness.doctor import examine
+
+    client = engine.connect()
+    try:
+        return examine(find_container(client, container)).healthy
+    finally:
+        client.close()
 
 
 def _diagnosis(diagnosis: Diagnosis | None) -> Entry | None:
@@ -83,9 +162,19 @@ def _run(
 def _hypothesis(result: Result, streak: str, doctor: str, diagnosis: Diagnosis | None, seen: EventKind) -> Entry | None:
     timeline = result.timeline
     event = timeline.at(seen)
-    streak_output = {"status": 200, "streak": event.detail} if event is not None else None
+    held = event is not None
+    streak_output = {"streak": event.detail} if event is not None else None
     probes = [
-        _run(timeline, _streak_probe(result), timeline.phase(streak), streak_output, event is not None),
+        *(
+            _run(
+                timeline,
+                probe,
+                timeline.phase(streak),
+                streak_output and {**streak_output, "answer": probe["tolerance"]},
+                held,
+            )
+            for probe in _steady_probes(result)
+        ),
         _run(
             timeline,
             _doctor_probe(result),
@@ -113,7 +202,7 @@ def _method(result: Result) -> list[tuple[Entry, Entry | None]]:
         "call_plugin",
         {"scenario": result.scenario, "what": "inject", "call": f"{result.scenario}.inject"},
     )
-    detect = {**_streak_probe(result), "name": "detect-from-outside"}
+    detect = {**_steady_probes(result)[0], "name": "detect-from-outside"}
     del detect["tolerance"]
     diagnose = _activity("probe", "diagnose-blind", "harness.doctor", "examine", {"target": result.target})
     detected = {
@@ -179,7 +268,10 @@ def journal(
         extra(extension)
     method = _method(result)
     before = _hypothesis(result, "steady/streak", "steady/doctor", result.baseline, EventKind.STEADY)
-    after = _hypothesis(result, "verify/streak", "verify/doctor", result.diagnosis_after, EventKind.RECOVERED)
+    if result.verdict is Verdict.WITHSTOOD:  # the hypothesis held through the fault: watched, then examined
+        after = _hypothesis(result, "detect/hold", "detect/doctor", result.diagnosis, EventKind.WITHSTOOD)
+    else:
+        after = _hypothesis(result, "verify/streak", "verify/doctor", result.diagnosis_after, EventKind.RECOVERED)
     ended = timeline.phases[-1].end if timeline.phases else timeline.t0 + result.duration
     experiment = {
         "version": "1.0.0",
@@ -192,11 +284,15 @@ def journal(
         "tags": ["harness", "nginx", result.declared_cause],
         "steady-state-hypothesis": {
             "title": "port 80 serves the expected page and the doctor finds nginx healthy",
-            "probes": [_streak_probe(result), _doctor_probe(result)],
+            "probes": [*_steady_probes(result), _doctor_probe(result)],
         },
         "method": [activity for activity, _ in method],
         "rollbacks": [repair],
         "extensions": [extension],
+        "configuration": {
+            HTTP_BASE: result.url or "http://127.0.0.1/",
+            TLS_BASE: result.tls_url or "https://127.0.0.1/",
+        },
         "dry": None,
     }
     return {

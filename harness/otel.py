@@ -16,6 +16,7 @@ import atexit
 import importlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import Mapping
 from datetime import datetime
@@ -80,7 +81,8 @@ def _exporters() -> list[Any]:
         if name == "console":
             from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
-            found.append(ConsoleSpanExporter())
+            # stderr, as harness's progress: stdout carries only the command's result, which may be JSON.
+            found.append(ConsoleSpanExporter(out=sys.stderr))
         elif name == "otlp":
             protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
                 "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"

@@ -207,6 +207,7 @@ def record_properties(item: pytest.Item, result: Result, **more: object) -> None
         "cause": diagnosis.cause if diagnosis is not None else "",
         "cause_correct": result.diagnosis_correct,
         "image": result.image,
+        "site": result.site,  # the --harness-site tree drilled ("": harness's own test server)
         **more,
     }
     item.user_properties.extend(

@@ -115,6 +115,12 @@ _VERDICT_STYLE = {Verdict.RECOVERED: "bold green", Verdict.INTERRUPTED: "bold ye
 PROBE_RUNS_SHOWN = 8
 
 
+def _verdict_style(result: Result) -> str:
+    if result.verdict is Verdict.WITHSTOOD:  # a result on a site, a broken scenario on harness's own server
+        return "bold green" if result.passed else "bold red"
+    return _VERDICT_STYLE.get(result.verdict, "bold red")
+
+
 def render_result(result: Result, console: Console) -> None:
     timeline = result.timeline
     events = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
@@ -141,7 +147,7 @@ def render_result(result: Result, console: Console) -> None:
         probe.append(f" ({timeline.offset(run.start):.2f}–{timeline.offset(run.end):.2f}s)", style="dim")
 
     parts: list[Any] = [events, Text(""), probe]
-    if result.diagnosis is not None:
+    if result.diagnosis is not None and result.diagnosed:  # a withstood drill had nothing to diagnose
         mark = "✓" if result.diagnosis_correct else "✗"
         parts += [
             Text(""),
@@ -171,7 +177,7 @@ def render_result(result: Result, console: Console) -> None:
     ]
     verdict = Text.assemble(
         ("verdict: ", "bold"),
-        (result.verdict.value.upper(), _VERDICT_STYLE.get(result.verdict, "bold red")),
+        (result.verdict.value.upper(), _verdict_style(result)),
         f" — {result.reason}",
     )
     parts += [Text(""), verdict, *(Text(f"  ✗ {p}", style="red") for p in result.problems() if "verdict" not in p)]
@@ -181,44 +187,68 @@ def render_result(result: Result, console: Console) -> None:
 
 @dataclass(frozen=True)
 class Accuracy:
-    """How the doctor did over a set of drills: right causes, and alarms on healthy targets.
+    """Every count of a set of drills, from one place, so that no two of them can disagree.
 
-    Only drills that reached a diagnosis count towards its accuracy; drills cut
-    short by an interrupt are counted apart, never as right or wrong.
+    Verdicts partition the finished drills; passed and failed partition them
+    again (a recovered drill with the wrong diagnosis is recovered and failed).
+    Only drills whose fault was detected and diagnosed count towards the
+    doctor's accuracy; drills cut short by an interrupt are counted apart,
+    never as right or wrong.
     """
 
     planned: int  # drills asked for
-    diagnosed: int  # drills that reached a diagnosis
+    finished: int  # drills that ran to a verdict (not interrupted)
+    interrupted: int
+    verdicts: tuple[tuple[Verdict, int], ...]  # each verdict the finished drills reached, with its count
+    failed: tuple[tuple[str, Verdict], ...]  # the finished drills that did not pass: scenario, verdict
+    diagnosed: int  # drills whose fault was detected and diagnosed
     correct: int
     healthy_targets: int  # targets the doctor examined before any fault
     false_alarms: int
-    finished: int  # drills that ran to a verdict (not interrupted)
-    recovered: int
-    interrupted: int
 
     @classmethod
     def of(cls, results: list[Result], planned: int | None = None) -> Accuracy:
         finished = [r for r in results if r.verdict is not Verdict.INTERRUPTED]
+        counts = {v: sum(r.verdict is v for r in finished) for v in Verdict}
         return cls(
             planned=len(results) if planned is None else planned,
-            diagnosed=sum(r.diagnosis is not None for r in results),
-            correct=sum(r.diagnosis_correct for r in results),
+            finished=len(finished),
+            interrupted=len(results) - len(finished),
+            verdicts=tuple((v, n) for v, n in counts.items() if n),
+            failed=tuple((r.scenario, r.verdict) for r in finished if not r.passed),
+            diagnosed=sum(r.diagnosed for r in finished),
+            correct=sum(r.diagnosed and r.diagnosis_correct for r in finished),
             healthy_targets=sum(r.baseline is not None for r in results),
             false_alarms=sum(r.false_alarm for r in results),
-            finished=len(finished),
-            recovered=sum(r.verdict is Verdict.RECOVERED for r in results),
-            interrupted=len(results) - len(finished),
         )
+
+    def count(self, verdict: Verdict) -> int:
+        return dict(self.verdicts).get(verdict, 0)
+
+    @property
+    def recovered(self) -> int:
+        return self.count(Verdict.RECOVERED)
+
+    @property
+    def withstood(self) -> int:
+        return self.count(Verdict.WITHSTOOD)
+
+    @property
+    def passed(self) -> int:
+        return self.finished - len(self.failed)
 
     @property
     def was_interrupted(self) -> bool:
         return self.interrupted > 0 or self.finished < self.planned
 
     def line(self) -> str:
-        said = (
-            f"{self.correct}/{self.diagnosed} diagnosed correctly, "
-            f"{self.false_alarms} false alarms on {self.healthy_targets} healthy targets, "
-            f"{self.recovered}/{self.finished} recovered"
+        outcomes = ", ".join(f"{n} {verdict.value}" for verdict, n in self.verdicts) or "none finished"
+        said = f"{self.passed}/{self.finished} passed ({outcomes})"
+        if self.failed:
+            said += f"; {len(self.failed)} failed: " + ", ".join(f"{s} ({v.value})" for s, v in self.failed)
+        said += (
+            f"; {self.correct}/{self.diagnosed} detected faults diagnosed correctly, "
+            f"{self.false_alarms} false alarms on {self.healthy_targets} healthy targets"
         )
         if self.was_interrupted:
             said += (
@@ -234,17 +264,21 @@ def results_to_dict(results: list[Result], planned: int | None = None) -> dict[s
     accuracy = Accuracy.of(results, planned)
     return {
         "schema": schema_id("drill"),
-        "passed": bool(results) and not accuracy.was_interrupted and all(r.passed for r in results),
+        "passed": bool(results) and not accuracy.was_interrupted and not accuracy.failed,
         "interrupted": accuracy.was_interrupted,
         "accuracy": {
             "planned": accuracy.planned,
             "finished": accuracy.finished,
             "interrupted": accuracy.interrupted,
+            "passed": accuracy.passed,
+            "failed": [{"scenario": s, "verdict": v.value} for s, v in accuracy.failed],
+            "verdicts": {v.value: n for v, n in accuracy.verdicts},
             "diagnosed": accuracy.diagnosed,
             "diagnosed_correctly": accuracy.correct,
             "healthy_targets": accuracy.healthy_targets,
             "false_alarms": accuracy.false_alarms,
             "recovered": accuracy.recovered,
+            "withstood": accuracy.withstood,
             "summary": accuracy.line(),
         },
         "results": [result_to_dict(r) for r in results],
@@ -280,10 +314,10 @@ def render_results(results: list[Result], console: Console, planned: int | None 
             r.scenario,
             seen,
             Text(r.diagnosis.cause if r.diagnosis else "—"),
-            "[green]✓[/green]" if r.diagnosis_correct else "[red]✗[/red]",
+            "—" if not r.diagnosed else "[green]✓[/green]" if r.diagnosis_correct else "[red]✗[/red]",
             _seconds(r.time_to_detect),
             _seconds(r.time_to_recover),
-            f"[{_VERDICT_STYLE.get(r.verdict, 'bold red')}]{r.verdict.value}[/]",
+            f"[{_verdict_style(r)}]{r.verdict.value}[/]",
             Text(_broken_step(r), style="dim"),
         )
     console.print(table)

@@ -23,6 +23,7 @@ class EventKind(StrEnum):
     REPAIR_STARTED = "repair-started"
     REPAIRED = "repaired"  # the repair's commands returned; service may have come back before that
     RECOVERED = "recovered"
+    WITHSTOOD = "withstood"  # the steady state held under the fault, all of the detection window
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     TORN_DOWN = "torn-down"

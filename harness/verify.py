@@ -294,7 +294,7 @@ def _scope_outcome(name: str, future: Future[ScopeEntry]) -> ScopeEntry:
 def _verdict(drill: Result, checks: tuple[FixCheck, ...]) -> tuple[FixVerdict, str]:
     if drill.verdict in (Verdict.ERROR, Verdict.NOT_STEADY):
         return FixVerdict.ERROR, f"the drill could not run the fix: {drill.reason}"
-    if drill.verdict is Verdict.NOT_DETECTED:
+    if drill.verdict in (Verdict.NOT_DETECTED, Verdict.WITHSTOOD):
         return FixVerdict.ERROR, f"the scenario did not break the server, so the fix cannot be judged: {drill.reason}"
     errors = [c for c in checks if c.status is CheckStatus.ERROR]
     if errors:

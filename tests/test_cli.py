@@ -120,7 +120,8 @@ def test_several_scenarios_end_with_the_catalogue_table_and_accuracy() -> None:
     report = json.loads(done.stdout)
     assert [r["scenario"] for r in report["results"]] == ["nginx-stopped", "nginx-killed"]
     assert (
-        report["accuracy"]["summary"] == "2/2 diagnosed correctly, 0 false alarms on 2 healthy targets, 2/2 recovered"
+        report["accuracy"]["summary"]
+        == "2/2 passed (2 recovered); 2/2 detected faults diagnosed correctly, 0 false alarms on 2 healthy targets"
     )
     assert "[2/2] nginx-killed: ok (recovered" in done.stderr
     assert containers_of_run(run_id) == []
@@ -185,10 +186,10 @@ def test_an_interrupted_drill_without_a_diagnosis_is_not_counted_as_correct() ->
     interrupted = _result(None, Verdict.INTERRUPTED)
     accuracy = Accuracy.of([interrupted], planned=16)
     assert accuracy.correct == 0 and accuracy.diagnosed == 0
-    assert accuracy.line().startswith("0/0 diagnosed correctly")
+    assert accuracy.line().startswith("0/0 passed (none finished); 0/0 detected faults diagnosed correctly")
     assert "interrupted after 0 of 16 drills (1 interrupted while running, 15 never started)" in accuracy.line()
     finished = Accuracy.of([_result("site-not-enabled", Verdict.RECOVERED), interrupted], planned=2)
-    assert finished.line().startswith("1/1 diagnosed correctly") and "1/1 recovered" in finished.line()
+    assert "(1 recovered)" in finished.line() and "; 1/1 detected faults diagnosed correctly" in finished.line()
 
 
 # -- square brackets survive ---------------------------------------------------------------------------

@@ -94,14 +94,17 @@ def test_catalogue_report_counts_right_causes_and_false_alarms(harness_drill: Ca
 
     accuracy = Accuracy.of([good, wrong, alarmed])
     assert (accuracy.correct, accuracy.false_alarms, accuracy.healthy_targets) == (2, 1, 3)
-    assert accuracy.line() == "2/3 diagnosed correctly, 1 false alarms on 3 healthy targets, 3/3 recovered"
+    assert accuracy.line() == (
+        "2/3 passed (3 recovered); 1 failed: pretend (recovered); "
+        "2/3 detected faults diagnosed correctly, 1 false alarms on 3 healthy targets"
+    )
 
     console = Console(record=True, width=140)
     render_results([good, wrong], console)
     text = console.export_text()
     row = next(line for line in text.splitlines() if "nginx-stopped" in line)
     assert "refused" in row and "nginx-not-running" in row and "✓" in row and "recovered" in row
-    assert "1/2 diagnosed correctly, 0 false alarms on 2 healthy targets, 2/2 recovered" in text
+    assert "1/2 passed (2 recovered); 1 failed: pretend (recovered); 1/2 detected faults diagnosed correctly" in text
     assert "✗ pretend: diagnosis was nginx-not-running, the scenario's cause is site-not-enabled" in text
 
     document = results_to_dict([good])

@@ -198,17 +198,19 @@ def test_a_repair_that_starts_something_is_given_its_time() -> None:
     assert "within 0.2 s of the repair" in result.reason
 
 
-def test_a_fault_the_probe_never_sees_is_not_detected_when_the_doctor_finds_nothing() -> None:
+def test_a_fault_nothing_sees_on_harness_own_server_is_withstood_and_fails_as_a_broken_scenario() -> None:
     class Harmless(LinkGone):
         def inject(self, target: Any) -> None:
             pass
 
     drill, source = _drill(FakeTarget(), _relink, Harmless())
     result = drill.run()
-    assert result.verdict is Verdict.NOT_DETECTED
+    assert result.verdict is Verdict.WITHSTOOD and result.on_own_server
     assert "the doctor finds nginx healthy" in result.reason
+    assert not result.passed and "the scenario is broken" in result.problems()[0]
     # No page took a burst here (FakeTarget has none): said so, never "a burst of 0 requests was served".
-    assert "burst of 0" not in result.reason and "no burst" in result.reason
+    (tested,) = [e.detail for e in result.timeline.events if e.kind is EventKind.LOAD_TESTED]
+    assert "burst of 0" not in result.reason + tested and "no burst" in tested
     assert source.given_back
 
 

@@ -199,9 +199,43 @@ def _without_ssh_transport() -> None:
         sys.modules.setdefault("paramiko", None)  # type: ignore[arg-type]
 
 
+def _wants_json(argv: list[str]) -> bool:
+    """Whether the command line asks for JSON on stdout (--json, before any `--` that ends the options)."""
+    options = argv[: argv.index("--")] if "--" in argv else argv
+    return "--json" in options
+
+
+def _error_json(code: int, exc: BaseException, message: str) -> None:
+    """What happened, as JSON on stdout, when a command asked for JSON ends on bad input or harness trouble:
+    CI that reads stdout gets a document, not nothing (schema error/1, harness/schemas/error.json)."""
+    import json
+
+    from harness.schemas import schema_id
+
+    notes = [line for note in getattr(exc, "__notes__", []) for line in str(note).splitlines()]
+    if isinstance(exc, ImageBuildError):
+        notes += exc.log_tail
+    document: dict[str, Any] = {
+        "schema": schema_id("error"),
+        "passed": False,
+        "exit_code": code,
+        "error": {
+            "kind": "bad-input" if code == BAD_INPUT else "harness-error",
+            "type": type(exc).__name__,
+            "message": message,
+            "notes": notes,
+        },
+    }
+    details = getattr(exc, "json_details", None)  # an error that knows more in figures (the probes it waited on)
+    if isinstance(details, dict):
+        document["error"]["details"] = details
+    click.echo(json.dumps(document, indent=2))
+
+
 def main(argv: list[str] | None = None) -> None:
     _logging()
     _without_ssh_transport()
+    wants_json = _wants_json(sys.argv[1:] if argv is None else argv)
 
     try:
         # SIGTERM takes the Ctrl-C path, so a stopped job still removes its targets and temp files.
@@ -218,14 +252,22 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         _fail(_one_line(exc))
         code = BAD_INPUT
+        if wants_json:
+            _error_json(code, exc, _one_line(exc))
     except InvalidInput as exc:
         _fail(str(exc))
         code = BAD_INPUT
+        if wants_json:
+            _error_json(code, exc, str(exc))
     except ImageBuildError as exc:
         _fail(str(exc))
         stderr.print(exc.details(), highlight=False, markup=False)
         code = HARNESS_ERROR
+        if wants_json:
+            _error_json(code, exc, str(exc))
     except HarnessError as exc:
         _fail(str(exc))
         code = HARNESS_ERROR
+        if wants_json:
+            _error_json(code, exc, str(exc))
     sys.exit(code if isinstance(code, int) else PASSED)

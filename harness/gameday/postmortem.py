@@ -8,6 +8,7 @@ what the participants noted. Markdown for people, JSON for tools.
 from __future__ import annotations
 
 import json
+import shlex
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +42,19 @@ def _duration(seconds: float | None) -> str:
         return "—"
     minutes, rest = divmod(seconds, 60)
     return f"{int(minutes)} min {rest:.1f} s" if minutes else f"{rest:.1f} s"
+
+
+def _regression_test(scenario: str, site: str | None) -> dict[str, str]:
+    """The fix proved again on the server the rehearsal ran on: the team's site tree, or harness's own."""
+    on_site = f" --site {shlex.quote(site)}" if site else ""
+    run_with = f"# run with: pytest --harness-site {shlex.quote(site)}\n" if site else ""
+    return {
+        "command": f"harness verify-fix {scenario} fixes/{scenario}.sh{on_site}",
+        "pytest": (
+            f"{run_with}def test_{scenario.replace('-', '_')}_fix(harness_verify_fix):\n"
+            f'    harness_verify_fix("{scenario}", "fixes/{scenario}.sh")\n'
+        ),
+    }
 
 
 def build(rehearsal: Rehearsal, state: RehearsalState) -> dict[str, Any]:
@@ -86,13 +100,7 @@ def build(rehearsal: Rehearsal, state: RehearsalState) -> dict[str, Any]:
         "misleading_paths": [{"at": n.at, "text": n.text} for n in notes if n.dead_end],
         "doctor": {"before": state.doctor_before, "after": state.doctor_after},
         "measures": list(_measures(cause)),
-        "regression_test": {
-            "command": f"harness verify-fix {scenario} fixes/{scenario}.sh",
-            "pytest": (
-                f"def test_{scenario.replace('-', '_')}_fix(harness_verify_fix):\n"
-                f'    harness_verify_fix("{scenario}", "fixes/{scenario}.sh")\n'
-            ),
-        },
+        "regression_test": _regression_test(scenario, state.site),
         "figures": {
             "time_to_detect_s": ttd,
             "time_to_recover_s": ttr,

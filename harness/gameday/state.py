@@ -94,6 +94,7 @@ class RehearsalState:
     cause: str | None = field(default=None, metadata=_REVEALING)
     declared_symptom: str | None = field(default=None, metadata=_REVEALING)
     target: str | None = None
+    site: str | None = None  # the --site tree rehearsed on (None: harness's own test server)
     url: str | None = None
     shell: str | None = None
     injected_at: datetime | None = None

@@ -60,6 +60,7 @@ class Watcher:
             time_limit_s=options.time_limit,
             streak=options.streak,
             watcher=WatcherInfo(session.run_id, os.getpid(), owner_token()),
+            site=str(session.site.folder) if session.site is not None else None,
         )
         self._t0 = time.monotonic()
         self._injected_t: float | None = None
