@@ -114,7 +114,7 @@ def _chain(locations: tuple[Location, ...], target: Location) -> list[Location] 
 
 def _innermost(model: ConfigModel, server: Server, location: Location | None, name: str) -> list[Directive]:
     """NAME where a request lands, as nginx inherits arrays: the innermost level that has any."""
-    chain = _chain(server.locations, location) or [] if location is not None else []
+    chain = (_chain(server.locations, location) or []) if location is not None else []
     levels = [*(loc.directives for loc in reversed(chain)), server.directives, model.http]
     for level in levels:
         found = [d for d in level if d.name == name and d.args]
