@@ -353,7 +353,12 @@ class Drill:
                     f"before any fault, the doctor finds {found.baseline.cause}: {found.baseline.summary} "
                     "(a false alarm)",
                 )
-            rec.record(EventKind.STEADY, f"{k} good samples in a row; the doctor finds nginx healthy")
+            paced = (
+                f" (one every {monitor.interval:.2g} s, within the site's own limits)"
+                if monitor.interval > opts.interval
+                else ""
+            )
+            rec.record(EventKind.STEADY, f"{k} good samples in a row{paced}; the doctor finds nginx healthy")
 
         target.require_managed()
         self._checkpoint()

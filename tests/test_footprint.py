@@ -207,6 +207,7 @@ def test_a_drill_on_a_rate_limited_site_recovers_and_never_blames_the_limit() ->
     done = run_harness("drill", "nginx-stopped", "--site", str(LIMITS), "--json", timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "429" not in done.stdout and "rate-limited" not in done.stdout
+    assert "one every 0.8 s, within the site's own limits" in done.stdout  # the steady event says the pace
 
 
 def test_nginx_refusing_the_doctors_own_requests_is_never_a_rate_limit_diagnosis() -> None:
