@@ -21,9 +21,10 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import crossplane
+
+from harness.conflex import Statement, needs_crossplane, parse_text
 
 CONF_ROOT = "/etc/nginx"
 MAIN_CONF = f"{CONF_ROOT}/nginx.conf"
@@ -42,7 +43,7 @@ class FileEntry:
     sha256: str = ""  # a file's content hash
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per directive: a blocklist has millions
 class Where:
     file: str
     line: int
@@ -51,11 +52,17 @@ class Where:
         return f"{self.file}:{self.line}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Directive:
     name: str
     args: tuple[str, ...]
-    where: Where
+    file: str
+    line: int
+
+    @property
+    def where(self) -> Where:
+        # Made when asked: a blocklist's millions of directives do not each carry a Where.
+        return Where(self.file, self.line)
 
 
 @dataclass(frozen=True)
@@ -290,7 +297,7 @@ class _Reader:
             self.contents,
         )
 
-    def _statements(self, path: str, at: Where) -> list[dict[str, Any]]:
+    def _statements(self, path: str, at: Where) -> list[Statement]:
         """The statements of one file, each tagged with its file; includes expanded in place."""
         real = resolve(path, self.files)
         if real is None or real not in self.contents:
@@ -300,6 +307,21 @@ class _Reader:
             self.errors.append(f"{at}: {path} includes itself")
             return []
         self.parsed.append(path)
+        text = self.contents[real].decode(errors="replace")
+        if needs_crossplane(text):
+            config = self._crossplane(real)
+        else:
+            config, errors = parse_text(text)
+            self.errors.extend(f"{real}:{line}: {message}" for message, line in errors)
+        del text
+        self._stack.append(path)
+        try:
+            return self._expand(config, path)
+        finally:
+            self._stack.pop()
+
+    def _crossplane(self, real: str) -> list[Statement]:
+        """A file conflex leaves to crossplane (Lua blocks): parsed from a scratch copy, its errors named by path."""
         with tempfile.TemporaryDirectory(prefix="harness-conf-") as folder:
             scratch = Path(folder) / "file.conf"
             scratch.write_bytes(self.contents[real])
@@ -307,34 +329,30 @@ class _Reader:
         for error in payload["errors"]:
             message = re.sub(r" in \S+:\d+$", "", str(error["error"]).replace(str(scratch), real))
             self.errors.append(f"{real}:{error.get('line') or '?'}: {message}")
-        config = payload["config"][0]["parsed"] if payload["config"] else []
-        self._stack.append(path)
-        try:
-            return self._expand(config, path)
-        finally:
-            self._stack.pop()
+        return [Statement.from_crossplane(e) for e in payload["config"][0]["parsed"]] if payload["config"] else []
 
-    def _expand(self, statements: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
+    def _expand(self, statements: list[Statement], path: str) -> list[Statement]:
+        out: list[Statement] = []
+        # Evidence names the file a person edits: the link's target, not sites-enabled/NAME.
+        file = resolve(path, self.files) or path
         for statement in statements:
-            # Evidence names the file a person edits: the link's target, not sites-enabled/NAME.
-            statement = {**statement, "file": resolve(path, self.files) or path}
-            if self.prefix and statement["directive"] in ("root", "alias") and statement["args"]:
+            statement.file = file
+            if self.prefix and statement.directive in ("root", "alias") and statement.args:
                 # nginx reads a relative root or alias from its prefix (`nginx -V`), not from /etc/nginx.
-                first = statement["args"][0]
+                first = statement.args[0]
                 if first and not first.startswith(("/", "$")):
-                    statement["args"] = [posixpath.join(self.prefix, first), *statement["args"][1:]]
-            if "block" in statement:
-                statement["block"] = self._expand(statement["block"], path)
-            if statement["directive"] == "include" and statement["args"]:
+                    statement.args = (posixpath.join(self.prefix, first), *statement.args[1:])
+            if statement.block is not None:
+                statement.block = self._expand(statement.block, path)
+            if statement.directive == "include" and statement.args:
                 out.extend(self._include(statement, path))
                 continue
             out.append(statement)
         return out
 
-    def _include(self, statement: dict[str, Any], path: str) -> list[dict[str, Any]]:
-        pattern = statement["args"][0]
-        where = Where(path, statement["line"])
+    def _include(self, statement: Statement, path: str) -> list[Statement]:
+        pattern = statement.args[0]
+        where = Where(path, statement.line)
         absolute = pattern if pattern.startswith("/") else posixpath.join(CONF_ROOT, pattern)
         collected = absolute.startswith(CONF_ROOT + "/")
         magic = any(ch in absolute for ch in "*?[")
@@ -347,42 +365,43 @@ class _Reader:
             if not matched:
                 self.errors.append(f"{where}: include {pattern}: the file does not exist")
         self.includes.append(Include(pattern, absolute, where, tuple(matched), collected))
-        out: list[dict[str, Any]] = []
+        out: list[Statement] = []
         for name in matched:
             out.extend(self._statements(name, where))
         return out
 
     # -- the walk: contexts into servers and locations -------------------------------------------------
-    def _walk(self, statements: list[dict[str, Any]], context: str) -> None:
-        for statement in statements:
-            name = statement["directive"]
-            if name in ("events", "http") and "block" in statement:
-                self._walk(statement["block"], name)
+    def _walk(self, statements: list[Statement], context: str) -> None:
+        for statement in _consumed(statements):
+            name = statement.directive
+            if name in ("events", "http") and statement.block is not None:
+                self._walk(statement.block, name)
             elif name == "server" and context == "http":
                 self.servers.append(self._server(statement))
-            elif name == "upstream" and context == "http" and statement["args"]:
-                lines = tuple(_directive(s) for s in statement.get("block", []) if s["directive"] == "server")
-                self.upstreams[statement["args"][0]] = lines
-            elif "block" not in statement:
+            elif name == "upstream" and context == "http" and statement.args:
+                lines = tuple(_directive(s) for s in (statement.block or []) if s.directive == "server")
+                self.upstreams[statement.args[0]] = lines
+            elif statement.block is None:
                 directive = _directive(statement)
                 self.main.append(directive)
                 if context == "http":
                     self.http.append(directive)
 
-    def _server(self, statement: dict[str, Any]) -> Server:
-        listens, names, directives, locations, conditionals = [], [], [], [], []
-        for inner in statement.get("block", []):
-            name = inner["directive"]
-            if name == "location" and "block" in inner:
+    def _server(self, statement: Statement) -> Server:
+        listens, directives, locations, conditionals = [], [], [], []
+        names: list[str] = []
+        for inner in _consumed(statement.block or []):
+            name = inner.directive
+            if name == "location" and inner.block is not None:
                 locations.append(_location(inner))
-            elif name == "if" and "block" in inner:
+            elif name == "if" and inner.block is not None:
                 conditionals.append(_conditional(inner))
             elif name == "listen":
                 listens.append(_listen(inner))
             elif name == "server_name":
-                names.extend(inner["args"])
+                names.extend(inner.args)
                 directives.append(_directive(inner))
-            elif "block" not in inner:
+            elif inner.block is None:
                 directives.append(_directive(inner))
         if not listens:  # nginx's default: *:80 (as root)
             listens.append(Listen("", 80, False, False, _where(statement)))
@@ -391,38 +410,49 @@ class _Reader:
         )
 
 
-def _where(statement: dict[str, Any]) -> Where:
-    return Where(str(statement.get("file", "?")), int(statement.get("line") or 0))
+_GONE = Statement("", 0, ())
 
 
-def _directive(statement: dict[str, Any]) -> Directive:
-    return Directive(statement["directive"], tuple(statement["args"]), _where(statement))
+def _consumed(block: list[Statement]) -> Iterator[Statement]:
+    """The statements of BLOCK, each let go once read: a blocklist's millions of lines are never held twice, as
+    parsed statements and as Directives, so reading takes the memory of one."""
+    for index, statement in enumerate(block):
+        block[index] = _GONE
+        yield statement
 
 
-def _location(statement: dict[str, Any]) -> Location:
-    args = list(statement["args"])
+def _where(statement: Statement) -> Where:
+    return Where(statement.file or "?", statement.line)
+
+
+def _directive(statement: Statement) -> Directive:
+    return Directive(statement.directive, statement.args, statement.file or "?", statement.line)
+
+
+def _location(statement: Statement) -> Location:
+    args = list(statement.args)
     modifier = args[0] if len(args) > 1 and args[0] in ("=", "~", "~*", "^~") else ""
     path = args[-1] if args else ""
     if path.startswith("@"):
         modifier = "@"
     directives, nested, conditionals = [], [], []
-    for inner in statement.get("block", []):
-        if inner["directive"] == "location" and "block" in inner:
+    for inner in _consumed(statement.block or []):
+        if inner.directive == "location" and inner.block is not None:
             nested.append(_location(inner))
-        elif inner["directive"] == "if" and "block" in inner:
+        elif inner.directive == "if" and inner.block is not None:
             conditionals.append(_conditional(inner))
-        elif "block" not in inner:
+        elif inner.block is None:
             directives.append(_directive(inner))
     return Location(modifier, path, _where(statement), tuple(directives), tuple(nested), tuple(conditionals))
 
 
-def _conditional(statement: dict[str, Any]) -> Conditional:
-    inner = tuple(_directive(s) for s in statement.get("block", []) if "block" not in s)
-    return Conditional(tuple(statement["args"]), _where(statement), inner)
+def _conditional(statement: Statement) -> Conditional:
+    inner = tuple(_directive(s) for s in (statement.block or []) if s.block is None)
+    return Conditional(tuple(statement.args), _where(statement), inner)
 
 
-def _listen(statement: dict[str, Any]) -> Listen:
-    args = list(statement["args"]) or ["80"]
+def _listen(statement: Statement) -> Listen:
+    args = list(statement.args) or ["80"]
     address = args[0]
     port = 80
     host = ""

@@ -167,7 +167,19 @@ def _healthy(facts: Facts) -> bool:
         and all(facts.nginx_listens_on(port) for port in ports)
         and not facts.dangling_links()
         and (not front or front[0] == "200" or (front[0].isdigit() and 300 <= int(front[0]) < 500))
+        and not _logged_failures(facts)
     )
+
+
+def _logged_failures(facts: Facts) -> list[Request]:
+    """The doctor's own requests that nginx failed and said so in its error log (Permission denied, say)."""
+    found = []
+    for fetched in facts.inside.fetches:
+        parts = urlsplit(fetched.url)
+        request = Request(parts.path or "/", fetched.host, parts.port or 80)
+        if fetched.code.isdigit() and int(fetched.code) >= 400 and facts.inside.logged_failure(request):
+            found.append(request)
+    return found
 
 
 def _fits(unit: Cause, context: Context) -> tuple[Finding | None, str]:
@@ -275,7 +287,7 @@ def _failing_inside(facts: Facts) -> list[Request]:
         if (fetched.code == "000" or fetched.code.startswith("5")) and not _by_design(facts, fetched):
             parts = urlsplit(fetched.url)
             found.append(Request(parts.path or "/", fetched.host, parts.port or 80))
-    return found
+    return [*found, *(r for r in _logged_failures(facts) if r not in found)]
 
 
 def _notes(unit: Cause, context: Context, cause: str) -> list[str]:

@@ -114,6 +114,7 @@ class Result:
     target: str
     run_id: str
     site: str = ""  # the --site tree drilled ("" : the test server)
+    site_digest: str = ""  # what that tree says (Site.digest): the results history keys runs by it
     url: str = ""  # where port 80 was published while the target lived
     tls_url: str = ""  # and port 443, on a site that serves TLS
     probes: tuple[Check, ...] = ()  # what the probe requested, and what the healthy server answers each
@@ -690,6 +691,7 @@ class Drill:
             target=self.state.target_name,
             run_id=self.session.run_id,
             site=str(self.session.site.folder) if self.session.site is not None else "",
+            site_digest=self.session.site.digest if self.session.site is not None else "",
             url=self.state.url,
             tls_url=self.state.tls_url,
             probes=self.state.probes,

@@ -21,9 +21,12 @@ from typing import Any
 
 from harness.errors import InvalidInput
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0
 MIN_BASELINE = 3  # earlier runs needed before a median means anything
+# The site of a run recorded before the history kept sites (schema 1): it matches no new run, so such runs never
+# enter a new run's baseline, which might otherwise be taken from another site's runs.
+UNKNOWN_SITE = "?"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -39,10 +42,27 @@ CREATE TABLE IF NOT EXISTS runs (
     time_to_recover REAL,
     duration        REAL,
     run_id          TEXT NOT NULL DEFAULT '',
-    detail          TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS runs_by_key ON runs (kind, scenario, fix, id);
+    detail          TEXT NOT NULL DEFAULT '{}',
+    site            TEXT NOT NULL DEFAULT '',
+    site_name       TEXT NOT NULL DEFAULT '',
+    image           TEXT NOT NULL DEFAULT ''
+)
 """
+# Schema 1 had no site and no image: its rows get the unknown site, and the image their detail recorded.
+_SINCE_1 = (
+    "ALTER TABLE runs ADD COLUMN site TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE runs ADD COLUMN site_name TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE runs ADD COLUMN image TEXT NOT NULL DEFAULT ''",
+    f"UPDATE runs SET site = '{UNKNOWN_SITE}'",
+)
+_INDEX = "CREATE INDEX IF NOT EXISTS runs_by_site ON runs (kind, scenario, fix, site, image, id)"
+_COLUMNS = (
+    "id, recorded_at, kind, scenario, fix, fix_sha256, verdict, passed, time_to_detect, time_to_recover, duration,"
+    " run_id, detail, site, site_name, image"
+)
+
+
+Key = tuple[str, str, str, str, str]  # kind, scenario, fix, site digest, image: runs that compare like with like
 
 
 @dataclass(frozen=True)
@@ -60,21 +80,37 @@ class Run:
     recorded_at: str = ""
     id: int = 0
     detail: str = "{}"
+    site: str = ""  # the digest of the --site tree (Site.digest); "": harness's own test server
+    site_name: str = ""  # the tree's folder name, for people; the digest is what compares
+    image: str = ""
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.kind, self.scenario, self.fix)
+    def key(self) -> Key:
+        return (self.kind, self.scenario, self.fix, self.site, self.image)
 
     @property
     def label(self) -> str:
         return f"{self.scenario} · fix {self.fix}" if self.fix else f"{self.scenario} · drill"
+
+    @property
+    def where(self) -> str:
+        """The site and image, for people: 'site shop (3f2a9c01) · image harness-nginx:…'."""
+        return f"{site_label(self.site, self.site_name)} · image {self.image or '?'}"
+
+
+def site_label(site: str, site_name: str) -> str:
+    if site == UNKNOWN_SITE:
+        return "site unknown (recorded before the history kept sites)"
+    if not site:
+        return "harness's test server"
+    return f"site {site_name or '?'} ({site[:8]})"
 
 
 @dataclass(frozen=True)
 class Regression:
     """The newest run's time to recover against the median of the runs before it."""
 
-    key: tuple[str, str, str]
+    key: Key
     latest: float
     median: float
     baseline_runs: int
@@ -90,6 +126,8 @@ class Regression:
 
     def line(self) -> str:
         label = f"{self.key[1]}" + (f" (fix {self.key[2]})" if self.key[2] else "")
+        if self.key[3]:
+            label += f" on site {self.key[3][:8]}"
         verdict = "REGRESSED" if self.slower else "ok"
         return (
             f"{label}: time to recover {self.latest:.3f} s vs median {self.median:.3f} s of {self.baseline_runs} "
@@ -108,12 +146,45 @@ def _create(connection: sqlite3.Connection) -> None:
     while True:
         try:
             connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+            _upgrade(connection)
             return
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+def _upgrade(connection: sqlite3.Connection) -> None:
+    """Create or migrate under one write lock, re-reading the version inside it: two processes upgrading at once
+    leave one schema, not two ALTERs of the same column."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        exists = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone()
+        if version < SCHEMA_VERSION:
+            if exists and version == 1:
+                for statement in _SINCE_1:
+                    connection.execute(statement)
+                for row_id, detail in connection.execute("SELECT id, detail FROM runs").fetchall():
+                    image = _image_of(detail)
+                    if image:
+                        connection.execute("UPDATE runs SET image = ? WHERE id = ?", (image, row_id))
+            else:
+                connection.execute(_SCHEMA)
+            connection.execute(_INDEX)
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def _image_of(detail: str) -> str:
+    try:
+        data = json.loads(detail)
+    except ValueError:
+        return ""
+    return str(data.get("image") or "") if isinstance(data, dict) else ""
 
 
 class ResultStore:
@@ -146,8 +217,7 @@ class ResultStore:
         recorded = run.recorded_at or datetime.now(UTC).isoformat(timespec="milliseconds")
         with self._connect() as db:
             cursor = db.execute(
-                "INSERT INTO runs (recorded_at, kind, scenario, fix, fix_sha256, verdict, passed, time_to_detect,"
-                " time_to_recover, duration, run_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO runs ({_COLUMNS.removeprefix('id, ')}) VALUES ({', '.join('?' * 15)})",
                 (
                     recorded,
                     run.kind,
@@ -161,24 +231,34 @@ class ResultStore:
                     run.duration,
                     run.run_id,
                     run.detail,
+                    run.site,
+                    run.site_name,
+                    run.image,
                 ),
             )
             return int(cursor.lastrowid or 0)
 
-    def runs(self, scenario: str | None = None, fix: str | None = None, kind: str | None = None) -> list[Run]:
-        """Matching runs, oldest first."""
+    def runs(
+        self,
+        scenario: str | None = None,
+        fix: str | None = None,
+        kind: str | None = None,
+        site: str | None = None,
+        image: str | None = None,
+        since: str | None = None,
+    ) -> list[Run]:
+        """Matching runs, oldest first (SINCE: an ISO 8601 UTC time, runs recorded at or after it)."""
         clauses, params = [], []
-        for column, value in (("scenario", scenario), ("fix", fix), ("kind", kind)):
+        for column, value in (("scenario", scenario), ("fix", fix), ("kind", kind), ("site", site), ("image", image)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        if since is not None:
+            clauses.append("recorded_at >= ?")
+            params.append(since)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._connect() as db:
-            rows = db.execute(
-                "SELECT id, recorded_at, kind, scenario, fix, fix_sha256, verdict, passed, time_to_detect,"
-                f" time_to_recover, duration, run_id, detail FROM runs{where} ORDER BY id",
-                params,
-            ).fetchall()
+            rows = db.execute(f"SELECT {_COLUMNS} FROM runs{where} ORDER BY id", params).fetchall()
         return [
             Run(
                 id=row[0],
@@ -194,32 +274,39 @@ class ResultStore:
                 duration=row[10],
                 run_id=row[11],
                 detail=row[12],
+                site=row[13],
+                site_name=row[14],
+                image=row[15],
             )
             for row in rows
         ]
 
-    def regression(
-        self, key: tuple[str, str, str], allowed_pct: float, latest_id: int | None = None
-    ) -> Regression | None:
-        """The newest run of KEY (or run LATEST_ID) against the median of the passed runs before it.
+    def regression(self, key: Key, allowed_pct: float, latest_id: int | None = None) -> Regression | None:
+        """The newest run of KEY (or run LATEST_ID) against the median of the passed runs before it on the same
+        site and image.
 
         None when there is no time to compare or fewer than MIN_BASELINE earlier runs.
         """
-        kind, scenario, fix = key
-        runs = self.runs(scenario=scenario, fix=fix, kind=kind)
+        kind, scenario, fix, site, image = key
+        runs = self.runs(scenario=scenario, fix=fix, kind=kind, site=site, image=image)
         if latest_id is not None:
             runs = [r for r in runs if r.id <= latest_id]
         latest = runs[-1].time_to_recover if runs else None
         if latest is None:
             return None
-        earlier = [r.time_to_recover for r in runs[:-1] if r.passed and r.time_to_recover is not None]
-        if len(earlier) < MIN_BASELINE:
-            return None
-        return Regression(key, latest, statistics.median(earlier), len(earlier), allowed_pct)
+        return judge(key, latest, runs[:-1], allowed_pct)
 
 
-def group(runs: list[Run]) -> dict[tuple[str, str, str], list[Run]]:
-    grouped: dict[tuple[str, str, str], list[Run]] = {}
+def judge(key: Key, latest: float, before: list[Run], allowed_pct: float) -> Regression | None:
+    """LATEST against the median of the passed runs in BEFORE (runs of KEY); None without MIN_BASELINE of them."""
+    earlier = [r.time_to_recover for r in before if r.passed and r.time_to_recover is not None]
+    if len(earlier) < MIN_BASELINE:
+        return None
+    return Regression(key, latest, statistics.median(earlier), len(earlier), allowed_pct)
+
+
+def group(runs: list[Run]) -> dict[Key, list[Run]]:
+    grouped: dict[Key, list[Run]] = {}
     for run in runs:
         grouped.setdefault(run.key, []).append(run)
     return grouped

@@ -48,9 +48,14 @@ while [ $# -gt 0 ]; do
   case $mode in
     # Fetches run side by side, each with the probe's own 1 s timeout (a hung server makes each wait it);
     # each prints one line in one short write.
-    f) ( if command -v curl >/dev/null; then
-           c=$(curl -s -o /dev/null -m 1 -H "Host: $1" -w '%{http_code}' "$2")
-         else c=skipped; fi
+    # An https URL is asked over TLS with the host as its SNI name, as a browser would (plain HTTP to an ssl
+    # port is answered 400 whatever the site's state).
+    f) ( if ! command -v curl >/dev/null; then c=skipped
+         else case $2 in
+           https://*) r=${2#https://127.0.0.1:}; p=${r%%/*}; h=${1%%:*}; h=${h:-localhost}
+              c=$(curl -s -k -o /dev/null -m 1 --resolve "$h:$p:127.0.0.1" -w '%{http_code}' "https://$h:$p/${r#*/}") ;;
+           *) c=$(curl -s -o /dev/null -m 1 -H "Host: $1" -w '%{http_code}' "$2") ;;
+         esac; fi
          printf '%s\t%s\t%s\n' "$1" "$2" "$c" ) &
        shift 2 ;;
     u) ( case $1 in
@@ -116,6 +121,18 @@ class Inside:
 
     def stat(self, path: str) -> PathStat | None:
         return self.paths.get(path)
+
+    def logged_failure(self, request: Request) -> str | None:
+        """nginx's error-log line about the inside request for REQUEST when it says the request failed on the
+        server's side (a critical error, a permission refused, too many files), not one the site asks for (a
+        directory with no index, a page that is not there)."""
+        said = self.said_about(request)
+        if said is None:
+            return None
+        failed = any(f"[{level}]" in said for level in ("crit", "alert", "emerg")) or any(
+            errno in said for errno in ("(13: Permission denied)", "(24: Too many open files)")
+        )
+        return said if failed else None
 
 
 NO_INSIDE = Inside()
@@ -200,6 +217,31 @@ def upstream_of(location: Location, model: ConfigModel | None = None) -> str | N
     return None
 
 
+def local_url(model: ConfigModel, port: int, path: str) -> str:
+    """The URL of PATH on PORT from inside the server: https where a server listens on the port with ssl."""
+    tls = any(item.port == port and item.ssl for server in model.servers for item in server.listens)
+    return f"{'https' if tls else 'http'}://127.0.0.1:{port}{path}"
+
+
+def upstream_members(location: Location, model: ConfigModel) -> list[str]:
+    """Every server of the upstream group a location proxies to, as upstream_of names one (the first is its answer):
+    nginx fails over among them, so the group is down only when every one of them is."""
+    first = upstream_of(location, model)
+    if first is None:
+        return []
+    directive = next(d for n in ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "grpc_pass") if (d := location.get(n)))
+    scheme = first.split("://", 1)[0] if "://" in first else "http"
+    name = directive.args[0].split("://", 1)[-1].split("/", 1)[0]
+    group = model.upstreams.get(name) or ()
+    members = [d.args[0] for d in group if d.args and d.name == "server"]
+    found = [first]
+    for member in members[1:]:
+        url = member if member.startswith("unix:") else f"{scheme}://{member}/"
+        if url not in found:
+            found.append(url)
+    return found
+
+
 def _host_of(server: Server) -> str:
     return next((n for n in server.names if n and n != "_" and "*" not in n and not n.startswith("~")), "localhost")
 
@@ -229,8 +271,8 @@ def plan(model: ConfigModel, requests: Iterable[Request] = (), logs: tuple[str, 
 
     for server in model.servers:
         port = next((item.port for item in server.listens if item.port > 0), 80)
-        if len(fetches) < MAX_FETCHES and not server.listens[0].ssl:
-            fetches.append((_host_of(server), f"http://127.0.0.1:{port}/"))
+        if len(fetches) < MAX_FETCHES:
+            fetches.append((_host_of(server), local_url(model, port, "/")))
         for location in (None, *server.locations):
             root = effective(server, location, "root", model)
             alias = location.get("alias") if location is not None else None
@@ -245,12 +287,24 @@ def plan(model: ConfigModel, requests: Iterable[Request] = (), logs: tuple[str, 
                 tested = tested_path(block.condition, root[0] if root else None)
                 if tested is not None:
                     add_path(tested)  # a maintenance file, say: whether it exists decides what nginx answers
+            if (
+                location is not None
+                and base
+                and (alias is not None or location.get("root") is not None)
+                and location.modifier in ("", "^~", "=")
+                and len(fetches) < MAX_FETCHES
+                and port > 0
+            ):
+                # A folder of its own (an alias, a root): asked through nginx, whose error log says why it fails.
+                fetches.append((_host_of(server), local_url(model, port, location.path)))
             if location is not None:
                 upstream = upstream_of(location, model)
                 if upstream is not None and upstream not in upstreams:
                     upstreams.append(upstream)
                     if location.modifier in ("", "^~", "=") and len(fetches) < MAX_FETCHES and port > 0:
-                        fetches.append((_host_of(server), f"http://127.0.0.1:{port}{location.path}"))
+                        fetches.append((_host_of(server), local_url(model, port, location.path)))
+                # The rest of its group: nginx fails over among them, so each is asked too.
+                upstreams += [m for m in upstream_members(location, model)[1:] if m not in upstreams]
     for request in requests:
         chosen = choose_server(model, request)
         if chosen is None:
@@ -258,7 +312,7 @@ def plan(model: ConfigModel, requests: Iterable[Request] = (), logs: tuple[str, 
         location = choose_location(chosen, request.path)
         for candidate in file_candidates(model, chosen, location, request.path):
             add_path(candidate)
-        url = f"http://127.0.0.1:{request.port}{request.path}"
+        url = local_url(model, request.port, request.path)
         if (request.host or _host_of(chosen), url) not in fetches and len(fetches) < MAX_FETCHES:
             fetches.append((request.host or _host_of(chosen), url))
     return Plan(model.user, tuple(paths[:MAX_PATHS]), tuple(fetches), tuple(upstreams), logs)

@@ -75,10 +75,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="Drill your own nginx configuration tree instead of harness's test server (see `harness init`).",
     )
+    group.addoption(
+        "--harness-report",
+        default=None,
+        metavar="DIR",
+        help="After the session, write the resilience report (page, Markdown, JSON) of the sites it drilled into DIR.",
+    )
     parser.addini("harness_site", "nginx configuration tree the harness fixtures drill (as --harness-site)", default="")
 
 
+_SESSION_STARTED = pytest.StashKey[str]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    from datetime import UTC, datetime
+
+    config.stash[_SESSION_STARTED] = datetime.now(UTC).isoformat(timespec="milliseconds")
     config.addinivalue_line(
         "markers", "scenario(name): the test drives harness scenario NAME; select with --harness-scenario NAME"
     )
@@ -90,6 +102,25 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     # A CI job stopped with SIGTERM then unwinds like Ctrl-C: fixtures tear their targets down.
     with sigterm_as_interrupt():
         return (yield)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """--harness-report: the sites and images this session drilled, each with its whole history. Written once, by
+    the process that is not an xdist worker; the workers' drills are in the shared history by then."""
+    config = session.config
+    out = config.getoption("harness_report", None)
+    if not out or hasattr(config, "workerinput"):
+        return
+    from harness.config import Settings
+    from harness.history import ResultStore
+    from harness.resilience.make import make
+
+    folder = Path(str(out)) if str(out).startswith("/") else Path(str(config.invocation_params.dir), str(out))
+    store = ResultStore(Settings.from_env().results)
+    built, written = make(store, folder, touched_since=config.stash[_SESSION_STARTED])
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and built["sections"]:
+        reporter.write_line(f"harness report: {written[0]}")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

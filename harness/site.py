@@ -16,20 +16,26 @@ pass before nginx restarts with it.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import io
 import os
 import re
 import tarfile
+import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.confmodel import ConfigModel, Listen, Location, Server, parse_tree
+from harness.confmodel import ConfigModel, Listen, Location, Server, parse_tree, resolve
 from harness.errors import InvalidInput
 
 SETTINGS = "harness-site.toml"
 DATA = Path(__file__).parent / "sitedata"
+DISTRIBUTION = DATA / "etc-nginx"  # what the target's nginx package puts in /etc/nginx: a tree is read over it
+STANDINS = DATA / "standins"  # files a tree names outside /etc/nginx, given to the target where it lacks them
 LOCAL = {"127.0.0.1", "localhost", "::1", "[::1]", "0.0.0.0"}
 _NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,250}[A-Za-z0-9])?")
 _PATH = re.compile(r"/[A-Za-z0-9._/@+-]*")
@@ -69,8 +75,14 @@ class Upstream:
     port: int  # 0 for a unix socket
     where: str  # the proxy line that names it
     command: str = ""  # the team's own, from the settings; "" for harness's stub
-    protocol: str = "http"  # or "fastcgi"
+    protocol: str = "http"  # or "https", "fastcgi"
     socket: str = ""  # a unix socket's path
+    group: str = ""  # the `upstream` block it belongs to: its servers' stubs answer alike
+
+    @property
+    def name(self) -> str:
+        """What its stub says it is: the group, so every server of one upstream block answers the same page."""
+        return self.group or self.address
 
     @property
     def key(self) -> str:
@@ -99,13 +111,30 @@ class Site:
     def name(self) -> str:
         return self.folder.name
 
+    @functools.cached_property
+    def digest(self) -> str:
+        """What the tree says, not when it was copied: names, modes, link targets and bytes (no mtimes, so a fresh
+        clone of the same commit is the same site), plus harness-site.toml, whose probes decide what is measured.
+        The results history keys runs by it, so a median is only ever taken over runs of the same configuration."""
+        sha = hashlib.sha256()
+        with tarfile.open(fileobj=io.BytesIO(self.tree)) as archive:
+            for member in archive.getmembers():
+                sha.update(f"{member.name}\0{member.type!r}\0{member.mode:o}\0{member.linkname}\0".encode())
+                if member.isfile():
+                    handle = archive.extractfile(member)
+                    sha.update(handle.read() if handle is not None else b"")
+        settings = self.folder / SETTINGS
+        sha.update(settings.read_bytes() if settings.is_file() else b"")
+        return sha.hexdigest()[:16]
+
     def upstreams(self) -> list[Upstream]:
         commands = dict(self.settings.upstreams)
         found: dict[str, Upstream] = {}
         for _, location in self.model.all_locations():
             for upstream in _proxied(self.model, location):
                 local = upstream.socket or upstream.host in LOCAL or not _is_ip(upstream.host)
-                if local and upstream.key not in found:
+                itself = upstream.host in LOCAL and upstream.port in self.model.ports()  # nginx answers there
+                if local and not itself and upstream.key not in found:
                     command = commands.get(upstream.address, "")
                     found[upstream.key] = dataclasses.replace(upstream, command=command)
         return list(found.values())
@@ -127,22 +156,23 @@ def _proxied(model: ConfigModel, location: Location) -> list[Upstream]:
             continue
         target = directive.args[0]
         if target.startswith("https://"):
-            continue  # a TLS upstream would need a certificate it trusts: left alone
+            protocol = "https"  # nginx does not verify an upstream's certificate unless told: a self-signed stub does
         rest = target.split("://", 1)[-1].split("/", 1)[0]
         group = model.upstreams.get(rest)
         addresses = [d.args[0] for d in group if d.args] if group else [target if target.startswith("unix:") else rest]
         for address in addresses:
             where = str(directive.where)
+            name = rest if group else ""
             if address.startswith("unix:"):
                 path = address[len("unix:") :].split(":", 1)[0]
                 if _PATH.fullmatch(path):  # it becomes an argument in the target's init script: plain paths only
-                    found.append(Upstream("", 0, where, protocol=protocol, socket=path))
+                    found.append(Upstream("", 0, where, protocol=protocol, socket=path, group=name))
                 continue
             host, _, port = address.rpartition(":")
-            if not host:
-                host, port = address, "80"
-            if port.isdigit() and (_NAME.fullmatch(host.strip("[]")) or host.strip("[]") in LOCAL):
-                found.append(Upstream(host.strip("[]"), int(port), where, protocol=protocol))
+            if not host or not port.isdigit():
+                host, port = address, "443" if protocol == "https" else "80"
+            if _NAME.fullmatch(host.strip("[]")) or host.strip("[]") in LOCAL:
+                found.append(Upstream(host.strip("[]"), int(port), where, protocol=protocol, group=name))
     return found
 
 
@@ -155,92 +185,91 @@ def _line_of(text: str, key: str) -> int:
     return text[: found.start()].count("\n") + 1 if found else 1
 
 
-_PROBE_KEYS = {"path", "host", "scheme", "status", "body", "body_regex", "headers", "closed"}
-_TOP_KEYS = {"probes", "probe", "content", "upstreams"}
-
-
 def load_settings(folder: Path) -> SiteSettings:
-    """DIR/harness-site.toml, or no settings; an error names the file, the line and the bad key."""
+    """DIR/harness-site.toml, or no settings; an error is one line naming the file, the line and the bad field.
+
+    The format is harness/schemas/site-settings.json: validated there, so the rules live in one place.
+    """
+    import jsonschema
+
+    from harness import schemas
+
     path = folder / SETTINGS
     if not path.exists():
         return SiteSettings()
-    text = path.read_text()
+    raw = path.read_bytes()
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InvalidInput(f"{path}:{line}: byte 0x{raw[exc.start]:02x} is not UTF-8 (TOML files are UTF-8)") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{path}: {exc}; see docs/your-nginx.md") from None
-
-    def bad(key: str, why: str) -> InvalidInput:
-        return InvalidInput(f"{path}:{_line_of(text, key)}: {why}")
-
-    for key in data:
-        if key not in _TOP_KEYS:
-            return _raise(bad(key, f"unknown key {key!r} (known: {', '.join(sorted(_TOP_KEYS))})"))
-    mode = data.get("probes", "add")
-    if mode not in ("add", "replace"):
-        raise bad("probes", f'probes = {mode!r}: use "add" or "replace"')
-    probes = []
-    for number, entry in enumerate(data.get("probe", []), 1):
-        if not isinstance(entry, dict):
-            raise bad("probe", "[[probe]] entries are tables")
-        for key in entry:
-            if key not in _PROBE_KEYS:
-                raise bad(key, f"unknown key {key!r} in probe {number} (known: {', '.join(sorted(_PROBE_KEYS))})")
-        probe_path = entry.get("path", "/")
-        if not isinstance(probe_path, str) or not probe_path.startswith("/"):
-            raise bad("path", f"probe {number}: path must start with '/'")
-        scheme = entry.get("scheme", "http")
-        if scheme not in ("http", "https"):
-            raise bad("scheme", f"probe {number}: scheme must be http or https")
-        status = entry.get("status")
-        if status is not None and not (isinstance(status, int) and 100 <= status <= 599):
-            raise bad("status", f"probe {number}: status must be an HTTP status code")
-        if entry.get("body_regex") is not None:
-            try:
-                re.compile(entry["body_regex"])
-            except re.error as exc:
-                raise bad("body_regex", f"probe {number}: body_regex does not compile: {exc}") from None
-        headers = entry.get("headers", {})
-        if not isinstance(headers, dict):
-            raise bad("headers", f"probe {number}: headers is a table of name = value")
-        probes.append(
-            ProbeSpec(
-                probe_path,
-                str(entry.get("host", "")),
-                scheme,
-                status,
-                entry.get("body"),
-                entry.get("body_regex"),
-                tuple((str(k), str(v)) for k, v in headers.items()),
-                bool(entry.get("closed", False)),
-                f"{path.name}, probe {number}",
-            )
+        raise InvalidInput(f"{path}: {exc}; see docs/your-nginx.md and docs/site.md") from None
+    validator = jsonschema.Draft202012Validator(
+        schemas.load("site-settings"), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is not None:
+        key, said = _said(error)
+        raise InvalidInput(f"{path}:{_line_of(text, key)}: {said}")
+    probes = tuple(
+        ProbeSpec(
+            entry.get("path", "/"),
+            entry.get("host", ""),
+            entry.get("scheme", "http"),
+            entry.get("status"),
+            entry.get("body"),
+            entry.get("body_regex"),
+            tuple((str(k), str(v)) for k, v in entry.get("headers", {}).items()),
+            entry.get("closed", False),
+            f"{path.name}, probe {number}",
         )
+        for number, entry in enumerate(data.get("probe", []), 1)
+    )
     content = []
-    for root, local in (data.get("content") or {}).items():
-        if not _PATH.fullmatch(root):
-            raise bad(root, f"content: {root!r} is not an absolute path in the server")
-        source = (folder / str(local)).resolve()
+    for root, local in data.get("content", {}).items():
+        source = (folder / local).resolve()
         if not source.is_dir():
-            raise bad(root, f"content: {local!r} is not a folder under {folder}")
+            raise InvalidInput(f"{path}:{_line_of(text, root)}: content: {local!r} is not a folder under {folder}")
         content.append((root, source))
-    upstreams = []
-    for address, command in (data.get("upstreams") or {}).items():
-        host, _, port = str(address).rpartition(":")
-        if not (_NAME.fullmatch(host.strip("[]")) or host in LOCAL) or not port.isdigit():
-            raise bad(address, f"upstreams: {address!r} is not host:port")
-        if not isinstance(command, str) or not command.strip():
-            raise bad(address, f"upstreams: the command for {address} must be a non-empty string")
-        upstreams.append((str(address), command))
-    return SiteSettings(tuple(probes), mode == "replace", tuple(content), tuple(upstreams))
+    upstreams = tuple(data.get("upstreams", {}).items())
+    return SiteSettings(probes, data.get("probes", "add") == "replace", tuple(content), upstreams)
 
 
-def _raise(error: InvalidInput) -> SiteSettings:
-    raise error
+def _said(error: Any) -> tuple[str, str]:
+    """(the key to find the line of, one sentence) for a schema error, naming the field as a person wrote it."""
+    where = list(error.absolute_path)
+    names = [str(p) for p in where if isinstance(p, str)]
+    field = ".".join(names) or "the file"
+    if where[:1] == ["probe"] and len(where) > 1 and isinstance(where[1], int):
+        field = f"probe {where[1] + 1}" + (f": {'.'.join(names[1:])}" if names[1:] else "")
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = set(error.schema.get("properties", {}))
+        if known:
+            unknown = next(iter(sorted(set(error.instance) - known)))
+            inside = f" in {field}" if where else ""
+            return unknown, f"unknown key {unknown!r}{inside} (known: {', '.join(sorted(known))})"
+    if names[:1] in (["content"], ["upstreams"]) and len(names) > 1:
+        field = f"{names[0]}: {names[1]!r}"
+    if "propertyNames" in error.absolute_schema_path:
+        wanted = "an absolute path in the server" if names[:1] == ["content"] else "host:port"
+        return str(error.instance), f"{field}: {error.instance!r} is not {wanted}"
+    described = error.schema.get("description")
+    if error.validator == "enum":
+        choices = " or ".join(repr(c) for c in error.validator_value)
+        return names[-1] if names else "", f"{field} = {error.instance!r}: use {choices}"
+    if error.validator == "format":
+        return names[-1] if names else "", f"{field}: {error.instance!r} does not compile as a regular expression"
+    return names[-1] if names else "", f"{field} {described}" if described else f"{field}: {error.message}"
 
 
-def load_site(folder: str | Path) -> Site:
-    """Read DIR; bad input is one line naming what to fix."""
+LARGE = 4 << 20  # bytes of configuration from which reading it says so (a blocklist of 70 MB takes a while)
+
+
+def load_site(folder: str | Path, progress: Callable[[str], None] | None = None) -> Site:
+    """Read DIR; bad input is one line naming what to fix. PROGRESS hears of a large tree being read."""
     root = Path(folder)
     if not root.is_dir():
         raise InvalidInput(
@@ -251,9 +280,66 @@ def load_site(folder: str | Path) -> Site:
     tree, names, has_conf = _tar(root, skip)
     if not names:
         raise InvalidInput(f"--site {root}: no configuration files in it (nginx.conf, sites-available/, conf.d/)")
+    started = time.monotonic()
+    large = progress is not None and len(tree) > LARGE
+    if large and progress is not None:
+        progress(f"reading {len(tree) / 2**20:.0f} MB of nginx configuration from {root}")
     model = parse_tree(_with_distribution(tree, has_conf))
+    if large and progress is not None:
+        count = len(model.main) + sum(len(s.directives) for s in model.servers)
+        count += sum(len(loc.directives) for _, loc in model.all_locations())
+        progress(f"read {count} directives in {time.monotonic() - started:.1f} s")
     enabled = tuple(sorted(n.split("/")[-1] for n in names if n.startswith("etc/nginx/sites-enabled/")))
-    return Site(root, tree, settings, model, has_conf, enabled)
+    site = Site(root, tree, settings, model, has_conf, enabled)
+    trouble = problems(site)
+    if trouble:
+        raise InvalidInput(trouble[0])
+    return site
+
+
+def problems(site: Site) -> list[str]:
+    """What would stop the tree before any drill, read without a server: `list` says it as the drill would."""
+    model, root = site.model, site.folder
+    found = []
+    for path in model.parsed:
+        data = model.raw.get(resolve(path, model.files) or path, b"")
+        bad = _binary(data)
+        if bad:
+            shown = path.replace("/etc/nginx/", f"{root}/", 1) if path.startswith("/etc/nginx/") else path
+            found.append(f"--site {root}: {shown} is not a text file ({bad}), yet nginx reads it as configuration")
+    for error in model.errors:
+        if "cannot be opened" in error:
+            continue  # nginx.conf itself: the distribution's stands in
+        found.append(f"--site {root} does not pass nginx -t (read before starting it): {_in_folder(error, root)}")
+    if not model.ports() & {80, 443}:
+        configured = ", ".join(map(str, sorted(model.ports() - {-1}))) or "nothing"
+        said = f"serves neither port 80 nor 443 (it listens on {configured}); harness probes 80 and 443"
+        found.append(f"--site {root} {said}")
+    for upstream in site.upstreams():
+        if upstream.port in model.ports() and not upstream.socket and upstream.host not in ("127.0.0.1", "localhost"):
+            found.append(
+                f"--site {root}: upstream {upstream.host}:{upstream.port} ({upstream.where}) shares port "
+                f"{upstream.port} with nginx itself in the target, so no stand-in can answer there "
+                "(a request would loop back into nginx)"
+            )
+    return found
+
+
+def _binary(data: bytes) -> str:
+    """Why DATA is not configuration text ("" when it is): said without printing the bytes themselves."""
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return f"byte 0x{data[exc.start]:02x} on line {line} is not UTF-8"
+    control = re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", text)
+    if control:
+        return f"control byte 0x{ord(control.group()):02x} on line {text[: control.start()].count(chr(10)) + 1}"
+    return ""
+
+
+def _in_folder(said: str, root: Path) -> str:
+    return re.sub(r"/etc/nginx/([^\s:\"]+)", lambda m: f"/etc/nginx/{m.group(1)} ({root / m.group(1)})", said, count=1)
 
 
 def _tar(root: Path, skip: set[Path]) -> tuple[bytes, list[str], bool]:
@@ -282,18 +368,19 @@ def _tar(root: Path, skip: set[Path]) -> tuple[bytes, list[str], bool]:
 
 
 def _with_distribution(tree: bytes, has_conf: bool) -> bytes:
-    """The tree as the target will hold it: with the distribution's nginx.conf and mime.types where it has none."""
+    """The tree as the target will hold it: over the distribution's files (nginx.conf only where it has none)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         with tarfile.open(fileobj=io.BytesIO(tree)) as given:
             present = set(given.getnames())
             for member in given.getmembers():
                 archive.addfile(member, given.extractfile(member) if member.isfile() else None)
-        for name in ("nginx.conf", "mime.types"):
-            if f"etc/nginx/{name}" in present or (name == "nginx.conf" and has_conf):
+        for path in sorted(DISTRIBUTION.rglob("*")):
+            name = f"etc/nginx/{path.relative_to(DISTRIBUTION).as_posix()}"
+            if not path.is_file() or name in present or (name == "etc/nginx/nginx.conf" and has_conf):
                 continue
-            data = (DATA / name).read_bytes()
-            info = tarfile.TarInfo(f"etc/nginx/{name}")
+            data = path.read_bytes()
+            info = tarfile.TarInfo(name)
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import posixpath
 import re
 import tarfile
 from typing import TYPE_CHECKING
@@ -17,9 +16,9 @@ from typing import TYPE_CHECKING
 import requests
 
 from harness.errors import InvalidInput
-from harness.inside import effective
 from harness.probe import Check, Outcome, product
-from harness.site import PAGE_MARKER, SETTINGS, STUB_MARKER, ProbeSpec, Site, Upstream, probes_for
+from harness.site import PAGE_MARKER, SETTINGS, STANDINS, STUB_MARKER, ProbeSpec, Site, Upstream, probes_for
+from harness.site_needs import needs
 
 if TYPE_CHECKING:
     from harness.target import Target
@@ -47,15 +46,32 @@ def exact(conn, n):
         data += chunk
     return data
 
+def pairs(data):
+    found, i = {{}}, 0
+    while i < len(data):
+        sizes = []
+        for _ in range(2):
+            if data[i] < 128: sizes.append(data[i]); i += 1
+            else: sizes.append(struct.unpack("!I", data[i:i + 4])[0] & 0x7FFFFFFF); i += 4
+        found[data[i:i + sizes[0]]] = data[i + sizes[0]:i + sizes[0] + sizes[1]]
+        i += sizes[0] + sizes[1]
+    return found
+
 def fastcgi(conn):
-    # A FastCGI responder: read the request's records up to its empty STDIN, answer with one page.
+    # A FastCGI responder: read the request's records up to its empty STDIN, answer with one page. Like PHP-FPM, a
+    # SCRIPT_FILENAME that is not there is "File not found." (404): a root taken away shows, as on a real server.
     try:
-        rid = 1
+        rid, params = 1, b""
         while True:
             _, kind, rid, length, padding, _ = struct.unpack("!BBHHBB", exact(conn, 8))
-            exact(conn, length + padding)
+            content = exact(conn, length + padding)[:length]
+            if kind == 4: params += content
             if kind == 5 and length == 0: break
-        body = ("Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n" + TEXT).encode()
+        script = pairs(params).get(b"SCRIPT_FILENAME", b"").decode(errors="replace")
+        if script and not os.path.isfile(script):
+            body = b"Status: 404 Not Found\\r\\nContent-Type: text/html\\r\\n\\r\\nFile not found.\\n"
+        else:
+            body = ("Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n" + TEXT).encode()
         record = lambda kind, data: struct.pack("!BBHHBB", 1, kind, rid, len(data), 0, 0) + data
         conn.sendall(record(6, body) + record(6, b"") + record(3, struct.pack("!IB3x", 0, 0)))
     except (EOFError, OSError, struct.error):
@@ -91,7 +107,13 @@ if where.startswith("/"):
     os.makedirs(os.path.dirname(where), exist_ok=True)
     UnixServer(where, Answer).serve_forever()
 else:
-    Server(("127.0.0.1", int(where)), Answer).serve_forever()
+    server = Server(("127.0.0.1", int(where)), Answer)
+    if protocol == "https":  # nginx does not verify an upstream's certificate unless told to: a self-signed one does
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain("/etc/harness-upstreams/stub.pem", "/etc/harness-upstreams/stub.key")
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.serve_forever()
 '''
 
 # The init script of one upstream: its command comes from /etc/harness-upstreams/PORT (a stub, or the team's).
@@ -106,10 +128,19 @@ pidfile=/run/harness-upstream-$id.pid
 status() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 case "${1:-}" in
   start) status && exit 0
-         start-stop-daemon --start --quiet --background --make-pidfile --pidfile "$pidfile" \\
-           --startas /bin/sh -- -c \\
-           '. "/etc/harness-upstreams/$1"; eval "exec $COMMAND" >>"/var/log/harness-upstream-$1.log" 2>&1' sh "$id"
-         for _ in $(seq 1 50); do eval "$READY" && exit 0; sleep 0.1; done; exit 1 ;;
+         # A watcher runs the command and keeps its exit code, so a command that dies says how.
+         rm -f "/run/harness-upstream-$id.exit"
+         start-stop-daemon --start --quiet --background --make-pidfile --pidfile "/run/harness-upstream-$id.watch" \\
+           --startas /bin/sh -- -c '. "/etc/harness-upstreams/$1"
+             eval "exec $COMMAND" >>"/var/log/harness-upstream-$1.log" 2>&1 &
+             echo $! > "/run/harness-upstream-$1.pid"; wait $!; echo $? > "/run/harness-upstream-$1.exit"' sh "$id"
+         for _ in $(seq 1 100); do
+           eval "$READY" && exit 0
+           exited=/run/harness-upstream-$id.exit
+           [ -s "$exited" ] && { echo "it exited with code $(cat "$exited")"; exit 1; }
+           sleep 0.1
+         done
+         echo "it did not listen within 10 s"; exit 1 ;;
   stop) start-stop-daemon --stop --quiet --retry TERM/5/KILL/2 --pidfile "$pidfile" --remove-pidfile; exit 0 ;;
   restart) "$0" stop; "$0" start ;;
   status) status && { echo running; exit 0; }; echo "not running"; exit 3 ;;
@@ -117,28 +148,48 @@ case "${1:-}" in
 esac
 """
 
-# Argument groups: -r ROOT INDEX TITLE (a root to provide with a page), -c CERT KEY NAME (a self-signed pair),
-# -h NAME (resolve to 127.0.0.1), -u PORT (start that upstream's service).
+# What the target lacks, made where missing and said on stdout ("made: WHAT (WHY)"); every group has a fixed count:
+# -U USER GROUP WHY, -d DIR WHY, -c CERT KEY NAME WHY, -k PATH CERT WHY (a copy of a certificate: its own chain),
+# -f PATH STANDIN WHY (a file from harness's stand-ins), -t PATH WHY (a session ticket key), -p FILE TITLE WHY (a page),
+# -h NAME (resolves to 127.0.0.1), -u KEY (start that upstream's service).
 PREPARE = r"""
 set -u
-mode=''
+made() { [ -n "$2" ] && echo "made: $1 ($2)"; return 0; }
 while [ $# -gt 0 ]; do
-  case $1 in -r|-c|-h|-u) mode=$1; shift; continue ;; esac
-  case $mode in
-    -r) mkdir -p "$1"; [ -e "$1/$2" ] || printf '<!doctype html><title>%s</title><h1>%s</h1><p>%s %s</p>\n' \
-          "$3" "$3" "$4" "$1" > "$1/$2"; chmod -R a+rX "$1"; shift 4 ;;
+  flag=$1; shift
+  case $flag in
+    -U) getent group "$2" >/dev/null || { groupadd --system "$2" && made "group $2" "$3"; }
+        id -u "$1" >/dev/null 2>&1 || { useradd --system --no-create-home --shell /usr/sbin/nologin -g "$2" "$1" \
+          && made "user $1" "$3"; }
+        shift 3 ;;
+    -d) [ -d "$1" ] || { mkdir -p "$1" && made "folder $1" "$2"; }; shift 2 ;;
     -c) if [ ! -s "$1" ] || [ ! -s "$2" ]; then
           mkdir -p "$(dirname "$1")" "$(dirname "$2")"
           openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=$3" -keyout "$2" -out "$1" 2>/dev/null \
             || { echo "could not make a certificate for $3 (is openssl installed?)"; exit 3; }
+          made "a self-signed certificate $1 and its key $2 for $3" "$4"
+        fi; shift 4 ;;
+    -k) [ -s "$1" ] || { mkdir -p "$(dirname "$1")"; cp "$2" "$1" && made "$1, a copy of the self-signed $2" "$3"; }
+        shift 3 ;;
+    -f) [ -e "$1" ] || { mkdir -p "$(dirname "$1")"; cp "/usr/local/lib/harness/standins/$2" "$1" \
+          && made "$1 (harness's $2)" "$3"; }; shift 3 ;;
+    -t) [ -s "$1" ] || { mkdir -p "$(dirname "$1")"; head -c 80 /dev/urandom > "$1" && chmod 600 "$1" \
+          && made "$1, a random session ticket key" "$2"; }; shift 2 ;;
+    -p) if [ ! -e "$1" ]; then
+          mkdir -p "$(dirname "$1")"
+          printf '<!doctype html><title>%s</title><h1>%s</h1><p>@PAGE_MARKER@ %s</p>\n' "$2" "$2" "$1" > "$1"
+          chmod a+r "$1"; made "page $1" "$3"
         fi; shift 3 ;;
     -h) grep -q "[[:space:]]$1\$" /etc/hosts || printf '127.0.0.1\t%s\n' "$1" >> /etc/hosts; shift ;;
-    -u) service "harness-upstream-$1" start >/dev/null 2>&1 || { echo "upstream $1 did not start"; exit 4; }
-        shift ;;
-    *) shift ;;
+    -u) if ! said=$(service "harness-upstream-$1" start 2>&1); then
+          log=$(tail -n 5 "/var/log/harness-upstream-$1.log" 2>/dev/null | tr '\n' '|' | sed 's/|$//; s/|/ | /g')
+          echo "upstream $1 did not start: ${said:-no word from its init script}; its last output: ${log:-none}"
+          exit 4
+        fi; shift ;;
+    *) echo "harness: unknown preparation $flag"; exit 2 ;;
   esac
 done
-"""
+""".replace("@PAGE_MARKER@", PAGE_MARKER)
 
 
 def _tar(files: dict[str, tuple[bytes, int]]) -> bytes:
@@ -159,60 +210,69 @@ def _folder_tar(source: str, into: str) -> bytes:
 
 
 def lay(target: Target, site: Site) -> list[str]:
-    """Put SITE into TARGET and start nginx with it; bad trees are InvalidInput naming nginx's own words."""
-    model = site.model
+    """Put SITE into TARGET and start nginx with it; bad trees are InvalidInput naming nginx's own words.
+
+    Returns the preflight's notes: what was copied, stood in for or made, each with the directive that asked."""
     notes: list[str] = []
     # The test server's site and app make way; /etc/harness-site tells the entrypoint so after a restart.
+    # nginx stops under the test server's configuration: stopped under the tree's, a pid file elsewhere would leave
+    # the test server's nginx serving in its place.
     clear = (
-        "service app stop >/dev/null 2>&1; touch /etc/harness-site; "
+        "service nginx stop >/dev/null 2>&1; service app stop >/dev/null 2>&1; touch /etc/harness-site; "
         "rm -rf /etc/nginx/sites-enabled /etc/nginx/sites-available /etc/nginx/conf.d /var/www/html/*; "
         "mkdir -p /etc/nginx/sites-enabled /etc/nginx/conf.d"
     )
     target.exec(["sh", "-c", clear], check=True)
     _upload(target, "/", site.tree)
-    args: list[str] = []
     given = dict(site.settings.content)
     for place, source in given.items():
         target.exec(["mkdir", "-p", place], check=True)
         _upload(target, "/", _folder_tar(str(source), place))
         notes.append(f"content of {place} copied from {source}")
-    for server in model.servers:
-        title = next((n for n in server.names if n and n != "_"), "harness site")
-        for location in (None, *server.locations):
-            roots = effective(server, location, "root", model)
-            alias = location.get("alias") if location is not None else None
-            base = alias.args[0] if alias is not None and alias.args else roots[0] if roots else None
-            if not base or "$" in base or base in given or any(base.startswith(g + "/") for g in given):
-                continue
-            index = (effective(server, location, "index", model) or ("index.html",))[0]
-            args += ["-r", base.rstrip("/") or "/", index if "$" not in index else "index.html", title, PAGE_MARKER]
-            for page in (d for d in server.directives if d.name == "error_page"):
-                uri = page.args[-1] if page.args else ""
-                if uri.startswith("/") and "$" not in uri and location is None:
-                    folder, name = posixpath.split(base.rstrip("/") + uri)
-                    args += ["-r", folder, name, f"{title} error page", PAGE_MARKER]
-        cert, key = (
-            effective(server, None, "ssl_certificate", model),
-            effective(server, None, "ssl_certificate_key", model),
-        )
-        if cert and key and "$" not in cert[0] + key[0] and not cert[0].startswith("data:"):
-            args += ["-c", _absolute(cert[0]), _absolute(key[0]), title]
-    upstreams = site.upstreams()
+    args: list[str] = []
+    for need in needs(site.model, tuple(given)):
+        args += [_FLAGS[need.kind], *need.args()]
     files: dict[str, tuple[bytes, int]] = {"/usr/local/lib/harness/stub.py": (STUB.encode(), 0o644)}
+    for standin in STANDINS.iterdir():
+        files[f"/usr/local/lib/harness/standins/{standin.name}"] = (standin.read_bytes(), 0o644)
+    upstreams = site.upstreams()
+    if any(u.protocol == "https" for u in upstreams):
+        args += ["-c", "/etc/harness-upstreams/stub.pem", "/etc/harness-upstreams/stub.key", "harness-stub", ""]
     for upstream in upstreams:
         files[f"/etc/init.d/{upstream.service}"] = (INIT.encode(), 0o755)
         files[f"/etc/harness-upstreams/{upstream.key}"] = (_command(upstream).encode(), 0o644)
         if upstream.host and upstream.host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):
             args += ["-h", upstream.host]
+            notes.append(f"{upstream.host} resolves to 127.0.0.1 in /etc/hosts (the target has no network)")
         args += ["-u", upstream.key]
-        what = "the command from the settings" if upstream.command else "a stub that says which it is"
-        notes.append(f"upstream {upstream.address} ({upstream.protocol}, {upstream.where}): {what}")
+        what = "the command from the settings" if upstream.command else "a stub that says which upstream it is"
+        group = f", one of upstream {upstream.group}, all answering alike" if upstream.group else ""
+        notes.append(f"upstream {upstream.address} ({upstream.protocol}, {upstream.where}{group}): {what}")
     _upload(target, "/", _tar(files))
-    prepared = target.exec(["sh", "-c", PREPARE, "sh", *args], timeout=60)
+    prepared = target.exec(["sh", "-c", PREPARE, "sh", *args], timeout=120)
+    made = [line.removeprefix("made: ") for line in prepared.stdout.splitlines() if line.startswith("made: ")]
     if not prepared.ok:
-        raise InvalidInput(f"--site {site.folder}: preparing the server failed: {prepared.output.strip()[-300:]}")
+        trouble = [line for line in prepared.output.splitlines() if not line.startswith("made: ")]
+        said = " ".join(trouble).strip()
+        raise InvalidInput(f"--site {site.folder}: preparing the server failed: {_printable(said)[-400:]}")
     _start(target, site)
-    return notes
+    return [*notes, *made]
+
+
+_FLAGS = {
+    "user": "-U",
+    "folder": "-d",
+    "certificate": "-c",
+    "copy-of-certificate": "-k",
+    "file": "-f",
+    "ticket-key": "-t",
+    "page": "-p",
+}
+
+
+def _printable(text: str) -> str:
+    """TEXT without control bytes: a message never prints what a binary file held."""
+    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "?", text)
 
 
 def _absolute(path: str) -> str:
@@ -221,7 +281,7 @@ def _absolute(path: str) -> str:
 
 def _command(upstream: Upstream) -> str:
     where = upstream.socket or str(upstream.port)
-    stub = f"python3 /usr/local/lib/harness/stub.py {upstream.protocol} {where} {upstream.address}"
+    stub = f"python3 /usr/local/lib/harness/stub.py {upstream.protocol} {where} {_quote(upstream.name)}"
     ready = f"test -S {where}" if upstream.socket else f"ss -ltnH 'sport = :{upstream.port}' | grep -q ."
     return f"COMMAND={_quote(upstream.command or stub)}\nREADY={_quote(ready)}\n"
 
@@ -242,7 +302,7 @@ def _upload(target: Target, path: str, data: bytes) -> None:
 def _start(target: Target, site: Site) -> None:
     tested = target.exec(["nginx", "-t"])
     if not tested.ok:
-        raise InvalidInput(f"--site {site.folder} does not pass nginx -t: {_local(tested.output, site)}")
+        raise InvalidInput(f"--site {site.folder} does not pass nginx -t: {_printable(_local(tested.output, site))}")
     target.exec(["sh", "-c", "service nginx stop >/dev/null 2>&1; service nginx start"], timeout=30)
     listening = target.exec(["ss", "-ltnpH"]).stdout
     nginx_ports = set()

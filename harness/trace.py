@@ -27,7 +27,9 @@ from harness.inside import (
     components,
     effective,
     index_names,
+    local_url,
     tested_path,
+    upstream_members,
     upstream_of,
 )
 
@@ -179,7 +181,7 @@ def trace(facts: Facts, inside: Inside, request: Request) -> Trace:
         steps.append(Step("location", True, f"location {location.modifier} {location.path}".replace("  ", " "),
                           str(location.where)))  # fmt: skip
     steps += _handler(model, facts, inside, server, location, request)
-    fetched = _fetched(inside, request)
+    fetched = _fetched(model, inside, request)
     code = int(fetched.code) if fetched is not None and fetched.code.isdigit() else 0
     # Only a connection that failed outside while nginx answers inside points at the way in; wrong content does not.
     if 0 < code < 400 and not request.under_load and request.symptom in ("", "refused", "timeout"):
@@ -281,7 +283,8 @@ def _no_server(model: ConfigModel, request: Request) -> Step:
         empty = [i for i in model.includes if i.collected and not i.matched]
         said = "; ".join(f"{i.where} includes {i.pattern}, which matches no file" for i in empty)
         return Step("server", False, "no server block is configured at all" + (f" ({said})" if said else ""))
-    elsewhere = [f"{s.label()} listens on {', '.join(str(item.port) for item in s.listens)}" for s in model.servers]
+    elsewhere = [f"{s.label()} listens on {', '.join(str(p) for p in sorted({i.port for i in s.listens}))}"
+                 for s in model.servers]  # fmt: skip
     return Step("server", False, f"no server block listens on port {request.port}: " + "; ".join(elsewhere[:4]))
 
 
@@ -292,7 +295,13 @@ def configured_return(server: Server, location: Location | None) -> Directive | 
 
 
 def _handler(
-    model: ConfigModel, facts: Facts, inside: Inside, server: Server, location: Location | None, request: Request
+    model: ConfigModel,
+    facts: Facts,
+    inside: Inside,
+    server: Server,
+    location: Location | None,
+    request: Request,
+    depth: int = 0,
 ) -> list[Step]:
     returned = configured_return(server, location)
     if returned is not None and returned.args:
@@ -309,7 +318,50 @@ def _handler(
             return [_upstream(facts, inside, location, upstream)]
         if any(location.get(n) for n in ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "grpc_pass")):
             return [Step("upstream", True, "proxied to an address made of variables (not traced)")]
-    return [_file(model, inside, server, location, request)]
+    found = _file(model, inside, server, location, request)
+    fallback = _fallback(server, location, request.path)
+    if fallback is None or (found.ok and found.subject) or depth > 1:
+        return [found]
+    # try_files: when none of its files is there, its last argument handles the request (a named location, or
+    # an internal redirect to a URI), and that handler is what answers: an app, say, not a missing file.
+    directive, handler, said = fallback
+    if not said.startswith("@") and found.kind in ("unreadable", "unenterable"):
+        return [found]  # a redirect to a URI (/index.php) is served from the same tree, which the worker cannot reach
+    if handler is None:
+        return [Step("location", False, f"try_files falls back to {said}, which no location matches",
+                     str(directive.where))]  # fmt: skip
+    moved = Request(said if said.startswith("/") else request.path, request.host, request.port,
+                    request.under_load, request.symptom)  # fmt: skip
+    label = f"location {handler.modifier} {handler.path}".replace("  ", " ").replace("@ @", "@")
+    step = Step("location", True, f"try_files falls back to {said} ({label}): {found.detail}", str(directive.where))
+    return [step, *_handler(model, facts, inside, server, handler, moved, depth + 1)]
+
+
+def _fallback(server: Server, location: Location | None, path: str) -> tuple[Directive, Location | None, str] | None:
+    """try_files's last argument, when it hands the request on: the named location (@app) or the location the URI
+    it redirects to lands in. None when there is no try_files, or it ends in `=CODE`."""
+    directive = location.get("try_files") if location is not None else None
+    if directive is None or len(directive.args) < 2:
+        return None
+    last = directive.args[-1]
+    if last.startswith("="):
+        return None
+    if last.startswith("@"):
+        named = next((loc for loc in _named(server) if loc.path == last), None)
+        return directive, named, last
+    uri = last.split("?", 1)[0].replace("$uri", path)
+    if "$" in uri or not uri.startswith("/"):
+        return None
+    return directive, choose_location(server, uri), uri
+
+
+def _named(server: Server) -> list[Location]:
+    found, stack = [], list(server.locations)
+    while stack:
+        location = stack.pop(0)
+        found.append(location)
+        stack.extend(location.locations)
+    return [loc for loc in found if loc.modifier == "@"]
 
 
 def _access(model: ConfigModel, server: Server, location: Location | None, client: str | None) -> Step | None:
@@ -371,14 +423,48 @@ def innermost(model: ConfigModel, server: Server, location: Location | None, nam
     return []
 
 
+def dead_upstreams(facts: Facts) -> list[tuple[Location, Step]]:
+    """Every proxied location of the configuration whose upstream gave no answer when asked directly, probed or
+    not (a regex location no probe reaches, a named one behind try_files): evidence, with the line that proxies."""
+    found: list[tuple[Location, Step]] = []
+    for _, location in facts.config.all_locations():
+        members = upstream_members(location, facts.config)
+        if not members or not all(_on_this_server(m) for m in members):
+            continue  # another machine's silence may be the network's (a test target has none): not judged here
+        upstream = members[0]
+        if all(facts.inside.upstreams.get(m) in ("000", "nosocket") for m in members):
+            step = _upstream(facts, facts.inside, location, upstream)
+            if not step.ok and all(step.where != seen.where for _, seen in found):
+                found.append((location, step))
+    return found
+
+
+def _on_this_server(upstream: str) -> bool:
+    if upstream.startswith("unix:"):
+        return True
+    try:
+        host = urlsplit(upstream).hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _upstream(facts: Facts, inside: Inside, location: Location, upstream: str) -> Step:
     directive = next(d for n in ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "grpc_pass") if (d := location.get(n)))
     where = str(directive.where)
     code = inside.upstreams.get(upstream)
+    # FastCGI, uwsgi and gRPC name a bare address: say it as written, not as a URL nobody wrote.
+    named = upstream if directive.name == "proxy_pass" else f"{directive.name} {directive.args[0]}"
     if upstream.startswith("unix:"):
         if code == "nosocket":
-            return Step("upstream", False, f"{upstream} has no socket: nothing serves it", where, upstream, "refused")
-        return Step("upstream", True, f"{upstream} exists", where)
+            said = f"{named}: the socket {upstream.removeprefix('unix:')} does not exist, so nothing serves it"
+            return Step("upstream", False, said, where, upstream, "refused")
+        return Step("upstream", True, f"{named}: the socket exists", where)
     parts = urlsplit(upstream)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     listening = facts.listeners_on(port)
@@ -386,17 +472,15 @@ def _upstream(facts: Facts, inside: Inside, location: Location, upstream: str) -
         {f"{item.port} ({', '.join(item.processes) or '?'})" for item in facts.listeners if item.port not in (80, 443)}
     )
     if code == "listening":
-        return Step("upstream", True, f"something listens for {upstream}", where)
+        return Step("upstream", True, f"something listens for {named}", where)
     if code in (None, "skipped"):
         if not listening:
-            return Step(
-                "upstream", False, f"{upstream} has nothing listening on port {port}", where, upstream, "refused"
-            )
-        return Step("upstream", True, f"something listens on port {port} for {upstream}", where)
+            return Step("upstream", False, f"{named}: nothing listens on port {port}", where, upstream, "refused")
+        return Step("upstream", True, f"something listens on port {port} for {named}", where)
     if code == "000":
         if not listening:
             others = f"; listening inside: {', '.join(elsewhere)}" if elsewhere else ""
-            return Step("upstream", False, f"{upstream} does not answer: nothing listens there{others}", where,
+            return Step("upstream", False, f"{named} does not answer: nothing listens there{others}", where,
                         upstream, "refused")  # fmt: skip
         owners = ", ".join(sorted({name for item in listening for name in item.processes})) or "a process"
         hint = " (is it plain HTTP behind an https:// proxy_pass?)" if parts.scheme == "https" else ""
@@ -410,11 +494,11 @@ def _upstream(facts: Facts, inside: Inside, location: Location, upstream: str) -
             frozen = [f"{p.comm} (pid {p.pid})" for p in facts.processes if p.stopped and p.comm != "nginx"]
             if frozen:
                 hint += f"; stopped (state T) on this server: {', '.join(frozen[:4])}"
-        return Step("upstream", False, f"{upstream} does not answer: {owners} listens on port {port}, but no answer "
+        return Step("upstream", False, f"{named} does not answer: {owners} listens on port {port}, but no answer "
                     f"came back for this request{hint}", where, upstream, "silent")  # fmt: skip
     if code.isdigit() and int(code) >= 500:
-        return Step("upstream", False, f"{upstream} answers {code}", where, upstream, "error")
-    return Step("upstream", True, f"{upstream} answers {code}", where)
+        return Step("upstream", False, f"{named} answers {code}", where, upstream, "error")
+    return Step("upstream", True, f"{named} answers {code}", where)
 
 
 def _file(model: ConfigModel, inside: Inside, server: Server, location: Location | None, request: Request) -> Step:
@@ -443,9 +527,9 @@ def _file(model: ConfigModel, inside: Inside, server: Server, location: Location
         return Step("file", False, said, where, subject=top, kind="missing-root")
     # The files it would read, each once: not the folder that `$uri/` names.
     names = ", ".join(dict.fromkeys(posixpath.basename(c) for c in candidates if c.rstrip("/") != top))
-    return Step(
-        "file", False, f"none of the files nginx would serve exists: {names}", where, subject=top, kind="absent"
-    )
+    under = f" under the alias {top}" if alias is not None and top else f" under the root {top}" if top else ""
+    return Step("file", False, f"none of the files nginx would serve for {request.path} exists{under}: {names}",
+                where, subject=top, kind="absent")  # fmt: skip
 
 
 def _blocked(inside: Inside, path: str, user: str) -> tuple[str, str, str] | None:
@@ -470,6 +554,6 @@ def _link(stat: PathStat) -> bool:
     return stat.kind == "symbolic link"
 
 
-def _fetched(inside: Inside, request: Request) -> Fetch | None:
-    url = f"http://127.0.0.1:{request.port}{request.path}"
+def _fetched(model: ConfigModel, inside: Inside, request: Request) -> Fetch | None:
+    url = local_url(model, request.port, request.path)
     return next((f for f in inside.fetches if f.url == url), None)

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
 APP_URL = "http://127.0.0.1:9000/"
 WAIT_APP_ANSWERS = f"until curl -sf -o /dev/null -m 1 {APP_URL}; do sleep 0.1; done"
+# On a team's tree (--site) the test server's app is not part of the site, whatever port its upstreams use.
 COLLECT = r"""s app;         service app status >/dev/null 2>&1; echo "exit=$?"
-               [ -e /etc/init.d/app ] || printf 'installed\tno\n'
+               [ -e /etc/init.d/app ] && [ ! -e /etc/harness-site ] || printf 'installed\tno\n'
                printf 'current\t%s\n' "$(readlink /opt/app/current 2>/dev/null)"
 s app-deploys; tail -n 5 /var/log/app/deploys.log 2>/dev/null || true
 s app-log;     tail -n 20 /var/log/app/app.log 2>/dev/null || true

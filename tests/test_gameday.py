@@ -100,6 +100,10 @@ def test_a_scripted_rehearsal_writes_the_postmortem(results: str) -> None:
         assert heading in markdown
     assert "checked the DB pool: fine — **misleading path**" in markdown
     assert "harness verify-fix misleading-path" in markdown
+    page = (Path(results).parent / "gameday" / rehearsal / "report.html").read_text()  # the same, as a page
+    assert page.count("<tr data-kind=") == len(kinds) and "<svg" in page and "<script" not in page
+    for mark in ("dead end", "note", "hint", "resolved"):
+        assert f">{mark}<" in page
     assert containers_of_run(f"gameday-{rehearsal}") == []
 
 

@@ -32,6 +32,7 @@ class SiteSession(FakeSession):
 
     class site:
         folder = Path("/srv/team-site")
+        digest = "0123456789ab"  # the history keys a site's runs by its tree's digest
 
 
 class Harmless(LinkGone):

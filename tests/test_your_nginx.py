@@ -34,6 +34,12 @@ NO_ENGINE = "unix:///nonexistent.sock"
         ("php", ["parent-dir-locked", "nginx-stopped"]),
         # A default server that drops unknown names, a rate-limited shop: the lost site is answered by the dropper.
         ("dropper", ["include-typo", "latent-bad-config", "missing-symlink"]),
+        # certbot's layout (its files stood in for), the official image's (user nginx, root inside the location),
+        # WordPress on PHP-FPM (a root taken away shows as PHP-FPM's 404).
+        ("certbot", ["missing-symlink", "index-unreadable", "nginx-killed"]),
+        ("official", ["web-root-permissions", "log-dir-missing", "conf-d-syntax-error"]),
+        ("wordpress", ["root-missing", "web-root-permissions"]),
+        ("inline", ["root-missing", "nginx-killed", "index-unreadable"]),
     ],
 )
 def test_a_teams_site_is_drilled_recovered_and_diagnosed(site: str, scenarios: list[str]) -> None:

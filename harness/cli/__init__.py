@@ -106,6 +106,10 @@ COMMANDS = {
         "harness.cli.soak",
         "Run COUNT drills of random scenarios back to back; report failures, leaks and memory over time.",
     ),
+    "report": (
+        "harness.cli.report",
+        "Write the resilience report: one HTML page, a Markdown summary and the JSON they are drawn from.",
+    ),
     "sweep": ("harness.cli.sweep", "Remove orphans: harness containers whose owning process is gone."),
     "verify-fix": (
         "harness.cli.verify_fix",
@@ -139,7 +143,7 @@ def _site(ctx: click.Context, param: click.Parameter, value: str | None) -> Site
         return None
     from harness.site import load_site
 
-    return load_site(value)
+    return load_site(value, progress)
 
 
 # --site DIR on every command that starts targets: a team's own nginx configuration instead of the test server.

@@ -15,22 +15,37 @@ from harness.cli import HARNESS_ERROR, PASSED, VERDICT_FAILED, cli, stdout
 from harness.config import Settings
 from harness.report import diagnosis_to_dict
 from harness.schemas import schema_id
+from harness.site import load_site
 
 
 @cli.command("check")
 @click.argument("container")
 @click.option("--expect", default=None, metavar="TEXT", help="Text the page on port 80 must contain.")
+@click.option("--host", "hosts", multiple=True, metavar="NAME", help="Probe `/` with this Host header (repeatable).")
+@click.option(
+    "--site",
+    "site_dir",
+    default=None,
+    type=click.Path(exists=True, file_okay=False),
+    help="Probe what this nginx tree's drills probe (its server names, proxied paths and settings).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict and evidence as JSON.")
-def check_command(container: str, expect: str | None, as_json: bool) -> int:
+def check_command(
+    container: str, expect: str | None, hosts: tuple[str, ...], site_dir: str | None, as_json: bool
+) -> int:
     """Probe CONTAINER's port 80 and run the doctor in it; change nothing.
 
     Works on any running container, not only harness targets: the
-    post-deployment check. Exit 0 when healthy, 1 when a fault is found.
+    post-deployment check. Without --host or --site it probes `/` on every
+    server_name the running configuration names, and a catch-all that
+    closes the connection (return 444) is reported as by design.
+    Exit 0 when healthy, 1 when a fault is found.
     """
+    site = load_site(site_dir) if site_dir is not None else None
     settings = Settings.from_env()
     client = engine.connect()
     try:
-        report = check_server(find_container(client, container), expect, settings.probe_timeout)
+        report = check_server(find_container(client, container), expect, settings.probe_timeout, hosts, site)
     finally:
         client.close()
     if as_json:
@@ -53,6 +68,7 @@ def _to_dict(report: CheckReport) -> dict[str, object]:
             "skipped": report.skipped_probe or None,
             "ok": report.probe_ok,
             "samples": [{"outcome": s.outcome.value, "status": s.status, "detail": s.detail} for s in report.samples],
+            "by_design": list(report.by_design),
         },
         "diagnosis": diagnosis_to_dict(report.diagnosis),
     }
@@ -69,6 +85,7 @@ def _render(report: CheckReport) -> None:
     diagnosis = report.diagnosis
     parts = [
         probe,
+        *(Text(f"  · {line}", style="dim") for line in report.by_design),
         Text.assemble(("doctor: ", "bold"), (diagnosis.cause, "green" if diagnosis.healthy else "bold red")),
         Text(diagnosis.summary, style="italic"),
         *(Text(f"  · {line}", style="dim") for line in diagnosis.evidence),

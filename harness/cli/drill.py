@@ -14,6 +14,7 @@ from rich.status import Status
 
 from harness.cli import BAD_INPUT, HARNESS_ERROR, JOURNAL, PASSED, SITE, VERDICT_FAILED, cli, progress, stderr, stdout
 from harness.cli.history import FAIL_IF_SLOWER, open_store, record
+from harness.cli.report import REPORT, write_report
 from harness.drill import Drill, DrillInterrupted, DrillOptions, Result, Verdict
 from harness.history import ResultStore
 from harness.listeners import observing
@@ -94,6 +95,7 @@ def exit_code(result: Result) -> int:
     help="Seconds a whole drill may take, start to teardown; past it the drill ends as an error.",
 )
 @JOURNAL
+@REPORT
 @SITE
 @FAIL_IF_SLOWER
 def drill_command(
@@ -110,6 +112,7 @@ def drill_command(
     fail_if_slower: float | None,
     site: Site | None,
     journal: Path | None,
+    report: Path | None,
 ) -> int:
     """Break a fresh target with SCENARIO, then detect, diagnose, repair and verify it.
 
@@ -154,6 +157,7 @@ def drill_command(
     emit_results(results, as_json, planned=len(chosen), single=len(chosen) == 1)
     write_journals(journal, results, planned=len(chosen))
     gate = record(store, [run_of_drill(r) for r in results], fail_if_slower)
+    write_report(report, store, results)
     return max([gate, *(exit_code(r) for r in results)])
 
 

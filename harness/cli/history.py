@@ -8,10 +8,11 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from harness.cli import PASSED, VERDICT_FAILED, cli, progress, stdout
+from harness.cli import PASSED, SITE, VERDICT_FAILED, cli, progress, stdout
 from harness.config import Settings
-from harness.history import Regression, ResultStore, Run, group
+from harness.history import Key, Regression, ResultStore, Run, group, site_label
 from harness.schemas import schema_id
+from harness.site import Site
 
 FAIL_IF_SLOWER = click.option(
     "--fail-if-slower",
@@ -19,7 +20,8 @@ FAIL_IF_SLOWER = click.option(
     type=click.FloatRange(0, 10_000),
     default=None,
     metavar="PCT",
-    help="Exit 1 when the newest time to recover is more than PCT % above the median of earlier runs.",
+    help="Exit 1 when the newest time to recover is more than PCT % above the median of earlier runs "
+    "of the same scenario on the same site (tree) and image.",
 )
 
 
@@ -58,8 +60,15 @@ def _judge(regression: Regression | None, run: Run) -> int:
 @click.option("--last", type=click.IntRange(1, 10_000), default=10, show_default=True, help="Runs shown per group.")
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 @FAIL_IF_SLOWER
+@SITE
 def history_command(
-    scenario: str | None, fix: str | None, kind: str | None, last: int, as_json: bool, fail_if_slower: float | None
+    scenario: str | None,
+    fix: str | None,
+    kind: str | None,
+    last: int,
+    as_json: bool,
+    fail_if_slower: float | None,
+    site: Site | None,
 ) -> int:
     """Show past runs per scenario and fix: verdict, time to detect, time to recover.
 
@@ -71,7 +80,8 @@ def history_command(
         if as_json:
             click.echo(json.dumps(_to_dict({}, {}, last), indent=2))
         return PASSED
-    grouped = group(store.runs(scenario=scenario, fix=fix, kind=kind))
+    digest = site.digest if site is not None else None  # the tree as it is now: earlier trees are other sites
+    grouped = group(store.runs(scenario=scenario, fix=fix, kind=kind, site=digest))
     regressions = {key: store.regression(key, fail_if_slower) for key in grouped} if fail_if_slower is not None else {}
     if as_json:
         click.echo(json.dumps(_to_dict(grouped, regressions, last), indent=2))
@@ -87,7 +97,7 @@ def _seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-def _render(grouped: dict[tuple[str, str, str], list[Run]], last: int) -> None:
+def _render(grouped: dict[Key, list[Run]], last: int) -> None:
     console = stdout()
     if not grouped:
         console.print("no matching runs")
@@ -100,7 +110,7 @@ def _render(grouped: dict[tuple[str, str, str], list[Run]], last: int) -> None:
     for _key, runs in sorted(grouped.items()):
         shown = runs[-last:]
         for index, run in enumerate(shown):
-            name = f"{run.label} ({len(runs)} runs)" if index == 0 else ""
+            name = f"{run.label} ({len(runs)} runs)\n{run.where}" if index == 0 else ""
             style = "green" if run.passed else "red"
             table.add_row(
                 Text(name),
@@ -115,8 +125,8 @@ def _render(grouped: dict[tuple[str, str, str], list[Run]], last: int) -> None:
 
 
 def _to_dict(
-    grouped: dict[tuple[str, str, str], list[Run]],
-    regressions: dict[tuple[str, str, str], Regression | None],
+    grouped: dict[Key, list[Run]],
+    regressions: dict[Key, Regression | None],
     last: int,
 ) -> dict[str, object]:
     out = []
@@ -127,6 +137,9 @@ def _to_dict(
                 "kind": key[0],
                 "scenario": key[1],
                 "fix": key[2] or None,
+                "site": key[3] or None,  # the tree's digest; null: harness's test server; "?": recorded before
+                "site_label": site_label(key[3], runs[-1].site_name),
+                "image": key[4] or None,
                 "runs": [
                     {
                         "recorded_at": r.recorded_at,

@@ -8,6 +8,7 @@ what the participants noted. Markdown for people, JSON for tools.
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from harness.causes import registry
 from harness.gameday.state import Rehearsal, RehearsalState, Status, parse_iso
 from harness.schemas import schema_id
 
+log = logging.getLogger(__name__)
 GENERIC = ("Add a probe of port 80 from outside to monitoring, and `harness check` to the deploy pipeline.",)
 
 
@@ -175,4 +177,17 @@ def write_report(rehearsal: Rehearsal, state: RehearsalState) -> dict[str, Any]:
     report = build(rehearsal, state)
     rehearsal.report_path("json").write_text(json.dumps(report, indent=2))
     rehearsal.report_path("md").write_text(to_markdown(report))
+    _write_page(rehearsal, report)
     return report
+
+
+def _write_page(rehearsal: Rehearsal, report: dict[str, Any]) -> None:
+    """report.html, with the timeline drawn, where the report extra is installed; the Markdown stands without it."""
+    from harness.errors import InvalidInput
+
+    try:
+        from harness.resilience.rehearsal import render_html
+
+        rehearsal.report_path("html").write_text(render_html(report))
+    except InvalidInput as exc:
+        log.info("no postmortem page: %s", exc)

@@ -21,6 +21,7 @@ VERSIONS = {
     "soak": 2,
     "gameday-status": 2,
     "gameday-report": 2,
+    "report": 1,
     "error": 1,
 }
 

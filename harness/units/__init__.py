@@ -28,8 +28,10 @@ from harness.server_paths import BACKUP_DIR
 from harness.target import ExecResult, Target
 
 if TYPE_CHECKING:
+    from harness.confmodel import Server
     from harness.doctor import Diagnosis
     from harness.facts import Facts
+    from harness.trace import Trace
 
 WAIT_TIMEOUT = 10.0
 
@@ -38,6 +40,32 @@ def serving(facts: Facts) -> bool:
     """nginx runs, is not stopped, and its configuration on disk passes the test."""
     master = facts.nginx_master
     return bool(master and not master.stopped and facts.config_ok)
+
+
+def answered(facts: Facts, item: Trace, otherwise: str) -> str:
+    """ "nginx answers CODE" as the doctor's own request for ITEM's path was answered inside the server; OTHERWISE
+    when no such request was made or none was answered (a summary says only what was seen)."""
+    from harness.inside import local_url
+
+    url = local_url(facts.config, item.request.port, item.request.path)
+    seen = [f for f in facts.inside.fetches if f.url == url]
+    fetched = next((f for f in seen if f.host == item.request.host), seen[0] if seen else None)
+    if fetched is None or not fetched.code.isdigit() or fetched.code == "000":
+        return otherwise
+    return f"nginx answers {fetched.code}"
+
+
+def another_answers(item: Trace) -> bool:
+    """Whether some server answers ITEM's request now: something listens and a server block takes it. Only then
+    may a summary say "another server answers"."""
+    socket = next((s for s in item.steps if s.what == "socket"), None)
+    server = next((s for s in item.steps if s.what == "server"), None)
+    return bool(socket and socket.ok and server and (server.ok or server.kind == "moved"))
+
+
+def ports_of(server: Server) -> str:
+    """The ports a server listens on, each once ("8080", not "8080, 8080" for its IPv4 and IPv6 lines)."""
+    return ", ".join(str(port) for port in sorted({item.port for item in server.listens}))
 
 
 def blamed(facts: Facts) -> str:

@@ -11,10 +11,12 @@ from harness.errors import RemedyError
 from harness.server_paths import BACKUP_DIR
 from harness.target import ExecResult, Target
 from harness.units import (
+    another_answers,
     blamed,
     bring_up,
     config_change,
     note,
+    ports_of,
     recorded,
     required,
     restore_from_record,
@@ -90,8 +92,9 @@ def _stale_copy(ctx: Context) -> Finding | None:
     lost = {f.rsplit("/", 1)[-1] for f in _lost_files(ctx)}
     if serving(facts) and copies and lost & {e.name for e in copies}:
         names = ", ".join(f"sites-enabled/{e.name}" for e in copies if e.name in lost)
+        who = "another server answers" if _answered_elsewhere(ctx) else "nothing answers"
         return Finding(
-            f"another server answers this site's requests: {names} is a stale copy (a regular file, not a link "
+            f"{who} this site's requests: {names} is a stale copy (a regular file, not a link "
             "to sites-available) that no longer serves them"
         )
     if _not_on_80(facts) and copies:
@@ -115,6 +118,12 @@ def _replace_stale_copies(target: Target, diagnosis: Diagnosis) -> list[ExecResu
     return [*steps, *bring_up(target, facts)]
 
 
+def _answered_elsewhere(ctx: Context) -> bool:
+    """Some server answers the requests the lost site served: else "another server answers" would be untrue."""
+    lost = ctx.lost_servers()
+    return bool(lost) and all(another_answers(item) for item, _ in lost)
+
+
 def _lost_files(ctx: Context) -> set[str]:
     """The files of the servers that answered the failing requests at the healthy check, and no longer do."""
     return {server.where.file for _, server in ctx.lost_servers()}
@@ -124,15 +133,15 @@ def _not_enabled(ctx: Context) -> Finding | None:
     facts = ctx.facts
     unlinked = facts.unlinked_sites()
     lost = {f.rsplit("/", 1)[-1] for f in _lost_files(ctx) if f.startswith("/etc/nginx/sites-available/")}
-    if serving(facts) and unlinked and lost & set(unlinked):
+    if serving(facts) and unlinked and lost & set(unlinked) and _answered_elsewhere(ctx):
         unlinked = tuple(s for s in unlinked if s in lost)
         names = ", ".join(f"sites-available/{s}" for s in unlinked)
         return Finding(
             f"another server answers requests for {names}: the site is not linked into sites-enabled "
             "(nginx runs and its config is valid)"
         )
-    if _not_on_80(facts) and unlinked:
-        names = ", ".join(f"sites-available/{s}" for s in unlinked)
+    if (_not_on_80(facts) or (serving(facts) and lost & set(unlinked))) and unlinked:
+        names = ", ".join(f"sites-available/{s}" for s in unlinked if not lost or s in lost)
         return Finding(
             f"nginx runs with a valid config but serves no site on port 80: {names} is not linked into sites-enabled"
         )
@@ -196,7 +205,8 @@ def _include_matches_nothing(ctx: Context) -> Finding | None:
     unread = _unread_lost(ctx)
     if unread:  # another server (a default that drops unknown names, say) answers what the lost site served
         trace, server = unread[0]
-        return Finding(f"another server answers {trace.label()}: {server.label()} is no longer read, because "
+        who = "another server answers" if another_answers(trace) else "nothing answers"
+        return Finding(f"{who} {trace.label()}: {server.label()} is no longer read, because "
                        + "; ".join(empty))  # fmt: skip
     return None
 
@@ -240,7 +250,8 @@ def _sites_not_included(ctx: Context) -> Finding | None:
     if nothing_on_80:
         return Finding(f"nginx serves no site on port 80: {why}")
     trace, server = unread_lost[0]
-    return Finding(f"another server answers {trace.label()}, which {server.label()} served: {why}")
+    who = "another server answers" if another_answers(trace) else "nothing answers"
+    return Finding(f"{who} {trace.label()}, which {server.label()} served: {why}")
 
 
 def _listens_elsewhere(ctx: Context) -> Finding | None:
@@ -253,14 +264,49 @@ def _listens_elsewhere(ctx: Context) -> Finding | None:
         same = [s for s in model.servers if s.where.file == before.where.file and s.names == before.names]
         port = item.request.port
         if serving(facts) and same and not any(s.listens_on(port) for s in same):
-            ports = ", ".join(str(i.port) for i in same[0].listens)
-            return Finding(f"{same[0].label()} listens on {ports}, not on {port} as at the healthy check "
-                           f"({same[0].listens[0].where}): another server answers its requests")  # fmt: skip
+            who = "another server answers its requests" if another_answers(item) else f"nothing answers on {port}"
+            return Finding(f"{same[0].label()} listens on {ports_of(same[0])}, not on {port} as at the healthy "
+                           f"check ({same[0].listens[0].where}): {who}{_cannot_bind(facts, same[0])}")  # fmt: skip
+    moved = _moved_listen(ctx)
+    if moved is not None:
+        return moved
     if not _not_on_80(facts) or model.servers_on(80) or not model.servers:
         return None
-    listens = [f"{s.label()} listens on {', '.join(str(i.port) for i in s.listens)} ({s.listens[0].where})"
+    listens = [f"{s.label()} listens on {ports_of(s)} ({s.listens[0].where})"
                for s in model.servers]  # fmt: skip
     return Finding("nginx serves no site on port 80: " + "; ".join(listens[:3]) + ", not on 80")
+
+
+def _cannot_bind(facts: Facts, server: Server) -> str:
+    """ "; nginx cannot bind 8080, held by …" when a port SERVER names is another process's."""
+    from harness.units.process import bind_failures, holders
+
+    held = sorted({i.port for i in server.listens if facts.others_on(i.port) and not facts.nginx_listens_on(i.port)})
+    if not held:
+        return ""
+    failures = bind_failures(facts)
+    said = f" (nginx: {failures[-1]})" if failures else ""
+    return f"; nginx cannot bind {', '.join(map(str, held))}, held by {holders(facts, held)}{said}"
+
+
+def _moved_listen(ctx: Context) -> Finding | None:
+    """No request failed yet, but a server's listen line moved off a port it served at the healthy check (a reload
+    that could not bind the new port leaves nginx on the old configuration, until the next restart)."""
+    facts, baseline = ctx.facts, ctx.baseline
+    if baseline is None or not serving(facts):
+        return None
+    for before in baseline.config.servers:
+        now = next((s for s in facts.config.servers if (s.where.file, s.names) == (before.where.file, before.names)),
+                   None)  # fmt: skip
+        if now is None:
+            continue
+        gone = sorted({i.port for i in before.listens} - {i.port for i in now.listens} - {-1})
+        if gone and now.listens:
+            state = ("; nginx still serves its previous configuration until the next restart"
+                     if all(facts.nginx_listens_on(p) for p in gone) else "")  # fmt: skip
+            return Finding(f"{now.label()} listens on {ports_of(now)}, not on {', '.join(map(str, gone))} as at the "
+                           f"healthy check ({now.listens[0].where}){_cannot_bind(facts, now)}{state}")  # fmt: skip
+    return None
 
 
 # Without a healthy record to put back, what a person does.
@@ -272,7 +318,7 @@ _restore_changed_files = reverting("fix the file named above by hand, then `ngin
 
 def _invalid(ctx: Context) -> Finding | None:
     if ctx.facts.nginx_master is None and not ctx.facts.config_ok and ctx.facts.nginx_runs_here:
-        return Finding(f"nginx is down and its configuration test fails in {blamed(ctx.facts)}{_said(ctx.facts)}")
+        return Finding(f"nginx is down and its configuration test fails in {_culprit(ctx.facts)}{_said(ctx.facts)}")
     return None
 
 
@@ -280,10 +326,23 @@ def _latent(ctx: Context) -> Finding | None:
     master = ctx.facts.nginx_master
     if master is not None and not master.stopped and not ctx.facts.config_ok and ctx.facts.nginx_runs_here:
         return Finding(
-            f"nginx still serves its old configuration, but the one on disk fails the test in {blamed(ctx.facts)}"
+            f"nginx still serves its old configuration, but the one on disk fails the test in {_culprit(ctx.facts)}"
             f"{_said(ctx.facts)}: the next restart or reboot takes port 80 down"
         )
     return None
+
+
+_OPEN_FAILED = re.compile(r'open\(\) "([^"]+)" failed \(\d+: ([^)]+)\)')
+
+
+def _culprit(facts: Facts) -> str:
+    """The file at fault: the one nginx could not open (a link loop, a file gone) when the test says so, rather
+    than the file whose include names it (an nginx.conf that may not even be in the team's tree)."""
+    found = _OPEN_FAILED.search(facts.config_output)
+    if found is None or found.group(1).endswith(".pid"):
+        return blamed(facts)
+    path, why = found.groups()
+    return f"{path} ({why.lower()}, included from {blamed(facts)})"
 
 
 def _said(facts: Facts) -> str:

@@ -7,25 +7,27 @@ from typing import TYPE_CHECKING
 from harness.causes import Cause, Context, Finding
 from harness.errors import RemedyError
 from harness.target import ExecResult, Target
-from harness.units import changed_config_files, required, restore_from_record, reverting, serving
+from harness.units import answered, changed_config_files, required, restore_from_record, reverting, serving
 
 if TYPE_CHECKING:
     from harness.doctor import Diagnosis
     from harness.trace import Step
 
 RELEASE_DIR = "/opt/site/release"  # where a site release is kept on servers deployed like harness's own
+SITE_MARKER = "/etc/harness-site"  # a team's tree was laid here: harness's own pages are not its content
 
 
 def _unreadable(ctx: Context) -> Finding | None:
     if not serving(ctx.facts):
         return None
-    steps = [step for _, step in ctx.broken("file") if step.kind in ("unreadable", "unenterable")]
-    if steps:
-        return Finding(f"nginx answers 403: {steps[0].detail}", tuple(f"blocked: {s.detail}" for s in steps))
+    broken = [(item, step) for item, step in ctx.broken("file") if step.kind in ("unreadable", "unenterable")]
+    if broken:
+        said = answered(ctx.facts, broken[0][0], "nginx cannot serve the file")
+        return Finding(f"{said}: {broken[0][1].detail}", tuple(f"blocked: {s.detail}" for _, s in broken))
     bad = [r for r in ctx.facts.docroots if r.exists and not r.worker_can_read]
     if bad:
         names = ", ".join(r.path for r in bad)
-        return Finding(f"nginx answers 403: its worker user {bad[0].worker_user} cannot read the document root {names}")
+        return Finding(f"its worker user {bad[0].worker_user} cannot read the document root {names}")
     return None
 
 
@@ -53,9 +55,10 @@ def _open_path(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
 
 
 def _root_missing(ctx: Context) -> Finding | None:
-    steps = [step for _, step in ctx.broken("file") if step.kind == "missing-root"]
-    if serving(ctx.facts) and steps:
-        return Finding(f"nginx answers 404: {steps[0].detail} ({steps[0].where})")
+    broken = [(item, step) for item, step in ctx.broken("file") if step.kind == "missing-root"]
+    if serving(ctx.facts) and broken:
+        item, step = broken[0]
+        return Finding(f"{answered(ctx.facts, item, 'nginx has no file to serve')}: {step.detail} ({step.where})")
     return None
 
 
@@ -69,16 +72,18 @@ def _restore_root(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
 def _index_missing(ctx: Context) -> Finding | None:
     if not serving(ctx.facts):
         return None
-    steps = [step for _, step in ctx.broken("file") if step.kind == "absent"]
-    if steps:
-        return Finding(f"nginx answers 403 or 404: {steps[0].detail} in {steps[0].subject} ({steps[0].where})")
+    broken = [(item, step) for item, step in ctx.broken("file") if step.kind == "absent"]
+    if broken:
+        item, step = broken[0]
+        said = answered(ctx.facts, item, "nginx has no file to serve")
+        return Finding(f"{said}: {step.detail} in {step.subject} ({step.where})")
+    # Without the inside checks' trace only (older captures): with it, the trace says which file a request needs,
+    # and a root without an index may be what the site wants (an app behind try_files, files under an alias).
     bare = [r for r in ctx.facts.docroots if r.exists and r.worker_can_read and not r.index_files]
+    bare = bare if not ctx.facts.inside.ran else []
     if bare:
         wanted = " ".join(ctx.facts.directive("index")) or "index.html"
-        return Finding(
-            f"nginx answers 403 or 404: the document root {', '.join(r.path for r in bare)} has none of its "
-            f"index files ({wanted})"
-        )
+        return Finding(f"the document root {', '.join(r.path for r in bare)} has none of its index files ({wanted})")
     return None
 
 
@@ -87,6 +92,9 @@ def _restore_index(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
     context = diagnosis.context
     roots = {step.subject for _, step in context.broken("file") if step.subject} if context is not None else set()
     roots |= {r.path for r in facts.docroots if r.exists and not r.index_files}
+    if target.exec(["test", "-e", SITE_MARKER]).ok:
+        # A team's site: its pages are its own. Copying harness's test pages in would hide the fault, not fix it.
+        raise RemedyError(f"{diagnosis.summary}: deploy the site's pages again (they are the team's, not harness's)")
     if not target.exec(["test", "-d", RELEASE_DIR]).ok:
         raise RemedyError(f"{diagnosis.summary}: redeploy the site's pages (no release copy in {RELEASE_DIR})")
     # -n: put back what is missing, never overwrite pages that are there.

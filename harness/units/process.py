@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from harness.causes import Cause, Context, Finding
 from harness.errors import RemedyError
 from harness.target import ExecResult, Target
-from harness.units import required
+from harness.units import changed_config_files, required, restore_from_record
 
 if TYPE_CHECKING:
     from harness.doctor import Diagnosis
@@ -80,18 +80,90 @@ def _squatted(ctx: Context) -> Finding | None:
             f"{master.pid}), not by the nginx service: it answers from that configuration, and the service's "
             f"nginx ({SERVICE_CONFIG}) cannot bind"
         )
+    facts = ctx.facts
     ports = _squatted_ports(ctx)
-    if ports and ctx.facts.nginx_master is None:
-        squatters = [s for port in ports for s in ctx.facts.others_on(port)]
-        names = ", ".join(f"{name} (pid {pid})" for s in squatters for name, pid in s.users)
+    if ports and facts.nginx_master is None:
         where = ", ".join(str(p) for p in ports)
-        return Finding(f"nginx is down because another process holds port {where}: {names}")
+        return Finding(f"nginx is down because another process holds port {where}: {holders(facts, ports)}"
+                       f"{_bind_said(facts)}", tuple(bind_failures(facts)))  # fmt: skip
+    # nginx runs, but a port its configuration names is held by another process: the reload that asked for it
+    # failed to bind, nginx serves its previous configuration, and the next restart fails.
+    running = facts.nginx_master
+    held = [port for port in ports if not facts.nginx_listens_on(port)]
+    if ctx.baseline is not None:
+        # A port the configuration did not name at the healthy check: its listen line moved (site-listens-elsewhere
+        # names that, with the holder), nobody took nginx's port.
+        held = [port for port in held if port in ctx.baseline.config.ports()]
+    if held and running is not None and not running.stopped and (bind_failures(facts) or ctx.measured):
+        where = ", ".join(str(p) for p in held)
+        lines = ", ".join(str(i.where) for s in facts.config.servers for i in s.listens if i.port in held)
+        return Finding(
+            f"the configuration listens on port {where} ({lines}), which another process holds: "
+            f"{holders(facts, held)}; nginx cannot bind it{_bind_said(facts)}, so it still serves its previous "
+            "configuration and the next restart fails",
+            tuple(bind_failures(facts)),
+        )
     return None
+
+
+def holders(facts: Facts, ports: list[int]) -> str:
+    """Who holds PORTS, as process, pid and command line: "python3 (pid 40: python3 -m http.server 8080)"."""
+    commands = {p.pid: p.args for p in facts.processes}
+    said = []
+    for port in ports:
+        for item in facts.others_on(port):
+            for name, pid in item.users:
+                command = commands.get(pid, "")
+                said.append(f"{name} (pid {pid}{': ' + command[:120] if command else ''}) on port {port}")
+    return ", ".join(dict.fromkeys(said)) or "a process ss does not name"
+
+
+def bind_failures(facts: Facts) -> list[str]:
+    """nginx's own words on a failed bind, from `nginx -t` and its error log since its workers started."""
+    from harness.facts import nginx_message
+
+    lines = [*facts.config_output.splitlines(), *facts.current_errors()]
+    return list(dict.fromkeys(nginx_message(line)[:200] for line in lines if "Address already in use" in line))
+
+
+def _bind_said(facts: Facts) -> str:
+    failures = bind_failures(facts)
+    return f" (nginx: {failures[-1]})" if failures else ""
+
+
+def _proxied_ports(facts: Facts) -> set[int]:
+    """The ports the configuration proxies to on this server: a process there is the site's own upstream."""
+    from urllib.parse import urlsplit
+
+    from harness.inside import upstream_of
+
+    found = set()
+    for _, location in facts.config.all_locations():
+        upstream = upstream_of(location, facts.config)
+        if upstream is None or upstream.startswith("unix:"):
+            continue
+        try:
+            port = urlsplit(upstream).port
+        except ValueError:
+            continue
+        if port is not None:
+            found.add(port)
+    return found
 
 
 def _evict(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
     facts = diagnosis.facts
     ports = sorted(facts.config.ports() - {-1}) or [80]
+    upstreams = sorted(_proxied_ports(facts) & {p for p in ports if facts.others_on(p)})
+    if upstreams or (facts.nginx_master is not None and _foreign_master(facts) is None):
+        # The process holds a port the site proxies to (its own app), or nginx still serves: the listen line is
+        # what moved, and killing the holder would take the site's app down with it.
+        changed = changed_config_files(diagnosis)
+        if changed:
+            return restore_from_record(target, diagnosis, changed)
+        raise RemedyError(
+            f"{diagnosis.summary}: move nginx's listen line off that port (the process there is not to be killed)"
+        )
     pids = sorted({str(pid) for port in ports for item in facts.others_on(port) for pid in item.pids})
     foreign = _foreign_master(facts)
     if foreign is not None:

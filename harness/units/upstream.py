@@ -14,9 +14,24 @@ if TYPE_CHECKING:
 
 
 def _unreachable(ctx: Context) -> Finding | None:
+    from harness.trace import dead_upstreams
+
     broken = [step for _, step in ctx.broken("upstream")]
-    if not serving(ctx.facts) or not broken:
+    if not serving(ctx.facts):
         return None
+    if not broken:
+        # No failing request went there, but a location the configuration proxies has no upstream answering:
+        # evidence of a fault on a path no probe uses, named with its line.
+        dead = dead_upstreams(ctx.facts)
+        if not dead:
+            return None
+        location, step = dead[0]
+        label = f"location {location.modifier} {location.path}".replace("  ", " ")
+        return Finding(
+            f"requests proxied by nginx for {label} fail: {step.detail} ({step.where}); no failing request "
+            "was measured there",
+            tuple(f"upstream without an answer: {s.detail} ({s.where})" for _, s in dead),
+        )
     step = broken[0]
     stopped = [c.subject for c in ctx.changes.of("service-stopped")]
     also = f"; stopped since the healthy check: {', '.join(stopped)}" if stopped else ""
