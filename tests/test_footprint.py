@@ -242,3 +242,11 @@ def test_a_flapping_probe_is_summed_up_in_one_line_and_its_probes_are_in_the_jso
     assert "ok ×20" in line and "http-4xx ×20" in line and "flapping: 39 changes" in line
     assert "→" not in text
     assert result_to_dict(result)["unsteady_probes"] == list(result.unsteady)
+
+
+@pytest.mark.docker
+def test_harness_check_with_the_sites_tree_stays_within_its_limits() -> None:
+    with Session(site=load_site(LIMITS)) as session, session.new_target() as target:
+        done = run_harness("check", target.name, "--site", str(LIMITS), timeout=300)
+        assert "429" not in done.stdout, done.stdout[-1500:]
+        assert _limited_in_log(target) == []
