@@ -211,6 +211,7 @@ class DrillState:
     early: _Background | None = None  # the diagnosis begun on the first failing sample
     before_repair: frozenset[tuple[int, str]] = frozenset()  # processes running before the repair
     unsteady: tuple[str, ...] = ()  # the probes that did not hold before any fault, one line each
+    summary: str = ""  # what the scenario broke on this server, in its own words (Scenario.describe)
 
 
 class Drill:
@@ -364,7 +365,8 @@ class Drill:
         target.require_managed()
         self._checkpoint()
         with rec.phase("inject"):
-            injected = rec.record(EventKind.INJECTED, self.scenario.summary)
+            found.summary = call_plugin(self.scenario.name, "describe", self.scenario.describe, target)
+            injected = rec.record(EventKind.INJECTED, found.summary)
             call_plugin(self.scenario.name, "inject", self.scenario.inject, target)
         with rec.phase("detect"):
             self._detect(target, monitor, injected.t, time.monotonic())
@@ -670,7 +672,7 @@ class Drill:
         recovered = timeline.at(EventKind.RECOVERED)
         result = Result(
             scenario=self.scenario.name,
-            summary=self.scenario.summary,
+            summary=self.state.summary or self.scenario.summary,
             declared_symptom=self.scenario.symptom,
             declared_cause=self.scenario.cause,
             verdict=verdict,

@@ -39,6 +39,11 @@ class Scenario(ABC):
     # A scenario reads its choice (which link, root, upstream) from `target.choice`.
     needs: ClassVar[tuple[str, ...]] = ()
 
+    def describe(self, target: Target) -> str:
+        """What this scenario breaks on TARGET, naming the site's own files and folders (its `summary` says it of
+        harness's test server). Called just before `inject`."""
+        return self.summary
+
     @abstractmethod
     def inject(self, target: Target) -> None:
         """Break the server for real; the probe must see the declared symptom."""

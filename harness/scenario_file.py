@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -63,19 +63,8 @@ class Step:
     where: str = ""  # file:line, for messages
 
     def command(self, choice: Choice) -> list[str]:
-        values = {k: str(v) for k, v in asdict(choice).items()}
-
         def fill(text: str) -> str:
-            def one(match: re.Match[str]) -> str:
-                value = values[match.group(1)]
-                if not value:
-                    raise InvalidInput(
-                        f"{self.where}: {{{{ {match.group(1)} }}}} is empty here: this server has no such thing; "
-                        "declare it under `needs` so that harness says so before starting"
-                    )
-                return value
-
-            return PLACEHOLDER.sub(one, text)
+            return filled(text, choice, self.where)
 
         if self.script:
             return ["sh", "-e", "-c", fill(self.script)]
@@ -97,6 +86,28 @@ class Step:
             )
 
 
+def filled(text: str, choice: Choice, where: str) -> str:
+    """TEXT with each {{ placeholder }} made the value CHOICE has for it on this server."""
+    values = {name: str(getattr(choice, name)) for name in placeholders()}
+
+    def one(match: re.Match[str]) -> str:
+        value = values[match.group(1)]
+        if not value:
+            raise InvalidInput(
+                f"{where}: {{{{ {match.group(1)} }}}} is empty here: this server has no such thing; "
+                "declare it under `needs` so that harness says so before starting"
+            )
+        return value
+
+    return PLACEHOLDER.sub(one, text)
+
+
+def placeholders() -> tuple[str, ...]:
+    from harness.choice import PLACEHOLDERS  # here: listing the catalogue needs no site model
+
+    return PLACEHOLDERS
+
+
 class FileScenario(Scenario):
     """A scenario read from a YAML file; each file becomes a subclass carrying its steps."""
 
@@ -104,6 +115,9 @@ class FileScenario(Scenario):
     decoys: ClassVar[tuple[Step, ...]] = ()
     injection: ClassVar[tuple[Step, ...]] = ()
     reference_repair: ClassVar[tuple[Step, ...]] = ()
+
+    def describe(self, target: Target) -> str:
+        return filled(self.summary, target.choice, str(self.source))
 
     def inject(self, target: Target) -> None:
         for step in self.decoys:
@@ -164,9 +178,7 @@ def _parse(path: Path) -> tuple[Any, Node | None]:
 
 
 def _steps(path: Path, node: Node | None, data: dict[str, Any], key: str) -> tuple[Step, ...]:
-    from harness.choice import Choice  # here: listing the catalogue needs no site model
-
-    known = tuple(Choice.__dataclass_fields__)
+    known = placeholders()
     steps = []
     for number, raw in enumerate(data.get(key, [])):
         where = f"{path}:{_line(node, [key, number])}"
@@ -191,6 +203,35 @@ def _steps(path: Path, node: Node | None, data: dict[str, Any], key: str) -> tup
     return tuple(steps)
 
 
+def _unknown_key(instance: dict[str, Any], schema: dict[str, Any]) -> tuple[str, str]:
+    """The first key the format does not know, and what to say of it (with the nearest known key)."""
+    import difflib
+
+    known = list(schema.get("properties", {}))
+    key = next(str(k) for k in instance if k not in known)
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    guess = f"; did you mean {close[0]!r}?" if close else f" (known keys: {', '.join(known)})"
+    return f"unknown key {key!r}{guess}", key
+
+
+def _check_cause(path: Path, node: Node | None, data: dict[str, Any]) -> None:
+    """A cause the doctor cannot name is a typo, unless the file says it is new (a unit of its own is coming)."""
+    import difflib
+
+    from harness.causes import registry
+
+    cause, known = data["cause"], [c.id for c in registry().causes]
+    if cause in known or data.get("new_cause") is True:
+        return
+    close = difflib.get_close_matches(cause, known, n=1, cutoff=0.6)
+    guess = f"; did you mean {close[0]!r}?" if close else ""
+    raise InvalidInput(
+        f"scenario file {path}:{_line(node, ['cause'])}: cause: {cause!r} is not a cause harness knows{guess} "
+        "(`harness list` shows each scenario's cause; a cause of your own, that a cause unit of yours names, "
+        "is declared with `new_cause: true`)"
+    )
+
+
 def load_file(path: Path | str) -> type[FileScenario]:
     """The scenario in PATH, or InvalidInput naming the file, the line and the key of what is wrong."""
     import jsonschema
@@ -198,12 +239,26 @@ def load_file(path: Path | str) -> type[FileScenario]:
     path = Path(path)
     data, node = _parse(path)
     validator = jsonschema.Draft202012Validator(schemas.load("scenario"))
-    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    errors = list(validator.iter_errors(data))
+    # A misspelt key explains the rest (a required key that then seems missing): it goes first, on its own line.
+    typos = [e for e in errors if e.validator == "additionalProperties" and isinstance(e.instance, dict)]
+    error = typos[0] if typos else jsonschema.exceptions.best_match(errors)
     if error is not None:
-        where = list(error.absolute_path)
+        where: list[str | int] = list(error.absolute_path)
+        message = error.message
+        if error in typos:
+            message, key = _unknown_key(error.instance, error.schema)
+            where.append(key)
         raise InvalidInput(
-            f"scenario file {path}:{_line(node, where)}: {_key(where)}: {error.message} "
+            f"scenario file {path}:{_line(node, where)}: {_key(where)}: {message} "
             "(the format: harness/schemas/scenario.json, and the example in docs/scenarios.md)"
+        )
+    _check_cause(path, node, data)
+    summary_names = [n for n in PLACEHOLDER.findall(data["summary"]) if n not in placeholders()]
+    if summary_names:
+        raise InvalidInput(
+            f"scenario file {path}:{_line(node, ['summary'])}: summary: unknown placeholder "
+            f"{{{{ {summary_names[0]} }}}}; known: {', '.join(placeholders())}"
         )
     attributes = {
         "__doc__": data["summary"],

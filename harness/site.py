@@ -160,6 +160,8 @@ def _proxied(model: ConfigModel, location: Location) -> list[Upstream]:
         rest = target.split("://", 1)[-1].split("/", 1)[0]
         group = model.upstreams.get(rest)
         addresses = [d.args[0] for d in group if d.args] if group else [target if target.startswith("unix:") else rest]
+        if target.startswith("http://unix:"):  # proxy_pass http://unix:/path:/uri, a socket spelt as a URL
+            addresses = ["unix:" + target[len("http://unix:") :].split(":", 1)[0]]
         for address in addresses:
             where = str(directive.where)
             name = rest if group else ""

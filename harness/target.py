@@ -178,6 +178,7 @@ class Target:
         # Publish on loopback only: a deliberately broken server has no business on the LAN.
         self._container.ports[f"{HTTP_PORT}/tcp"] = (bind_address, None)  # type: ignore[assignment]
         self.site = site
+        self._choice: Choice | None = None
         self.checks: tuple[Check, ...] = DEFAULT_CHECKS  # what "serving" means here: the site's recorded answers
         self.site_notes: list[str] = []
         from harness.footprint import Pacer  # every request harness sends this target, spaced within its limits
@@ -251,9 +252,13 @@ class Target:
     @property
     def choice(self) -> Choice:
         """What scenarios break here: the site's chosen link, root and upstream, or the test server's own."""
-        from harness.choice import choose
+        from harness.choice import choose, choose_live, live_model
 
-        return choose(self.site)
+        # Chosen once, before any fault: on the test server it is read from the live configuration, which an
+        # injection then changes.
+        if self._choice is None:
+            self._choice = choose(self.site) if self.site is not None else choose_live(live_model(self))
+        return self._choice
 
     def probe(self, timeout: float | None = None, checks: tuple[Check, ...] = ()) -> Probe:
         """A probe of this target as monitoring sees it: its page and app, or a site's recorded answers (or CHECKS),

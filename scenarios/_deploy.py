@@ -17,9 +17,13 @@ def deploy_broken_site(target: Target, mode: str) -> ExecResult:
     """Ship the site config with one missing semicolon, the commonest typo there is."""
     SITE = target.choice.site_file
     current = target.read_file(SITE)
-    broken = _LISTEN.sub(r"\1", current, count=1)
-    if broken == current:
+    lines = current.split("\n")
+    # The line the model read as a listen, not the first match of a pattern (a commented-out `# listen 80;`).
+    at = target.choice.listen_lines[0].line - 1 if target.choice.listen_lines else -1
+    if not 0 <= at < len(lines) or not _LISTEN.search(lines[at]):
         raise ValueError(f"{SITE} has no 'listen' line to break")
+    lines[at] = _LISTEN.sub(r"\1", lines[at], count=1)
+    broken = "\n".join(lines)
     target.write_file(STAGED, broken)
     return target.exec(["deploy-nginx-config", mode, STAGED, SITE])
 

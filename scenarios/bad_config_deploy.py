@@ -10,6 +10,7 @@ from harness.scenario import Scenario
 from harness.symptom import Symptom
 from harness.target import Target
 from scenarios._deploy import deploy_broken_site, redeploy_previous
+from scenarios._edit import short
 
 
 class BadConfigDeploy(Scenario):
@@ -18,6 +19,10 @@ class BadConfigDeploy(Scenario):
     symptom = Symptom.REFUSED
     cause = "config-invalid"
     needs = ("site-link", "listen-80")
+
+    def describe(self, target: Target) -> str:
+        site = short(target.choice.site_file)
+        return f"deploy-nginx-config ships {site} with a missing semicolon and restarts nginx"
 
     def inject(self, target: Target) -> None:
         deploy_broken_site(target, "--restart")  # exits non-zero: nginx failed to start

@@ -10,6 +10,7 @@ from __future__ import annotations
 from harness.scenario import Scenario
 from harness.symptom import Symptom
 from harness.target import Target
+from scenarios._edit import short
 
 AVAILABLE = "/etc/nginx/sites-available"
 
@@ -20,6 +21,10 @@ class DanglingSymlink(Scenario):
     symptom = Symptom.REFUSED
     cause = "dangling-site-link"
     needs = ("site-link",)
+
+    def describe(self, target: Target) -> str:
+        site = short(target.choice.site_file)
+        return f"{site} renamed to {site}.conf; the sites-enabled link dangles; nginx restarted"
 
     def inject(self, target: Target) -> None:
         site = target.choice.site_file

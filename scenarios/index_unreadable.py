@@ -14,8 +14,18 @@ class IndexUnreadable(Scenario):
     cause = "web-root-unreadable"
     needs = ("root", "static-index")
 
+    def describe(self, target: Target) -> str:
+        page = _page(target)
+        return f"{page} left as 0600 root:root after a manual copy; the workers cannot read it"
+
     def inject(self, target: Target) -> None:
-        target.exec(["chmod", "0600", f"{target.choice.root}/{target.choice.index}"], check=True)
+        target.exec(["chmod", "0600", _page(target)], check=True)
 
     def repair(self, target: Target) -> None:
-        target.exec(["chmod", "0644", f"{target.choice.root}/{target.choice.index}"], check=True)
+        target.exec(["chmod", "0644", _page(target)], check=True)
+
+
+def _page(target: Target) -> str:
+    """The page nginx reads itself for a probe (an alias's file, a root's index)."""
+    choice = target.choice
+    return choice.file or f"{choice.root}/{choice.index}"

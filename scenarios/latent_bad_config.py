@@ -11,6 +11,7 @@ from harness.scenario import Scenario
 from harness.symptom import Symptom
 from harness.target import Target
 from scenarios._deploy import deploy_broken_site, redeploy_previous
+from scenarios._edit import short
 
 
 class LatentBadConfig(Scenario):
@@ -19,6 +20,10 @@ class LatentBadConfig(Scenario):
     symptom = Symptom.LATENT
     cause = "latent-config-invalid"
     needs = ("site-link", "listen-80")
+
+    def describe(self, target: Target) -> str:
+        site = short(target.choice.site_file)
+        return f"deploy-nginx-config ships {site} with a missing semicolon and only reloads nginx"
 
     def inject(self, target: Target) -> None:
         deploy_broken_site(target, "--reload").check()  # the pipeline warns and reports success

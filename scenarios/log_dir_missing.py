@@ -16,6 +16,7 @@ class LogDirMissing(Scenario):
     summary = "a log cleanup removes /var/log/nginx itself; nginx restarted"
     symptom = Symptom.REFUSED
     cause = "log-dir-missing"
+    needs = ("log-dir",)  # a site logging elsewhere starts without it: nothing a probe sees would break
 
     def inject(self, target: Target) -> None:
         target.exec(["rm", "-rf", "/var/log/nginx"], check=True)

@@ -19,11 +19,17 @@ class MissingSymlink(Scenario):
     cause = "site-not-enabled"
     needs = ("site-link",)
 
+    def describe(self, target: Target) -> str:
+        name = target.choice.site_name
+        return f"sites-enabled/{name} link deleted, nginx restarted through its service"
+
     def inject(self, target: Target) -> None:
         target.exec(["rm", "-f", f"/etc/nginx/sites-enabled/{target.choice.site_name}"], check=True)
         target.nginx.restart(check=True)
 
     def repair(self, target: Target) -> None:
-        target.nginx.enable_site(target.choice.site_name)
+        # The link back to the file it named, which need not share its name (000-default -> ../sites-available/app).
+        choice = target.choice
+        target.exec(["ln", "-sfn", choice.site_file, f"/etc/nginx/sites-enabled/{choice.site_name}"], check=True)
         target.nginx.test_config(check=True)
         target.nginx.restart(check=True)

@@ -14,6 +14,10 @@ class ParentDirLocked(Scenario):
     cause = "web-root-unreadable"
     needs = ("root",)
 
+    def describe(self, target: Target) -> str:
+        parent = _parent(target)
+        return f"chmod 0750 {parent} by a hardening script: the workers cannot reach the document root below it"
+
     def inject(self, target: Target) -> None:
         target.exec(["chmod", "0750", _parent(target)], check=True)
 

@@ -1,13 +1,16 @@
-"""The site's root is pointed at a release directory that was never created: every page is 404."""
+"""The root a probe reads is pointed at a release directory that was never created: every page is 404.
+
+The line is the root or alias that serves a probe's request, wherever it is written: a server's, a location's
+(as in the official image's conf.d/default.conf), or an alias.
+"""
 
 from __future__ import annotations
 
-import re
-
+from harness.route import Line
 from harness.scenario import Scenario
 from harness.symptom import Symptom
 from harness.target import Target
-from scenarios._edit import edit, reload
+from scenarios._edit import reload, short, swap_lines
 
 MISSING = "/srv/www/release-2"
 
@@ -17,25 +20,33 @@ class RootMissing(Scenario):
     summary = f"root switched to {MISSING}, which the deploy never created; nginx reloaded"
     symptom = Symptom.HTTP_4XX
     cause = "root-missing"
-    needs = ("root",)
+    needs = ("root-line",)
+
+    def describe(self, target: Target) -> str:
+        line = target.choice.root_line
+        if line is None:
+            return self.summary
+        where, missing = f"{short(line.file)}:{line.line}", _missing(line.arg)
+        return f"{where}: {line.arg} switched to {missing}, which the deploy never created; nginx reloaded"
 
     def inject(self, target: Target) -> None:
-        root = re.escape(target.choice.root)
-        edit(target, _file_with_root(target), rf"root\s+{root}/?;", f"root {MISSING};", count=1)
+        line = _line(target)
+        swap_lines(target, [(line, line.arg, _missing(line.arg))])
         reload(target)
 
     def repair(self, target: Target) -> None:
-        edit(target, _file_with_root(target), rf"root {MISSING};", f"root {target.choice.root};", count=1)
+        line = _line(target)
+        swap_lines(target, [(line, _missing(line.arg), line.arg)])
         reload(target)
 
 
-def _file_with_root(target: Target) -> str:
-    """The file whose root directive names the chosen root: the enabled site's, or any the model names."""
-    site = target.site
-    if site is None:
-        return target.choice.site_file
-    for server in site.model.servers:
-        found = server.get("root")
-        if found is not None and found.args and found.args[0].rstrip("/") == target.choice.root:
-            return found.where.file
-    return target.choice.site_file
+def _line(target: Target) -> Line:
+    line = target.choice.root_line
+    if line is None:
+        raise ValueError("no root or alias line names the folder a probe reads")
+    return line
+
+
+def _missing(written: str) -> str:
+    """MISSING, written as the original was (an alias's trailing slash matters to nginx)."""
+    return MISSING + "/" if written.endswith("/") else MISSING

@@ -18,6 +18,10 @@ class WebRootPermissions(Scenario):
     cause = "web-root-unreadable"
     needs = ("root",)
 
+    def describe(self, target: Target) -> str:
+        root = target.choice.root
+        return f"the document root {root} loses group and other permissions (umask 077 release)"
+
     def inject(self, target: Target) -> None:
         target.exec(["chmod", "-R", "go-rwx", target.choice.root], check=True)
 

@@ -7,7 +7,7 @@ import re
 from harness.scenario import Scenario
 from harness.symptom import Symptom
 from harness.target import Target
-from scenarios._edit import edit, reload
+from scenarios._edit import edit, reload, short
 
 
 class WorkerConnections(Scenario):
@@ -16,6 +16,10 @@ class WorkerConnections(Scenario):
     symptom = Symptom.FAILS_UNDER_LOAD
     cause = "worker-connections-too-low"
     needs = ("worker-connections", "unlimited-page")
+
+    def describe(self, target: Target) -> str:
+        where = short(target.choice.worker_connections_file)
+        return f"worker_connections lowered to 16 in {where}, nginx reloaded: it fails under concurrent load"
 
     def inject(self, target: Target) -> None:
         self.before = re.search(r"worker_connections\s+(\d+);", target.read_file(target.choice.worker_connections_file))

@@ -69,7 +69,28 @@ inject:
         (("timeout: 20", "timeout: -1"), r"scenario\.yaml:7: inject\[0\]\.timeout: -1 is less than or equal to"),
         (("symptom: refused", "symptom: broken"), r"scenario\.yaml:3: symptom: 'broken' is not one of \['refused'"),
         (("name: demo", "name: Demo Scenario"), r"scenario\.yaml:1: name: 'Demo Scenario' does not match"),
-        (("    timeout: 20\n", "    timout: 20\n"), r"scenario\.yaml:6: inject\[0\]: .*'timout' was unexpected"),
+        # A misspelt key is named on its own line, with the key it was meant to be.
+        (
+            ("    timeout: 20\n", "    timout: 20\n"),
+            r"scenario\.yaml:7: inject\[0\]\.timout: unknown key 'timout'; did you mean 'timeout'",
+        ),
+        (
+            ("cause: nginx-not-running", "caues: nginx-not-running"),
+            r"scenario\.yaml:4: caues: unknown key 'caues'; did you mean 'cause'",
+        ),
+        # A cause the doctor cannot name is a typo at load, not a failed drill at its end.
+        (
+            ("cause: nginx-not-running", "cause: nginx-not-runing"),
+            r"scenario\.yaml:4: cause: 'nginx-not-runing' is not a cause .*; did you mean 'nginx-not-running'",
+        ),
+        (
+            ("cause: nginx-not-running", "cause: cache-poisoned"),
+            r"scenario\.yaml:4: cause: 'cache-poisoned' is not a cause .*new_cause: true",
+        ),
+        (
+            ("summary: stops nginx", "summary: stops {{ rooot }}"),
+            r"scenario\.yaml:2: summary: unknown placeholder \{\{ rooot \}\}",
+        ),
         (("[service, nginx, stop]", "[service, '{{ nginx_pid }}', stop]"), r"scenario\.yaml:6: inject\[0\]: unknown"),
         (("inject:\n", "inject: [\n"), r"scenario\.yaml:\d+: not valid YAML"),
     ],
@@ -84,6 +105,20 @@ def test_a_bad_file_is_one_line_naming_file_line_and_key(
     message = str(caught.value)
     assert "\n" not in message
     assert re.search(expected, message), message
+
+
+def test_a_new_cause_is_accepted_when_declared_new_and_a_summary_names_what_breaks(tmp_path: Path) -> None:
+    from harness.choice import TEST_SERVER
+
+    text = GOOD.replace("cause: nginx-not-running", "cause: cache-poisoned\nnew_cause: true")
+    text = text.replace("summary: stops nginx", "summary: moves {{ root }} away")
+    loaded = load_file_text(text, tmp_path)
+    assert loaded.cause == "cache-poisoned"
+
+    class Server:
+        choice = TEST_SERVER
+
+    assert loaded().describe(Server()) == "moves /var/www/html away"  # type: ignore[arg-type]
 
 
 def test_a_bad_file_exits_2_from_the_cli(tmp_path: Path) -> None:

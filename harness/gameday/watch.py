@@ -107,6 +107,8 @@ class Watcher:
             if monitor.wait_for_streak(True, opts.streak, since=0.0, timeout=30) is None:
                 raise HarnessError("the target never served its page before the fault was injected")
             target.require_managed()
+            # What was broken on this server (a site's own files), for the reveal and the postmortem.
+            self._set(summary=call_plugin(scenario.name, "describe", scenario.describe, target))
             self._injected_t = time.monotonic()
             call_plugin(scenario.name, "inject", scenario.inject, target)
             before = examine(target)
