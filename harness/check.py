@@ -51,6 +51,16 @@ class ExistingServer:
         with boundary(f"running {argv[0]}", every=failed):
             return exec_in(self._container, argv, timeout=timeout)
 
+    def archive(self, path: str) -> bytes:
+        """PATH copied out of the container as a tar; InvalidInput when the container has no such path."""
+
+        def absent(exc: BaseException, doing: str) -> Exception:
+            return InvalidInput(f"{path} does not exist in the container")
+
+        with boundary(f"copying {path} out of {self.name}", {Trouble.MISSING: absent}):
+            stream, _ = self._container.get_archive(path)
+            return b"".join(stream)
+
     def published_url(self, port: int = HTTP_PORT) -> tuple[str | None, str]:
         """The loopback URL of PORT (80, or 443 over https), or None and why there is none we may probe."""
         scheme = "https" if port == HTTPS_PORT else "http"

@@ -25,9 +25,8 @@ from pathlib import Path
 import crossplane
 
 from harness.conflex import Statement, needs_crossplane, parse_text
+from harness.server_paths import CONF_ROOT, MAIN_CONF
 
-CONF_ROOT = "/etc/nginx"
-MAIN_CONF = f"{CONF_ROOT}/nginx.conf"
 _MAX_LINK_HOPS = 16
 
 

@@ -17,6 +17,7 @@ yet the server is not healthy and no unit says why.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -293,7 +294,10 @@ def _failing_inside(facts: Facts) -> list[Request]:
 def _notes(unit: Cause, context: Context, cause: str) -> list[str]:
     try:
         return list(unit.set_aside(context, cause)) if unit.set_aside else []
-    except Exception:
+    except Exception as exc:  # plugin code: its note is lost, the diagnosis is not
+        logging.getLogger(__name__).warning(
+            "cause unit %s could not set causes aside: %s: %s", unit.id, type(exc).__name__, exc
+        )
         return []
 
 

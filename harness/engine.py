@@ -1,7 +1,7 @@
 """The connection to the Docker engine, and the one boundary where its errors become harness's.
 
-Every call into the Docker SDK runs inside `boundary(...)` (or asks `classify`
-when it handles a kind itself). Errors from docker.errors and requests are
+Every call into the Docker SDK runs inside `boundary(...)`, or inside
+`tolerate(...)` where some kinds of trouble are expected and handled. Errors from docker.errors and requests are
 sorted into a few kinds by one table, the way httpx maps its transport
 errors, and each kind becomes a harness error: the default below, or one the
 caller names for that kind. Nothing from docker.errors or requests passes
@@ -99,7 +99,8 @@ def _explanation(exc: BaseException) -> str:
     return str(getattr(exc, "explanation", None) or exc)
 
 
-def _unavailable(exc: BaseException, doing: str) -> Exception:
+def unavailable(exc: BaseException, doing: str) -> Exception:
+    """The engine did not answer (or the SDK could not ask it), in one line."""
     return EngineUnavailable(f"the Docker engine stopped answering while {doing}: {brief(exc)}")
 
 
@@ -109,8 +110,8 @@ DEFAULTS: dict[Trouble, Make] = {
         f"the target container stopped or was removed while {doing}: {_explanation(exc)}"
     ),
     Trouble.REFUSED: lambda exc, doing: TargetError(f"Docker refused {doing}: {exc}"),
-    Trouble.CLIENT: _unavailable,
-    Trouble.UNAVAILABLE: _unavailable,
+    Trouble.CLIENT: unavailable,
+    Trouble.UNAVAILABLE: unavailable,
 }
 
 
@@ -141,6 +142,28 @@ class boundary:
             raise mapped from exc
 
 
+class tolerate:
+    """Engine trouble of the KINDS named (all kinds when none are) is expected here: it is swallowed and kept in
+    `trouble` and `error` for the caller to judge; anything else passes, to the boundary around it if any."""
+
+    def __init__(self, *kinds: Trouble) -> None:
+        self.kinds = frozenset(kinds or Trouble)
+        self.trouble: Trouble | None = None
+        self.error: BaseException | None = None
+
+    def __enter__(self) -> tolerate:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> bool:
+        if exc is None or not isinstance(exc, Exception):
+            return False
+        trouble = classify(exc)
+        if trouble not in self.kinds:
+            return False
+        self.trouble, self.error = trouble, exc
+        return True
+
+
 def connect(timeout: float = 60.0) -> docker.DockerClient:
     """A client for the engine in DOCKER_HOST (or the local socket), checked to answer."""
     import docker
@@ -168,13 +191,10 @@ def configure_reaper(client: docker.DockerClient) -> bool:
 
     if os.environ.get("TESTCONTAINERS_RYUK_DISABLED"):
         return not testcontainers_config.ryuk_disabled
-    with boundary("looking for the Ryuk image", every=_unavailable):
-        try:
-            client.images.get(testcontainers_config.ryuk_image)
-        except Exception as exc:
-            if classify(exc) is not Trouble.MISSING:
-                raise
-            log.debug("Ryuk image %s absent: Ryuk disabled", testcontainers_config.ryuk_image)
-            testcontainers_config.ryuk_disabled = True
-            return False
+    with boundary("looking for the Ryuk image", every=unavailable), tolerate(Trouble.MISSING) as absent:
+        client.images.get(testcontainers_config.ryuk_image)
+    if absent.trouble is not None:
+        log.debug("Ryuk image %s absent: Ryuk disabled", testcontainers_config.ryuk_image)
+        testcontainers_config.ryuk_disabled = True
+        return False
     return not testcontainers_config.ryuk_disabled

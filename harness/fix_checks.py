@@ -33,7 +33,9 @@ Progress = Callable[[str], None]
 SCOPE_SETTLE = 3.0
 # The drill's burst, so that a scope entry and a drill judge load the same way.
 LOAD_REQUESTS, LOAD_CONCURRENCY = DrillOptions.load_requests, DrillOptions.load_concurrency
-QUIET = 1.0  # after a fix that left nothing new running, how long port 80 may stay broken before we stop waiting
+# After a fix that left nothing new running, how long port 80 may stay broken before we stop waiting: the drill's
+# own rule for a repair, so that a fix and a repair are given up on alike.
+QUIET = DrillOptions.quiet
 FIRST_RUN = "the broken server, first run"
 SECOND_RUN = "the repaired server, second run"
 HEALTHY_RUN = "a healthy server"
@@ -142,26 +144,31 @@ class FixContext:
         """
         probe = target.probe(self.session.settings.probe_timeout)
         started = time.monotonic()
-        deadline, good, looked = started + timeout, 0, started
+        samples: list[Sample] = []
+        good, looked = 0, started
+
+        def look() -> bool | None:
+            """True once served, False when there is no point in waiting longer, None to look again."""
+            nonlocal good, looked
+            samples.append(probe.sample())
+            good = good + 1 if samples[-1].ok else 0
+            if good >= self.options.streak:
+                return True
+            now = time.monotonic()
+            if self.cancelled.is_set():
+                return False
+            if before and not samples[-1].ok and now - started >= QUIET and now - looked >= 0.25:
+                looked = now
+                if not target.processes() - before:
+                    return False
+            return None
+
         try:
-            while True:
-                sample = probe.sample()
-                good = good + 1 if sample.ok else 0
-                if good >= self.options.streak:
-                    served = True
-                    break
-                now = time.monotonic()
-                if now >= deadline or self.cancelled.is_set():
-                    served = False
-                    break
-                if before and not sample.ok and now - started >= QUIET and now - looked >= 0.25:
-                    looked = now
-                    if not target.processes() - before:
-                        served = False
-                        break
-                time.sleep(self.options.interval)
+            what = f"port 80 of {target.name} to serve {self.options.streak} times in a row"
+            served = bool(poll_until(look, timeout=timeout, interval=self.options.interval, what=what))
         finally:
             probe.close()
+        sample = samples[-1]
         return Looked(served, sample, _examine(target, served, sample))
 
     def require_steady(self, target: Target, what: str) -> None:

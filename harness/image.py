@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness import engine
 from harness.config import Settings
-from harness.engine import Trouble, boundary
-from harness.errors import EngineUnavailable, ImageBuildError, ImageError
+from harness.engine import Trouble, boundary, tolerate, unavailable
+from harness.errors import ImageBuildError, ImageError
 from harness.paths import default_docker_dir
 
 if TYPE_CHECKING:
@@ -88,18 +87,10 @@ def _build_lock(cache_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _engine_trouble(exc: BaseException, doing: str = "preparing the image") -> Exception:
-    return EngineUnavailable(f"the Docker engine stopped answering while {doing}: {engine.brief(exc)}")
-
-
 def _find(client: docker.DockerClient, ref: str) -> Image | None:
-    with boundary("preparing the image", every=_engine_trouble):
-        try:
-            return client.images.get(ref)
-        except Exception as exc:
-            if engine.classify(exc) is Trouble.MISSING:
-                return None
-            raise
+    with boundary("preparing the image", every=unavailable), tolerate(Trouble.MISSING):
+        return client.images.get(ref)
+    return None
 
 
 def ensure_image(
@@ -142,12 +133,10 @@ def _drop_replaced(client: docker.DockerClient, old: Image) -> None:
     current = _find(client, old.tags[0]) if old.tags else None
     if current is not None and current.id == old.id:
         return
-    try:
+    with tolerate() as removal:
         client.images.remove(str(old.id))
-    except Exception as exc:
-        if engine.classify(exc) is None:
-            raise
-        log.debug("kept the replaced image %s: %s", old.short_id, exc)
+    if removal.trouble is not None:
+        log.debug("kept the replaced image %s: %s", old.short_id, removal.error)
 
 
 def _resolve_base(client: docker.DockerClient, settings: Settings, folder: Path, progress: Progress) -> tuple[str, str]:
@@ -155,16 +144,12 @@ def _resolve_base(client: docker.DockerClient, settings: Settings, folder: Path,
     if _find(client, wanted) is not None:
         return wanted, ""
     progress(f"pulling {wanted}")
-    try:
+    # The engine not answering is no registry trouble: no fallback helps then.
+    with boundary("pulling the base", every=unavailable), tolerate(*set(Trouble) - {Trouble.UNAVAILABLE}) as pull:
         client.images.pull(wanted)
+    if pull.error is None:
         return wanted, ""
-    except Exception as exc:
-        trouble = engine.classify(exc)
-        if trouble is None:
-            raise
-        if trouble is Trouble.UNAVAILABLE:  # the engine itself, not the registry: no fallback helps
-            raise _engine_trouble(exc) from exc
-        reason = _pull_reason(exc)
+    reason = _pull_reason(pull.error)
     local = ensure_local_base(client, settings, folder, progress)
     note = f"{wanted} could not be pulled ({reason}); used local Debian {LOCAL_BASE_SUITE} base {local}"
     progress(note)
@@ -252,7 +237,7 @@ def _build(client: docker.DockerClient, folder: Path, tag: str, base: str, note:
     def failed(exc: BaseException, doing: str) -> Exception:
         return ImageBuildError(step, _first_line(str(exc)), list(tail))
 
-    with boundary("building the image", {Trouble.UNAVAILABLE: _engine_trouble}, every=failed):
+    with boundary("building the image", {Trouble.UNAVAILABLE: unavailable}, every=failed):
         stream = client.api.build(
             path=str(folder), tag=tag, buildargs={"BASE": base}, labels=labels, rm=True, forcerm=True, decode=True
         )

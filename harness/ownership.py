@@ -75,7 +75,7 @@ def _remove_matching(client: docker.DockerClient, labels: list[str], keep_alive_
 
     removed: list[Removed] = []
     filters: dict[str, str | list[str] | bool] = {"label": labels}
-    with boundary("cleaning up", every=engine.DEFAULTS[Trouble.UNAVAILABLE]):
+    with boundary("cleaning up", every=engine.unavailable):
         containers = client.containers.list(all=True, filters=filters, ignore_removed=True)
         networks = client.networks.list(filters=filters)
     items: list[tuple[Container | Network, str]] = [
@@ -86,20 +86,17 @@ def _remove_matching(client: docker.DockerClient, labels: list[str], keep_alive_
         found = item.attrs.get("Labels") or item.attrs.get("Config", {}).get("Labels") or {}
         if keep_alive_owners and owner_alive(found.get(OWNER, "")) is not False:
             continue
-        try:
+        with engine.tolerate() as removal:
             if isinstance(item, Container):
                 item.remove(force=True, v=True)
             else:
                 item.remove()
-        except Exception as exc:
-            trouble = engine.classify(exc)
-            if trouble is None:
-                raise
+        if removal.trouble is not None:
             # Gone already, or another harness process is removing it right now: that is the goal anyway.
-            if trouble is not Trouble.MISSING and not (
-                trouble is Trouble.CONFLICT and "in progress" in str(getattr(exc, "explanation", ""))
+            if removal.trouble is not Trouble.MISSING and not (
+                removal.trouble is Trouble.CONFLICT and "in progress" in str(getattr(removal.error, "explanation", ""))
             ):
-                log.warning("could not remove %s %s: %s", kind, item.name, exc)
+                log.warning("could not remove %s %s: %s", kind, item.name, removal.error)
             continue
         removed.append(Removed(kind, str(item.name), found.get(RUN, "?")))
     return removed

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from harness import engine, ownership
 from harness.choice import missing
 from harness.config import Settings
+from harness.engine import boundary
 from harness.errors import HarnessError, InvalidInput
 from harness.image import TargetImage, ensure_image, ensure_variant
 from harness.ownership import Removed
@@ -127,11 +128,12 @@ class Session:
 
     def leftovers(self) -> list[str]:
         """Names of containers of this run that still exist."""
-        found = self.client.containers.list(
-            all=True,
-            ignore_removed=True,
-            filters={"label": [f"{ownership.MANAGED}=true", f"{ownership.RUN}={self.run_id}"]},
-        )
+        with boundary("listing this run's containers"):
+            found = self.client.containers.list(
+                all=True,
+                ignore_removed=True,
+                filters={"label": [f"{ownership.MANAGED}=true", f"{ownership.RUN}={self.run_id}"]},
+            )
         return [str(c.name) for c in found]
 
     def remove_targets(self) -> list[Removed]:

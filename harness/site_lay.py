@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
+from harness.engine import Trouble, boundary
 from harness.errors import InvalidInput
 from harness.probe import Check, Outcome, product
 from harness.site import PAGE_MARKER, SETTINGS, STANDINS, STUB_MARKER, ProbeSpec, Site, Upstream, probes_for
@@ -291,10 +292,11 @@ def _quote(text: str) -> str:
 
 
 def _upload(target: Target, path: str, data: bytes) -> None:
-    try:
+    def refused(exc: BaseException, doing: str) -> Exception:  # e.g. a file where the image has a folder
+        return InvalidInput(f"could not upload the site into {target.name}: {exc}")
+
+    with boundary(f"uploading the site into {target.name}", {Trouble.REFUSED: refused}):
         accepted = target._wrapped.put_archive(path, data)
-    except Exception as exc:  # the engine's error: the target is unusable
-        raise InvalidInput(f"could not upload the site into {target.name}: {exc}") from exc
     if not accepted:
         raise InvalidInput(f"the engine refused the site's files in {target.name}")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from harness import engine, ownership
+from harness import engine, ownership, server_paths
 from harness.engine import Trouble, boundary
 from harness.errors import CommandFailed, EngineUnavailable, NotOurTarget, TargetError, TargetGone, TargetNotReady
 from harness.poll import poll_until
@@ -98,8 +98,8 @@ class State(Enum):
 class Nginx:
     """nginx control the way an operator does it on the server: through its service."""
 
-    SITES_AVAILABLE = "/etc/nginx/sites-available"
-    SITES_ENABLED = "/etc/nginx/sites-enabled"
+    SITES_AVAILABLE = server_paths.SITES_AVAILABLE
+    SITES_ENABLED = server_paths.SITES_ENABLED
 
     def __init__(self, target: Target) -> None:
         self._target = target
@@ -174,7 +174,6 @@ class Target:
 
         self._name = f"harness-{run_id}-{secrets.token_hex(3)}"
         self._container = DockerContainer(image, name=self._name)
-        self._adopted_container: Any = None  # a running container harness did not start (adopt)
         # Publish on loopback only: a deliberately broken server has no business on the LAN.
         self._container.ports[f"{HTTP_PORT}/tcp"] = (bind_address, None)  # type: ignore[assignment]
         self.site = site
@@ -190,32 +189,11 @@ class Target:
         self._container.with_kwargs(labels=self.labels, cap_add=list(capabilities) or None, hostname="harness-target")
         self._host = host or ("127.0.0.1" if bind_address in ("127.0.0.1", "0.0.0.0") else bind_address)
         self._port: int | None = None
-        self._adopted = False
         self._shell: Shell | None = None
         # One long-lived shell per target (harness.shell); False: a plain `docker exec` per command.
         self.persistent_shell = True
         # (monotonic start, what) for every round trip into the container: the benchmark counts them per phase.
         self.round_trips: list[tuple[float, str]] = []
-
-    @classmethod
-    def adopt(cls, container: Any) -> Target:
-        """A running container harness did not start in this run; harness never removes it.
-
-        Its labels are read from the engine, so `require_managed` refuses any
-        container that harness did not start and label.
-        """
-        container.reload()
-        labels = dict(container.labels or {})
-        self = cls(str(container.image.tags[0] if container.image.tags else container.image.id), run_id="adopted")
-        self.labels = labels
-        self.managed = labels.get(ownership.MANAGED) == "true"
-        self._adopted_container = container
-        self._name = str(container.name)
-        self._adopted = True
-        self.state = State.RUNNING
-        bindings = (container.ports or {}).get(f"{HTTP_PORT}/tcp") or []
-        self._port = int(bindings[0]["HostPort"]) if bindings else None
-        return self
 
     # -- lifecycle -------------------------------------------------------
     def __enter__(self) -> Target:
@@ -296,19 +274,16 @@ class Target:
         if self._shell is not None:
             self._shell.disable()
         try:
-            if not self._adopted and self._started():
-                self._container.get_wrapped_container().remove(force=True, v=True)
-        except Exception as exc:
-            trouble = engine.classify(exc)
-            if trouble is None:
-                raise
-            if trouble is Trouble.CONFLICT:  # being removed already (an interrupt's sweep): that is the goal
-                log.debug("target %s is already being removed", self._name)
-            elif trouble is not Trouble.MISSING:
-                log.warning("could not remove target %s: %s (harness sweep will)", self._name, exc)
+            with engine.tolerate() as removal:
+                if self._started():
+                    self._container.get_wrapped_container().remove(force=True, v=True)
         finally:
             # Testcontainers gives each container its own client; close it or its sockets linger.
             self._container.get_docker_client().client.close()
+        if removal.trouble is Trouble.CONFLICT:  # being removed already (an interrupt's sweep): that is the goal
+            log.debug("target %s is already being removed", self._name)
+        elif removal.trouble not in (None, Trouble.MISSING):
+            log.warning("could not remove target %s: %s (harness sweep will)", self._name, removal.error)
 
     def restart(self, timeout: int = 10) -> None:
         """Restart the container, as a reboot restarts a server; Docker publishes port 80 anew."""
@@ -358,8 +333,6 @@ class Target:
 
     @property
     def _wrapped(self) -> Any:
-        if self._adopted_container is not None and self.state is State.RUNNING:
-            return self._adopted_container
         if self.state is not State.RUNNING or not self._started():
             raise TargetError(f"target is {self.state.value}; it has no container to talk to")
         return self._container.get_wrapped_container()
@@ -433,7 +406,7 @@ class Target:
         if self._shell is None:
             if not self.persistent_shell:
                 return None
-            self._new_shell()  # an adopted target's, on first use
+            self._new_shell()
         assert self._shell is not None
         if not self._shell.usable:
             return None
@@ -504,14 +477,13 @@ class Target:
     # -- errors -------------------------------------------------------------
     def _ensure_alive(self, watch: float = 0.0) -> None:
         """Raise TargetGone if the container is not running, or stops within WATCH seconds."""
-        deadline = time.monotonic() + watch
-        while True:
+
+        def stopped() -> str | None:
             with boundary("checking the target"):
                 self._wrapped.reload()
-            if self._wrapped.status != "running" or time.monotonic() >= deadline:
-                break
-            time.sleep(0.1)
-        status = self._wrapped.status
+            return None if self._wrapped.status == "running" else str(self._wrapped.status)
+
+        status = poll_until(stopped, timeout=watch, interval=0.1, what=f"{self.name} to stop") or "running"
         if status in ("removing", "dead"):
             raise TargetGone(f"the target container {self.name} is being removed: something outside harness removed it")
         if status != "running":

@@ -339,6 +339,29 @@ def test_a_crashing_unit_does_not_stop_the_diagnosis() -> None:
     assert any("cause unit crashy could not judge: KeyError" in line for line in diagnosis.evidence)
 
 
+def test_a_unit_whose_set_aside_crashes_is_named_in_the_log_and_the_diagnosis_stands(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from harness.causes import Registry
+
+    def fits(ctx: Context) -> Finding | None:
+        return Finding("it fits", ("seen",))
+
+    def crash(ctx: Context, cause: str) -> list[str]:
+        raise KeyError("oops")
+
+    units = Registry(
+        (
+            Cause("fits", fits, order=1, area="config", measures=("x",)),
+            Cause("crashy", lambda ctx: None, order=2, area="config", measures=("x",), set_aside=crash),
+        )
+    )
+    diagnosis = diagnose(parse_facts((DATA / "facts-healthy.txt").read_text()), units=units)
+    assert diagnosis.cause == "fits"
+    logged = [r.getMessage() for r in caplog.records]
+    assert logged == ["cause unit crashy could not set causes aside: KeyError: 'oops'"]
+
+
 def test_listeners_are_read_from_the_real_server() -> None:
     facts = parse_facts((DATA / "facts-healthy.txt").read_text())
     assert any(isinstance(item, Listener) and item.port == 9000 for item in facts.listeners)

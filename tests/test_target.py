@@ -79,3 +79,32 @@ def test_a_closed_target_cannot_be_reused(harness_session: Session) -> None:
         target.start()
     with pytest.raises(TargetError, match="closed"):
         target.exec(["true"])
+
+
+# Files still naming server paths as literals: other engineers were rewriting them when the paths moved into
+# harness.server_paths (issue 24). Nothing may join this list; each file leaves it when its literals move.
+NOT_YET_MOVED = {
+    "choice.py",
+    "facts.py",
+    "site.py",
+    "site_lay.py",
+    "site_needs.py",
+    "units/config.py",
+    "units/process.py",
+}
+
+
+def test_server_paths_are_named_in_one_module() -> None:
+    import re
+    from pathlib import Path
+
+    import harness
+
+    package = Path(harness.__file__).parent
+    literal = re.compile(r"""(?<!["'])["'](/etc/nginx|/run/nginx\.pid|/var/log/nginx)""")  # a docstring may say them
+    naming = {
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if path.name != "server_paths.py" and literal.search(path.read_text())
+    }
+    assert naming <= NOT_YET_MOVED

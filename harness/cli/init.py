@@ -12,7 +12,8 @@ import click
 from harness import engine
 from harness.check import find_container
 from harness.cli import PASSED, cli, progress
-from harness.errors import EngineUnavailable, InvalidInput
+from harness.errors import InvalidInput
+from harness.server_paths import CONF_ROOT, SITES_AVAILABLE
 from harness.site import SETTINGS, load_site
 
 EXAMPLE_SITE = """# An example site for `harness drill --site DIR`: edit it, or replace this tree with your own
@@ -72,20 +73,19 @@ def init_command(folder: Path, container: str | None) -> int:
         (folder / "sites-available").mkdir()
         (folder / "sites-enabled").mkdir()
         (folder / "sites-available" / "example").write_text(EXAMPLE_SITE)
-        os.symlink("/etc/nginx/sites-available/example", folder / "sites-enabled" / "example")
+        os.symlink(f"{SITES_AVAILABLE}/example", folder / "sites-enabled" / "example")
         (folder / SETTINGS).write_text(EXAMPLE_SETTINGS)
         progress(f"wrote an example site in {folder}; drill it with: harness drill --all --site {folder}")
         return PASSED
     client = engine.connect()
     try:
         server = find_container(client, container)
-        wrapped = server._container
-        _extract(_archive(wrapped, "/etc/nginx"), folder, strip="nginx/")
+        _extract(server.archive(CONF_ROOT), folder, strip="nginx/")
         site = load_site(folder)
         content = []
         for root in sorted(_roots(site)):
             try:
-                data = _archive(wrapped, root)
+                data = server.archive(root)
             except InvalidInput:
                 continue  # a root the server does not have: harness generates a page there
             local = folder / "content" / root.strip("/")
@@ -96,7 +96,7 @@ def init_command(folder: Path, container: str | None) -> int:
         (folder / SETTINGS).write_text(settings)
     finally:
         client.close()
-    progress(f"copied /etc/nginx and {len(content)} root(s) from {container} into {folder}")
+    progress(f"copied {CONF_ROOT} and {len(content)} root(s) from {container} into {folder}")
     progress(f"drill it with: harness drill --all --site {folder}")
     return PASSED
 
@@ -115,16 +115,6 @@ def _roots(site: object) -> set[str]:
             if base and "$" not in base and base.startswith("/") and base.rstrip("/"):
                 found.add(base.rstrip("/"))
     return found
-
-
-def _archive(container: object, path: str) -> bytes:
-    try:
-        stream, _ = container.get_archive(path)  # type: ignore[attr-defined]
-        return b"".join(stream)
-    except Exception as exc:
-        if "404" in str(exc) or "No such" in str(exc):
-            raise InvalidInput(f"{path} does not exist in the container") from exc
-        raise EngineUnavailable(f"could not copy {path} out of the container: {exc}") from exc
 
 
 def _extract(data: bytes, into: Path, strip: str) -> None:
