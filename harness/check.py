@@ -146,7 +146,10 @@ def check_server(
             by_design = [f"{spec.label()} closes the connection, as configured ({spec.why}): by design"
                          for spec in specs if spec.closed]  # fmt: skip
             checks = checks or (Check("", expect or "", own_page=False),)
-        probe = Probe(url, timeout=probe_timeout, checks=checks, tls_url=tls_url or "")
+        from harness.footprint import Pacer  # a site's own limit_req / limit_conn: the samples stay within them
+
+        pacer = Pacer(site.model) if site is not None else None
+        probe = Probe(url, timeout=probe_timeout, checks=checks, tls_url=tls_url or "", pacer=pacer)
         try:
             samples = [_sample(probe, check) for _ in range(SAMPLES) for check in checks]
         finally:
@@ -200,7 +203,7 @@ def _sample(probe: Probe, check: Check) -> Sample:
     """One request of CHECK. Status 0 is "whatever the site answers, below 400": no healthy answer was recorded."""
     sent = time.monotonic()
     if check.status or check.closed:
-        single = Probe(probe.url, probe.timeout, (check,), probe.tls_url)
+        single = Probe(probe.url, probe.timeout, (check,), probe.tls_url, probe.pacer)
         try:
             return single.sample()
         finally:
@@ -209,7 +212,7 @@ def _sample(probe: Probe, check: Check) -> Sample:
     import requests
 
     try:
-        response = probe.get(check)
+        response = probe.fetch(check)
     except (requests.RequestException, OSError) as exc:  # a symptom, not a crash
         outcome, detail = classify_error(exc)
         return Sample(sent, outcome, None, time.monotonic() - sent, where + detail, f"/{check.path}", check.host,

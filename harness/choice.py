@@ -355,16 +355,13 @@ def logs_in_var_log(model: ConfigModel) -> bool:
 
 
 def rate_limited_page(model: ConfigModel) -> bool:
-    """Whether the page a load burst would hit (the first server on port 80 that serves one) is rate limited: a
-    burst from one client is then turned away by design, and cannot tell a load fault from the limit."""
-    from harness.trace import choose_location, innermost
+    """Whether every plain-HTTP page a load burst could hit is under the site's own limit_req / limit_conn: a burst
+    from one client is turned away there by design, and cannot tell a load fault from the limit."""
+    from harness.footprint import limits_for
+    from harness.site import derive_probes
 
-    for server in model.servers_on(80):
-        if server.get("return") is not None:
-            continue  # a server that only redirects or drops is not where the burst goes
-        location = choose_location(server, "/")
-        return bool(innermost(model, server, location, ("limit_req", "limit_conn")))
-    return False
+    pages = [p for p in derive_probes(model) if p.scheme == "http" and not p.closed]
+    return bool(pages) and all(limits_for(model, p.host, p.path, 80) for p in pages)
 
 
 def _has(site: Site, path: str, directive: str) -> bool:

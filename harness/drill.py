@@ -10,11 +10,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from harness import otel
-from harness.choice import rate_limited_page
 from harness.doctor import Diagnosis, Request, examine
 from harness.errors import CommandFailed, DeadlineExceeded, HarnessError, InvalidInput, RemedyError
 from harness.facts import Facts
@@ -62,17 +62,18 @@ class DetectedBy(StrEnum):
     DOCTOR = "doctor"  # every request was fine; only the examination from inside found the fault
 
 
-NO_BURST = "no burst (the site's page is TLS-only or rate limited by its own configuration)"
+NO_BURST = "no burst (every page of the site is TLS-only or under its own limit_req / limit_conn)"
 
 
 def load_burst(target: Target, requests: int, concurrency: int) -> LoadReport | None:
     """A burst of concurrent clients at the target's page, judged as the probe judges; None where none can be sent.
 
-    A TLS-only site (the burst speaks plain HTTP), or one whose own limit_req turns a one-client burst away by
-    design: there load proves nothing either way, and the doctor decides.
+    A TLS-only site (the burst speaks plain HTTP), or one whose every page is under its own limit_req or
+    limit_conn, which turns a one-client burst away by design: there load proves nothing either way, and the
+    doctor decides.
     """
     check = target.load_check
-    if check is None or (target.site is not None and rate_limited_page(target.site.model)):
+    if check is None:
         return None
     return burst(target.url + check.path, requests=requests, concurrency=concurrency, check=check)
 
@@ -122,6 +123,8 @@ class Result:
     url: str = ""  # where port 80 was published while the target lived
     tls_url: str = ""  # and port 443, on a site that serves TLS
     probes: tuple[Check, ...] = ()  # what the probe requested, and what the healthy server answers each
+    # A drill that never got steady: one line per probe, what it expected and what it got.
+    unsteady: tuple[str, ...] = ()
     rounds: tuple[Diagnosis, ...] = ()  # every round's diagnosis, in order (the first is `diagnosis`)
 
     @property
@@ -221,6 +224,7 @@ class DrillState:
     early: _Background | None = None  # the diagnosis begun on the first failing sample
     before_repair: frozenset[tuple[int, str]] = frozenset()  # processes running before the repair
     rounds: list[Diagnosis] = field(default_factory=list)  # every round's diagnosis
+    unsteady: tuple[str, ...] = ()  # the probes that did not hold before any fault, one line each
     summary: str = ""  # what the scenario broke on this server, in its own words (Scenario.describe)
 
 
@@ -348,11 +352,14 @@ class Drill:
             with rec.phase("steady/streak"):
                 # The doctor examines the unbroken server while the probe gathers its streak: neither needs the other.
                 doctor = _Background(lambda: examine(target, replay=_replay(target)))
-                steady = monitor.wait_for_streak(True, k, since=0.0, timeout=opts.steady_timeout)
+                waited = self._patience(opts.steady_timeout, monitor)
+                steady = monitor.wait_for_streak(True, k, since=0.0, timeout=waited)
                 if steady is None:
+                    found.unsteady = unsteady_probes(target, monitor.samples)
                     raise _Stop(
                         Verdict.NOT_STEADY,
-                        f"no {k} good samples in a row within {opts.steady_timeout:g} s before injection",
+                        f"no {k} good samples in a row within {waited:g} s before injection"
+                        + "".join(f"\n  {line}" for line in found.unsteady),
                     )
             self._checkpoint()
             found.baseline = doctor.result(rec, "steady/doctor")
@@ -362,7 +369,12 @@ class Drill:
                     f"before any fault, the doctor finds {found.baseline.cause}: {found.baseline.summary} "
                     "(a false alarm)",
                 )
-            rec.record(EventKind.STEADY, f"{k} good samples in a row; the doctor finds nginx healthy")
+            paced = (
+                f" (one every {monitor.interval:.2g} s, within the site's own limits)"
+                if monitor.interval > opts.interval
+                else ""
+            )
+            rec.record(EventKind.STEADY, f"{k} good samples in a row{paced}; the doctor finds nginx healthy")
 
         target.require_managed()
         self._checkpoint()
@@ -461,7 +473,8 @@ class Drill:
         k, opts, rec = self.options.streak, self.options, self.recorder
         # The probe was ok throughout a fault it cannot see, so only samples after the repair prove anything.
         since = repair_started if self.state.detected_by is DetectedBy.PROBE else repaired
-        deadline = time.monotonic() + opts.recover_timeout
+        waited = self._patience(opts.recover_timeout, monitor)
+        deadline = time.monotonic() + waited
         with rec.phase("verify/streak"):
             first = self._first_good(target, monitor, since, deadline)
             # From the first good sample the doctor examines while the probe confirms the streak.
@@ -474,7 +487,7 @@ class Drill:
             if good is None:
                 raise _Stop(
                     Verdict.NOT_RECOVERED,
-                    f"port 80 did not serve the expected page within {opts.recover_timeout:g} s of the repair "
+                    f"port 80 did not serve the expected page within {waited:g} s of the repair "
                     f"({_last_probe(monitor)})",
                 )
         rec.record(EventKind.RECOVERED, _describe_streak(good), t=good.first.t)
@@ -532,14 +545,17 @@ class Drill:
         found = self.state
         # The doctor starts on the first failing sample, while the probe confirms the streak: if that sample
         # opens the confirmed streak, its diagnosis stands; if not (a blink), it is thrown away.
-        seen = monitor.wait_for_failure(1, since=inject_done, quiet=opts.settle, timeout=opts.detect_timeout)
+        # Where the site's limits space the samples, "stayed ok" and the deadline take as many samples as at full pace.
+        settle = max(opts.settle, k * monitor.interval)
+        waited = self._patience(opts.detect_timeout, monitor)
+        seen = monitor.wait_for_failure(1, since=inject_done, quiet=settle, timeout=waited)
         early = None
         if seen is not None:
             measured, requests = _what_failed(seen.first)
             early = _Background(
                 lambda: examine(target, measured, requests, self._baseline_facts(), replay=_replay(target))
             )
-        bad = monitor.wait_for_failure(k, since=inject_done, quiet=opts.settle, timeout=opts.detect_timeout)
+        bad = monitor.wait_for_failure(k, since=inject_done, quiet=settle, timeout=waited)
         if bad is not None:
             if early is not None and seen is not None and seen.first is bad.first:
                 found.early = early
@@ -684,18 +700,27 @@ class Drill:
         rec.record(EventKind.DETECTED, f"by the doctor (port 80 still serves): {diagnosis.cause}", t=examined)
         rec.record(EventKind.DIAGNOSED, f"{diagnosis.cause}: {diagnosis.summary}")
 
+    def _patience(self, timeout: float, monitor: Monitor) -> float:
+        """TIMEOUT, or long enough for a streak and two samples more where the site's limits space the samples."""
+        return max(timeout, (self.options.streak + 2) * monitor.interval)
+
     def _baseline_facts(self) -> Facts | None:
         return self.state.baseline.facts if self.state.baseline is not None else None
 
     def _burst(self, target: Target, why: str) -> LoadReport:
         opts = self.options
         started = time.monotonic()
-        report = load_burst(target, opts.load_requests, opts.load_concurrency)
-        if report is not None:  # the probe's samples meanwhile measure harness's own load: the burst judges
+        # The probe waits while harness's own crowd runs: samples queued behind it would measure harness.
+        pause = self.monitor.paused() if self.monitor is not None else nullcontext()
+        with pause:
+            report = load_burst(target, opts.load_requests, opts.load_concurrency)
+        if report is not None:  # samples still in flight meanwhile measure harness's own load: the burst judges
             self.state.bursts.append((started, time.monotonic()))
         if report is None:
             report = LoadReport(0, 0, {}, 0.0)
-            why += f"; {NO_BURST}"
+            self.state.load_reports.append(report)
+            self.recorder.record(EventKind.LOAD_TESTED, f"{why}; {NO_BURST}")
+            return report
         self.state.load_reports.append(report)
         self.recorder.record(EventKind.LOAD_TESTED, f"{why}: {report.describe()}")
         return report
@@ -734,6 +759,7 @@ class Drill:
             tls_url=self.state.tls_url,
             probes=self.state.probes,
             rounds=tuple(self.state.rounds),
+            unsteady=self.state.unsteady,
         )
         otel.trace_drill(result)  # nothing unless the environment asks for traces
         return result
@@ -774,15 +800,35 @@ class _Background:
 
 def _replay(target: Target) -> tuple[Sent, ...]:
     """The probe's requests exactly as it sends them, for the doctor to send again from inside."""
+    checks = getattr(target, "checks", ())  # a stand-in target may name none
     return tuple(
-        Sent(c.path if c.path.startswith("/") else "/" + c.path, c.host, c.scheme, "GET",
-             (("User-Agent", USER_AGENT), *c.headers))
-        for c in getattr(target, "checks", ())  # a stand-in target may name none
-    )  # fmt: skip
+        Sent("/" + c.path.lstrip("/"), c.host, c.scheme, "GET", (("User-Agent", USER_AGENT), *c.headers))
+        for c in checks
+    )
 
 
 def _in_round(number: int, reason: str) -> str:
     return f"round {number}: {reason}" if number > 1 else reason
+
+
+def unsteady_probes(target: Target, samples: list[Sample]) -> tuple[str, ...]:
+    """One line per probe of a drill that never got steady: what it expected, what it got, and the site's limit
+    that covers it, if any (harness paces itself within them, so a limit's refusal names the limit to look at)."""
+    lines = []
+    for check in target.checks:
+        key = (f"/{check.path}", check.host, check.port)
+        failed = [s for s in samples if not s.ok and (s.path, s.host, s.port) == key]
+        expected = f"{check.label()}: expected {check.expectation()}" + (f" ({check.why})" if check.why else "")
+        if not failed:
+            lines.append(f"✓ {expected}; got it")
+            continue
+        got = failed[-1].detail.removeprefix(f"{check.label()}: ").removeprefix(f"GET /{check.path}: ")
+        line = f"✗ {expected}; got {got} in {len(failed)} of {len(samples)} samples"
+        limits = target.pacer.limits(check.host, f"/{check.path}", check.port)
+        if limits and any(s.status in (429, 503) for s in failed):
+            line += "; under " + ", ".join(limit.describe() for limit in limits)
+        lines.append(line)
+    return tuple(lines)
 
 
 def _last_probe(monitor: Monitor) -> str:

@@ -5,20 +5,31 @@ worker_connections, say): one probe request works, a burst of users does
 not. A burst is N requests from C concurrent clients, each a fresh HTTP/1.1
 connection, checked the same way the probe checks a sample. It runs on
 asyncio streams, so 100 clients cost one thread and no extra dependency.
+
+A burst runs in a process of its own. In harness's process its event loop
+shares one interpreter lock with the monitor's sample threads, the doctor's
+parsing and, under `--jobs`, other drills and their bursts; a client held
+off the lock for its timeout reads as a server that did not answer, so the
+verdict depended on what else harness ran at the same time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import math
+import re
+import subprocess
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.facts import number
+from harness.errors import HarnessError
 from harness.probe import PAGE_MARKER, Check, Outcome
 
 # Below this failed fraction a burst counts as served: a healthy target fails none.
@@ -94,7 +105,7 @@ def classify_reply(raw: bytes, check: Check | str) -> Outcome:
     head, _, body = raw.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or number(parts[1]) is None:
+    if len(parts) < 2 or not re.fullmatch(r"[0-9]{3}", parts[1]):
         # The proxy accepted, then closed without a response (or the server closed it, as `return 444` does).
         return Outcome.OK if check.closed else Outcome.REFUSED
     fields = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
@@ -146,6 +157,7 @@ def burst(
     timeout: float = 2.0,
     marker: str = PAGE_MARKER,
     check: Check | None = None,
+    isolated: bool = True,
 ) -> LoadReport:
     """Send REQUESTS GETs to URL from CONCURRENCY clients at once and count the outcomes.
 
@@ -157,9 +169,54 @@ def burst(
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname or not parts.port:
         raise ValueError(f"load mode needs an http://host:port/ URL, not {url!r}")
+    order = {
+        "host": parts.hostname,
+        "port": parts.port,
+        "path": parts.path or "/",
+        "requests": requests,
+        "concurrency": min(concurrency, requests),
+        "timeout": timeout,
+        "check": dataclasses.asdict(check),
+    }
+    counts, took = _in_own_process(order) if isolated else _run(order)
+    finished = sum(counts.values())
+    return LoadReport(finished, min(concurrency, requests), counts, took, planned=requests)
+
+
+def _run(order: dict[str, Any]) -> tuple[dict[Outcome, int], float]:
+    fields = dict(order["check"])
+    fields["headers"] = tuple(tuple(pair) for pair in fields.get("headers", ()))
+    check = Check(**fields)
     started = time.monotonic()
     outcomes = asyncio.run(
-        _burst(parts.hostname, parts.port, parts.path or "/", requests, min(concurrency, requests), timeout, check)
+        _burst(order["host"], order["port"], order["path"], order["requests"], order["concurrency"],
+               order["timeout"], check)
+    )  # fmt: skip
+    return dict(Counter(outcomes)), time.monotonic() - started
+
+
+def _in_own_process(order: dict[str, Any]) -> tuple[dict[Outcome, int], float]:
+    """The burst in a child interpreter (see the module's docstring), its outcomes read back as JSON."""
+    # Past this the child is stuck, not slow: every request has a timeout, and the clients share the work.
+    bound = order["timeout"] * (order["requests"] / order["concurrency"] + 2) + 30
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.load"],
+        input=json.dumps(order),
+        capture_output=True,
+        text=True,
+        timeout=bound,
+        check=False,
     )
-    took = time.monotonic() - started
-    return LoadReport(len(outcomes), min(concurrency, requests), dict(Counter(outcomes)), took, planned=requests)
+    if done.returncode != 0:
+        raise HarnessError(f"the load burst's process exited {done.returncode}: {done.stderr.strip()[-500:]}")
+    reply = json.loads(done.stdout)
+    return {Outcome(name): count for name, count in reply["outcomes"].items()}, float(reply["took"])
+
+
+def _child() -> None:
+    counts, took = _run(json.load(sys.stdin))
+    json.dump({"outcomes": {o.value: n for o, n in counts.items()}, "took": took}, sys.stdout)
+
+
+if __name__ == "__main__":
+    _child()

@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import bisect
 import re
+import ssl
 import threading
 import time
 import warnings
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.signals import background, quiet
 
 if TYPE_CHECKING:
     import requests
+
+    from harness.footprint import Pacer
 
 PAGE_MARKER = "harness-target-page-v1"
 USER_AGENT = "harness-probe"  # what the probe says it is; the doctor replays its requests with it
@@ -46,6 +51,10 @@ class Check:
     closed: bool = False  # the healthy answer is a closed connection (return 444)
     regex: str = ""  # the body matches this
     headers: tuple[tuple[str, str], ...] = ()
+    # The Server header's product as the healthy server sent it ("nginx"; "" for none: server_tokens and
+    # proxy_pass_header vary it, and modules clear it), so a site that hides it is still recognised.
+    server: str = "nginx"
+    why: str = ""  # where the expectation comes from (file:line, the settings, the healthy answer)
 
     @property
     def port(self) -> int:
@@ -54,11 +63,30 @@ class Check:
     @property
     def plain(self) -> bool:
         """harness's own page check: a 200 with the marker (the classic classification applies)."""
-        return self.status == 200 and not (self.location or self.closed or self.regex or self.headers or self.host)
+        return (
+            self.status == 200
+            and self.server == "nginx"
+            and not (self.location or self.closed or self.regex or self.headers or self.host)
+        )
 
     def label(self) -> str:
         host = f"{self.host}" if self.host else ""
         return f"{self.scheme.upper() if self.scheme == 'https' else 'GET'} {host}/{self.path}"
+
+    def expectation(self) -> str:
+        """What the healthy server answers this request, in words."""
+        if self.closed:
+            return "the connection closed without an answer (return 444)"
+        said = f"HTTP {self.status}"
+        if self.location:
+            said += f" to {self.location}"
+        if self.marker:
+            said += f" with {self.marker[:40]!r}"
+        if self.regex:
+            said += f" matching {self.regex!r}"
+        for name, value in self.headers:
+            said += f", {name}: {value}"
+        return said
 
     def judge(self, status: int, server: str, body: str, headers: dict[str, str]) -> tuple[Outcome, str]:
         """A response against what the healthy server answers here."""
@@ -82,9 +110,17 @@ class Check:
             return Outcome.MISSING_TEXT, f"HTTP {status} without the healthy page's text {self.marker[:40]!r}"
         if self.regex and not re.search(self.regex, body):
             return Outcome.MISSING_TEXT, f"HTTP {status} whose body does not match {self.regex!r}"
-        if not server.lower().startswith("nginx"):
-            return Outcome.NOT_OUR_SERVER, f"HTTP {status} not from nginx ({server or 'no Server header'})"
+        if product(server) != self.server:
+            # The page is served, but by what another program would send: the healthy server's Server header differs.
+            sent = f"Server: {server}" if server else "no Server header"
+            healthy = f"Server: {self.server}" if self.server else "no Server header"
+            return Outcome.NOT_OUR_SERVER, f"HTTP {status} with {sent}, where the healthy server sends {healthy}"
         return Outcome.OK, f"HTTP {status} as the healthy server answers"
+
+
+def product(server: str) -> str:
+    """A Server header's product, the part that names the program ("nginx/1.24.0 (Ubuntu)" -> "nginx")."""
+    return server.strip().split("/", 1)[0].split(" ", 1)[0].lower()
 
 
 # The site's page, then the application nginx proxies: a 502 from the app is an outage too.
@@ -162,7 +198,10 @@ def classify_error(exc: BaseException) -> tuple[Outcome, str]:
     """Map a failed request to a symptom.
 
     Behind Docker's port proxy a port with no listener accepts and then closes,
-    so a reset or an empty reply means the same as a refused connection.
+    so a reset or an empty reply means the same as a refused connection. A
+    reply that came but could not be read (a body that does not decode, a
+    broken chunk, a malformed header) was served: it is not a refusal, whatever
+    its exception derives from (every requests error is an OSError).
     """
     import http.client
 
@@ -171,23 +210,56 @@ def classify_error(exc: BaseException) -> tuple[Outcome, str]:
 
     if isinstance(exc, requests.Timeout):
         return Outcome.TIMEOUT, "no answer before the probe timeout"
-    if isinstance(exc, (requests.ConnectionError, OSError, http.client.HTTPException)):
-        root = _root_cause(exc)
-        if isinstance(root, ConnectionRefusedError):
-            return Outcome.REFUSED, "connection refused"
-        if isinstance(root, (ConnectionResetError, http.client.RemoteDisconnected, BrokenPipeError)):
-            return Outcome.REFUSED, "connection reset (nothing listening behind the published port)"
-        if isinstance(root, (TimeoutError, urllib3.exceptions.TimeoutError)):
-            return Outcome.TIMEOUT, "no answer before the probe timeout"
+    if not isinstance(exc, (requests.RequestException, OSError, http.client.HTTPException)):
+        raise exc
+    root = _root_cause(exc)
+    if isinstance(root, ConnectionRefusedError):
+        return Outcome.REFUSED, "connection refused"
+    if isinstance(root, (ConnectionResetError, http.client.RemoteDisconnected, BrokenPipeError)):
+        return Outcome.REFUSED, "connection reset (nothing listening behind the published port)"
+    if isinstance(root, (TimeoutError, urllib3.exceptions.TimeoutError)):
+        return Outcome.TIMEOUT, "no answer before the probe timeout"
+    unreadable = (
+        requests.exceptions.ContentDecodingError,
+        requests.exceptions.ChunkedEncodingError,
+        requests.exceptions.InvalidHeader,
+        urllib3.exceptions.DecodeError,
+        urllib3.exceptions.ProtocolError,
+        http.client.HTTPException,
+    )
+    if isinstance(exc, unreadable) or isinstance(root, unreadable):
+        return Outcome.NOT_OUR_SERVER, f"a reply that could not be read ({type(exc).__name__}: {str(root)[:120]})"
+    if isinstance(exc, (requests.ConnectionError, OSError)):
         return Outcome.REFUSED, f"connection failed: {type(root).__name__}"
     raise exc
+
+
+_TLS: ssl.SSLContext | None = None
+
+
+def _tls_context() -> ssl.SSLContext:
+    """One client context for every https probe: urllib3 would build one per connection and load the system's CA
+    store into it (about 20 ms of CPU each, even with verification off), which made a TLS site's probe cost
+    30 times a plain one. Verification stays off: a throwaway server's certificate is self-signed."""
+    global _TLS
+    if _TLS is None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        _TLS = context
+    return _TLS
 
 
 class Probe:
     """One sample: a fresh connection per check, as an external monitor makes; the first failing check wins."""
 
     def __init__(
-        self, url: str, timeout: float = 1.0, checks: tuple[Check, ...] = DEFAULT_CHECKS, tls_url: str = ""
+        self,
+        url: str,
+        timeout: float = 1.0,
+        checks: tuple[Check, ...] = DEFAULT_CHECKS,
+        tls_url: str = "",
+        pacer: Pacer | None = None,
     ) -> None:
         if not checks:
             raise ValueError("a probe needs at least one check")
@@ -195,9 +267,17 @@ class Probe:
         self.tls_url = tls_url  # the published 443, for https checks
         self.timeout = timeout
         self.checks = checks
+        self.pacer = pacer  # the site's limits, shared by every probe of one target (harness.footprint)
         import requests
+        from requests.adapters import HTTPAdapter
+
+        class _Adapter(HTTPAdapter):
+            def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+                kwargs["ssl_context"] = _tls_context()
+                super().init_poolmanager(*args, **kwargs)
 
         self._session = requests.Session()
+        self._session.mount("https://", _Adapter())
         # Never route a probe through a proxy from the environment: test traffic
         # must only go to the target's published port.
         self._session.trust_env = False
@@ -220,26 +300,41 @@ class Probe:
         said = f"{len(self.checks)} requests answered as the healthy server answers them"
         return Sample(sent, result.outcome, result.status, result.latency, said)
 
+    def cycle(self) -> float:
+        """The least time one sample takes once spaced within the site's limits (0: no limit counts it)."""
+        if self.pacer is None:
+            return 0.0
+        return self.pacer.cycle((c.host, f"/{c.path}", c.port) for c in self.checks)
+
     def _fetch(self, check: Check, sent: float) -> Sample:
         where = f"GET /{check.path}: " if check.path and check.plain else "" if check.plain else f"{check.label()}: "
-        try:
-            response = self.get(check)
-            outcome, detail = check.judge(
-                response.status_code, response.headers.get("Server", ""), response.text, dict(response.headers)
-            )
-            took = time.monotonic() - sent
-            path = f"/{check.path}"
-            return Sample(sent, outcome, response.status_code, took, where + detail, path, check.host, check.port)
-        except _request_errors() as exc:
-            outcome, detail = classify_error(exc)
-            if check.closed and outcome is Outcome.REFUSED:
-                said = where + "closed, as configured"
-                return Sample(
-                    sent, Outcome.OK, None, time.monotonic() - sent, said, f"/{check.path}", check.host, check.port
+        path = f"/{check.path}"
+        with self._paced(check):
+            began = time.monotonic()  # the latency is the server's, not the wait for the site's limits
+            try:
+                response = self.get(check)
+                outcome, detail = check.judge(
+                    response.status_code, response.headers.get("Server", ""), response.text, dict(response.headers)
                 )
-            return Sample(
-                sent, outcome, None, time.monotonic() - sent, where + detail, f"/{check.path}", check.host, check.port
-            )
+                took = time.monotonic() - began
+                return Sample(sent, outcome, response.status_code, took, where + detail, path, check.host, check.port)
+            except _request_errors() as exc:
+                outcome, detail = classify_error(exc)
+                took = time.monotonic() - began
+                if check.closed and outcome is Outcome.REFUSED:
+                    said = where + "closed, as configured"
+                    return Sample(sent, Outcome.OK, None, took, said, path, check.host, check.port)
+                return Sample(sent, outcome, None, took, where + detail, path, check.host, check.port)
+
+    def _paced(self, check: Check) -> AbstractContextManager[float]:
+        if self.pacer is None:
+            return nullcontext(0.0)
+        return self.pacer.request(check.host, f"/{check.path}", check.port)
+
+    def fetch(self, check: Check) -> requests.Response:
+        """One request as CHECK describes it, within the site's limits (as every request harness sends a site)."""
+        with self._paced(check):
+            return self.get(check)
 
     def get(self, check: Check) -> requests.Response:
         """One request as CHECK describes it (scheme, Host, path), never following a redirect."""
@@ -256,7 +351,7 @@ class Probe:
 
     def clone(self) -> Probe:
         """Another probe like this one, with its own connection (for a sample sent while this one waits)."""
-        return Probe(self.url, self.timeout, self.checks, self.tls_url)
+        return Probe(self.url, self.timeout, self.checks, self.tls_url, self.pacer)
 
     def close(self) -> None:
         self._session.close()
@@ -323,11 +418,14 @@ class Monitor:
 
     def __init__(self, probe: Probe, interval: float) -> None:
         self.probe = probe
-        self.interval = interval
+        # Never faster than the site's own limits allow one client (harness.footprint): a sample the site turns
+        # away for harness's own pace would measure harness, not the site.
+        self.interval = max(interval, probe.cycle())
         self._samples: list[Sample] = []
         self._pending: list[float] = []  # send times of samples in flight
         self._changed = threading.Condition()
         self._stop = threading.Event()
+        self._paused = 0  # bursts running (see paused)
         self._thread: threading.Thread | None = None
         self._idle: list[Probe] = [probe]  # a Probe per sample in flight: a requests Session is not thread-safe
         # Threads are reused: while the server answers, one does all the work.
@@ -366,6 +464,23 @@ class Monitor:
         for probe in idle:
             probe.close()
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """No samples while harness's own load burst runs: the burst is measured apart, so a sample queued behind
+        harness's own crowd (behind the same port proxy) never reads as the server failing. Samples already in
+        flight finish first (within the probe timeout)."""
+        limit = time.monotonic() + self.probe.timeout + self.interval
+        with self._changed:
+            self._paused += 1
+            while self._pending and not self._stop.is_set() and time.monotonic() < limit:
+                self._changed.wait(0.05)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._paused -= 1
+                self._changed.notify_all()
+
     def _probe(self) -> Probe:
         with self._changed:
             if self._idle:
@@ -394,7 +509,9 @@ class Monitor:
         due = time.monotonic()
         while not self._stop.is_set():
             with self._changed:
-                while len(self._pending) >= self.MAX_IN_FLIGHT and not self._stop.is_set():
+                while (len(self._pending) >= self.MAX_IN_FLIGHT or self._paused) and not self._stop.is_set():
+                    if self._paused:
+                        due = time.monotonic()  # the cadence resumes after the pause, without catching up
                     self._changed.wait(0.05)
                 if self._stop.is_set():
                     return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,7 @@ def result_to_dict(result: Result) -> dict[str, Any]:
         "verdict": result.verdict.value,
         "passed": result.passed,
         "reason": result.reason,
+        "unsteady_probes": list(result.unsteady),  # one line per probe of a drill that never got steady
         "problems": result.problems(),
         "declared": {"symptom": result.declared_symptom.value, "cause": result.declared_cause},
         "observed": {
@@ -110,6 +112,10 @@ def result_to_dict(result: Result) -> dict[str, Any]:
 _VERDICT_STYLE = {Verdict.RECOVERED: "bold green", Verdict.INTERRUPTED: "bold yellow"}
 
 
+# Past this many runs of one outcome the probe's history is summed up rather than listed.
+PROBE_RUNS_SHOWN = 8
+
+
 def _verdict_style(result: Result) -> str:
     if result.verdict is Verdict.WITHSTOOD:  # a result on a site, a broken scenario on harness's own server
         return "bold green" if result.passed else "bold red"
@@ -126,7 +132,15 @@ def render_result(result: Result, console: Console) -> None:
         events.add_row(f"+{timeline.offset(event.t):.3f}s", event.kind.value, Text(event.detail))
 
     probe = Text("probe: ")
-    for i, run in enumerate(timeline.outcome_runs()):
+    runs = timeline.outcome_runs()
+    if len(runs) > PROBE_RUNS_SHOWN:
+        # A flapping probe: the run-by-run history is a wall; the totals and the span say it (the verdict's
+        # reason names each probe).
+        totals = Counter(s.outcome.value for s in timeline.samples)
+        probe.append(", ".join(f"{name} ×{count}" for name, count in totals.most_common()))
+        span = f"{timeline.offset(runs[0].start):.2f}–{timeline.offset(runs[-1].end):.2f}s"
+        probe.append(f" ({span}, flapping: {len(runs) - 1} changes)", style="dim")
+    for i, run in enumerate(runs if len(runs) <= PROBE_RUNS_SHOWN else []):
         if i:
             probe.append(" → ")
         style = "green" if run.outcome.value == "ok" else "red"

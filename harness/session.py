@@ -124,7 +124,7 @@ class Session:
         if self.site is None:
             return []
         with self.new_target(labels={"harness.role": "preflight"}) as target:
-            return [*target.site_notes, *(f"probe {c.label()}: {c.status}" for c in target.checks)]
+            return [*target.site_notes, *(f"probe {c.label()}: {c.expectation()}" for c in target.checks)]
 
     def leftovers(self) -> list[str]:
         """Names of containers of this run that still exist."""

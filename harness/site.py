@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.confmodel import ConfigModel, Location, Server, parse_tree, resolve
+from harness.confmodel import ConfigModel, Listen, Location, Server, parse_tree, resolve
 from harness.errors import InvalidInput
 
 SETTINGS = "harness-site.toml"
@@ -396,17 +396,24 @@ def _names(server: Server) -> list[str]:
     return plain[:3]
 
 
+def reachable(listen: Listen) -> bool:
+    """Whether a client outside the server can reach this listen: not one bound to loopback only (a status page
+    on 127.0.0.1:80 is for the host itself, and nothing from outside ever arrives there)."""
+    address = listen.address.strip("[]").lower()
+    return not (address == "localhost" or address == "::1" or address.startswith("127."))
+
+
 def derive_probes(model: ConfigModel) -> list[ProbeSpec]:
-    """One request per server name on ports 80 and 443: `/` and each location that proxies, with what it implies."""
+    """One request per server name on ports 80 and 443 that a client outside can reach: `/` and each location that
+    proxies, with what it implies."""
     probes: list[ProbeSpec] = []
     for server in model.servers:
         for listen in server.listens:
-            if listen.port not in (80, 443):
+            if listen.port not in (80, 443) or not reachable(listen):
                 continue
             scheme = "https" if listen.port == 443 or listen.ssl else "http"
-            hosts = _names(server) or (
-                [""] if server.default_on(listen.port) or len(model.servers_on(listen.port)) == 1 else []
-            )
+            outside = [s for s in model.servers_on(listen.port) if any(reachable(i) for i in s.listens)]
+            hosts = _names(server) or ([""] if server.default_on(listen.port) or len(outside) == 1 else [])
             for host in hosts:
                 paths = [
                     "/",
@@ -454,6 +461,70 @@ def probes_for(site: Site) -> list[ProbeSpec]:
         return given
     derived = [p for p in derive_probes(site.model) if not any((p.path, p.host) == (g.path, g.host) for g in given)]
     return [*derived, *given]
+
+
+def probe_plan(site: Site) -> dict[str, Any]:
+    """What a drill of SITE probes, before any target starts: each request, what it expects and why, the pace the
+    site's own limits allow harness, the servers no outside client reaches, and where load bursts go."""
+    from harness.footprint import Pacer
+
+    pacer = Pacer(site.model)
+    probes = probes_for(site)
+    requests = [(p.host, p.path, 443 if p.scheme == "https" else 80) for p in probes]
+    rows = []
+    for spec, (host, path, port) in zip(probes, requests, strict=True):
+        limits = pacer.limits(host, path, port)
+        spaced = max((limit.gap for limit in limits), default=0.0)
+        pace = (
+            (f"at most one request every {spaced:.2g} s: " if spaced else "within ")
+            + "; ".join(limit.describe() for limit in limits)
+            if limits
+            else "the probe interval (no limit counts it)"
+        )
+        rows.append({"request": spec.label(), "expects": _expects(spec), "why": spec.why, "pace": pace})
+    not_probed = [
+        f"{server.label()}: listens only on {', '.join(f'{i.address}:{i.port}' for i in server.listens)}, "
+        "which no client outside the server reaches"
+        for server in site.model.servers
+        if any(i.port in (80, 443) for i in server.listens) and not any(reachable(i) for i in server.listens)
+    ]
+    cycle = pacer.cycle(requests)
+    page = next(
+        (
+            p
+            for p, r in zip(probes, requests, strict=True)
+            if p.scheme == "http" and not p.closed and not pacer.limits(*r)
+        ),
+        None,
+    )
+    load = (
+        f"to {page.label()} (no limit counts it)"
+        if page is not None
+        else "none: every plain-HTTP page is TLS-only, dropped (444) or under the site's own limits"
+    )
+    return {
+        "folder": str(site.folder),
+        "probes": rows,
+        "sample_every": f"{cycle:.2g} s at least (the site's limits)" if cycle else "the probe interval",
+        "not_probed": not_probed,
+        "load": load,
+    }
+
+
+def _expects(spec: ProbeSpec) -> str:
+    if spec.closed:
+        return "the connection closed without an answer (return 444)"
+    said = (
+        f"HTTP {spec.status}" if spec.status is not None else "the healthy server's answer, recorded before the drill"
+    )
+    location = dict(spec.headers).get("Location")
+    if location:
+        said += f" to {location}…"
+    if spec.body:
+        said += f" with {spec.body!r}"
+    if spec.body_regex:
+        said += f" matching {spec.body_regex!r}"
+    return said
 
 
 def describe(site: Site) -> dict[str, Any]:

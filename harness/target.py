@@ -180,6 +180,9 @@ class Target:
         self._choice: Choice | None = None
         self.checks: tuple[Check, ...] = DEFAULT_CHECKS  # what "serving" means here: the site's recorded answers
         self.site_notes: list[str] = []
+        from harness.footprint import Pacer  # every request harness sends this target, spaced within its limits
+
+        self.pacer = Pacer(site.model if site is not None else None)
         self._tls_port: int | None = None
         if site is not None and site.tls():
             self._container.ports[f"{HTTPS_PORT}/tcp"] = (bind_address, None)  # type: ignore[assignment]
@@ -235,9 +238,16 @@ class Target:
             self._choice = choose(self.site) if self.site is not None else choose_live(live_model(self))
         return self._choice
 
-    def probe(self, timeout: float | None = None) -> Probe:
-        """A probe of this target as monitoring sees it: its page and app, or a site's recorded answers."""
-        return Probe(self.url, timeout=timeout or self.probe_timeout, checks=self.checks, tls_url=self.tls_url)
+    def probe(self, timeout: float | None = None, checks: tuple[Check, ...] = ()) -> Probe:
+        """A probe of this target as monitoring sees it: its page and app, or a site's recorded answers (or CHECKS),
+        paced within the site's own limits."""
+        return Probe(
+            self.url,
+            timeout=timeout or self.probe_timeout,
+            checks=checks or self.checks,
+            tls_url=self.tls_url,
+            pacer=self.pacer,
+        )
 
     @property
     def tls_url(self) -> str:
@@ -245,10 +255,16 @@ class Target:
 
     @property
     def load_check(self) -> Check | None:
-        """What a load burst sends and expects: the first plain-HTTP check that serves a page (a default server that
-        drops unknown names costs nginx nothing, so a burst there proves nothing); None for a TLS-only site."""
-        plain = [c for c in self.checks if c.scheme == "http"]
-        return next((c for c in plain if c.status == 200 and not c.closed), plain[0] if plain else None)
+        """What a load burst sends and expects: the first plain-HTTP check that serves a page and that none of the
+        site's limit_req / limit_conn counts (a default server that drops unknown names costs nginx nothing, and a
+        limited page turns a one-client burst away by design: a burst there proves nothing); None when no page
+        qualifies (a TLS-only site, or every page limited)."""
+        plain = [
+            c
+            for c in self.checks
+            if c.scheme == "http" and not c.closed and not self.pacer.limits(c.host, f"/{c.path}", c.port)
+        ]
+        return next((c for c in plain if c.status == 200), plain[0] if plain else None)
 
     def stop(self) -> None:
         """Remove the container; safe to call twice and on a target that never started."""

@@ -17,6 +17,7 @@ import pytest
 
 from harness.doctor import Diagnosis
 from harness.drill import Drill, DrillInterrupted, DrillOptions, Verdict
+from harness.footprint import Pacer
 from harness.journal import journal
 from harness.listeners import DrillListener
 from harness.probe import DEFAULT_CHECKS, Monitor, Outcome, Sample
@@ -48,12 +49,16 @@ class FakeProbe:
     def clone(self) -> FakeProbe:
         return FakeProbe(self.target)
 
+    def cycle(self) -> float:
+        return 0.0
+
     def close(self) -> None:
         pass
 
 
 class FakeTarget:
     name, url, load_check, site = "fake-target", "http://fake-target/", None, None
+    checks, pacer = DEFAULT_CHECKS, Pacer(None)
 
     def __init__(self) -> None:
         self.state = State.NEW
@@ -203,6 +208,9 @@ def test_a_fault_nothing_sees_on_harness_own_server_is_withstood_and_fails_as_a_
     assert result.verdict is Verdict.WITHSTOOD and result.on_own_server
     assert "the doctor finds nginx healthy" in result.reason
     assert not result.passed and "the scenario is broken" in result.problems()[0]
+    # No page took a burst here (FakeTarget has none): said so, never "a burst of 0 requests was served".
+    (tested,) = [e.detail for e in result.timeline.events if e.kind is EventKind.LOAD_TESTED]
+    assert "burst of 0" not in result.reason + tested and "no burst" in tested
     assert source.given_back
 
 

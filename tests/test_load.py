@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import itertools
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.load import burst, classify_reply
-from harness.probe import PAGE_MARKER, Outcome
+from harness.probe import PAGE_MARKER, Check, Outcome
 
 PAGE = f"<html><!-- {PAGE_MARKER} --></html>".encode()
 
@@ -95,3 +99,59 @@ def test_a_url_load_mode_cannot_use_is_refused(url: str) -> None:
 @given(st.binary(max_size=200) | st.text(max_size=80).map(lambda t: f"HTTP/1.1 {t}\r\n\r\n".encode()))
 def test_any_reply_is_classified(raw: bytes) -> None:
     assert isinstance(classify_reply(raw, PAGE_MARKER), Outcome)
+
+
+@contextmanager
+def _page_in_own_process(tmp_path: Path) -> Iterator[str]:
+    """nginx's stand-in in a process of its own, so that what this process does cannot slow it."""
+    (tmp_path / "index.html").write_bytes(PAGE)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    serve = (
+        "import functools, http.server, sys\n"
+        "http.server.ThreadingHTTPServer.request_queue_size = 256\n"
+        "handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[2])\n"
+        "http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), handler).serve_forever()\n"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-c", serve, str(port), str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            with socket.socket() as attempt:
+                if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def test_a_burst_is_not_starved_by_what_else_harness_runs(tmp_path: Path) -> None:
+    """Drills under --jobs share one interpreter: threads that hold its lock (other drills' samples, the doctor's
+    parsing) must not turn a healthy server's answers into client-side timeouts."""
+    check = Check("", PAGE_MARKER, server="simplehttp")
+    stop = threading.Event()
+
+    def busy() -> None:
+        while not stop.is_set():
+            sum(range(10_000))
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(0.2)  # each busy thread keeps the lock 200 ms at a time, as a long parse would
+    spinners = [threading.Thread(target=busy, daemon=True) for _ in range(4)]
+    try:
+        with _page_in_own_process(tmp_path) as url:
+            for spinner in spinners:
+                spinner.start()
+            report = burst(url, requests=100, concurrency=20, timeout=2.0, check=check)
+    finally:
+        stop.set()
+        sys.setswitchinterval(switch)
+        for spinner in spinners:
+            spinner.join()
+    assert not report.degraded, report.describe()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -46,9 +49,12 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+_SERVERS: list[ThreadingHTTPServer] = []
+
+
 @pytest.fixture
 def http_server() -> Iterator[Callable[..., str]]:
-    servers: list[ThreadingHTTPServer] = []
+    servers = _SERVERS
 
     def start(status: int = 200, body: bytes = PAGE, server: str = "nginx/1.22.1") -> str:
         handler = type("H", (_Handler,), {"status": status, "body": body, "server_header": server})
@@ -61,6 +67,7 @@ def http_server() -> Iterator[Callable[..., str]]:
     for httpd in servers:
         httpd.shutdown()
         httpd.server_close()
+    servers.clear()
 
 
 @pytest.mark.parametrize(
@@ -272,3 +279,100 @@ def test_a_good_streak_is_not_held_back_by_an_earlier_sample_still_in_flight_nor
     time.sleep(0.1)
     assert len(monitor.samples) == recorded  # nothing is recorded after the stop
     assert not any(s.detail == "held" for s in monitor.samples)
+
+
+class _Garbled(_Handler):
+    """A reply whose body says it is gzip and is not: the client cannot decode what was served."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", "20")
+        self.end_headers()
+        self.wfile.write(b"this is not gzip....")
+
+
+def test_a_reply_the_client_cannot_decode_is_served_not_refused() -> None:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Garbled)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        sample = Probe(f"http://127.0.0.1:{httpd.server_address[1]}/", timeout=2, checks=SITE_ONLY).sample()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert sample.outcome is Outcome.NOT_OUR_SERVER, sample.detail
+    assert "could not be read (ContentDecodingError" in sample.detail
+
+
+@pytest.mark.parametrize(
+    ("healthy", "sent", "expected"),
+    [
+        ("", "", Outcome.OK),  # headers cleared by a module: the healthy server sends none either
+        ("apache", "Apache/2.4.57 (Debian)", Outcome.OK),  # proxy_pass_header Server: the app's name passes through
+        ("nginx", "nginx", Outcome.OK),  # server_tokens off
+        ("", "SimpleHTTP/0.6 Python/3.11", Outcome.NOT_OUR_SERVER),  # another program, where none said its name
+        ("nginx", "", Outcome.NOT_OUR_SERVER),
+    ],
+)
+def test_our_server_is_the_one_that_says_what_the_healthy_server_said(
+    http_server: Callable[..., str], healthy: str, sent: str, expected: Outcome
+) -> None:
+    check = Check("", "the page", own_page=False, host="site.example", server=healthy)
+    sample = Probe(http_server(200, b"<p>the page</p>", sent), timeout=2, checks=(check,)).sample()
+    assert sample.outcome is expected, sample.detail
+    if expected is not Outcome.OK:
+        # The page was served: the message says by whom, never that it was not served.
+        assert "where the healthy server sends" in sample.detail and "without" not in sample.detail
+
+
+def _tls_server(tmp_path: Path, http_server: Callable[..., str]) -> str:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=site.example", "-days", "1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    url = http_server(200, b"<p>secure</p>", "nginx")
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    httpd = next(s for s in _SERVERS if s.server_address[1] == port)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    return f"https://127.0.0.1:{port}/"
+
+
+def test_an_https_probe_loads_no_certificate_store_per_sample(
+    tmp_path: Path, http_server: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh TLS connection per sample, as monitoring makes, without urllib3's fresh context per connection
+    (which loads the system's CA store: 20 ms of CPU a sample, enough to starve a load burst on a TLS site)."""
+    tls_url = _tls_server(tmp_path, http_server)
+    loaded: list[object] = []
+    original = ssl.SSLContext.load_default_certs
+
+    def counted(self: ssl.SSLContext, *args: object) -> None:
+        loaded.append(args)
+        original(self, *args)  # type: ignore[arg-type]
+
+    def paths(self: ssl.SSLContext) -> None:
+        loaded.append("paths")
+
+    monkeypatch.setattr(ssl.SSLContext, "load_default_certs", counted)
+    monkeypatch.setattr(ssl.SSLContext, "set_default_verify_paths", paths)
+    check = Check("", "secure", own_page=False, host="site.example", scheme="https")
+    probe = Probe("http://127.0.0.1:9/", timeout=2, checks=(check,), tls_url=tls_url)
+    samples = [probe.sample() for _ in range(3)]
+    assert all(s.ok for s in samples), samples[0].detail
+    assert loaded == []
+
+
+def test_no_sample_is_sent_while_harness_runs_its_own_burst(http_server: Callable[..., str]) -> None:
+    """A burst is measured apart: a sample queued behind harness's own crowd would measure harness."""
+    with Monitor(Probe(http_server(), timeout=2, checks=SITE_ONLY), 0.01) as monitor:
+        assert monitor.wait_for_streak(True, 3, since=0.0, timeout=10.0) is not None
+        with monitor.paused():
+            began = time.monotonic()
+            time.sleep(0.3)
+            ended = time.monotonic()
+        assert monitor.wait_for_streak(True, 3, since=ended, timeout=10.0) is not None  # and it resumes
+    assert not [s for s in monitor.samples if began <= s.t < ended]

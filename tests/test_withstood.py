@@ -175,8 +175,10 @@ def test_samples_failing_during_harness_own_burst_are_the_bursts_to_judge(monkey
 
     monkeypatch.setattr(drill_module, "load_burst", burst)
     result = _site_drill(StrainedTarget(), UnderLoad(), detect_timeout=0.5).run()
+    # The probe pauses while harness's own burst runs (Monitor.paused), so no sample is strained by it at all;
+    # one still in flight when a burst starts would be excluded by the burst's window.
     timeouts = [s for s in result.timeline.samples if s.outcome is Outcome.TIMEOUT]
-    assert len(timeouts) >= 3  # the burst did strain the probe
+    assert timeouts == []
     assert result.verdict is Verdict.WITHSTOOD, result.reason
     assert result.reason.count("a burst of 2000 requests at 100 clients was served") == 2  # before and after the hold
 

@@ -101,6 +101,7 @@ COMMANDS = {
         "harness.cli.listing",
         "List the scenarios, with the symptom each shows and the cause a diagnosis must name.",
     ),
+    "site": ("harness.cli.site", "Show the probes a drill of DIR makes: what each expects, why, and at what pace."),
     "soak": (
         "harness.cli.soak",
         "Run COUNT drills of random scenarios back to back; report failures, leaks and memory over time.",

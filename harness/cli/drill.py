@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from rich.status import Status
 
-from harness.cli import HARNESS_ERROR, JOURNAL, PASSED, SITE, VERDICT_FAILED, cli, progress, stderr, stdout
+from harness.cli import BAD_INPUT, HARNESS_ERROR, JOURNAL, PASSED, SITE, VERDICT_FAILED, cli, progress, stderr, stdout
 from harness.cli.history import FAIL_IF_SLOWER, open_store, record
 from harness.cli.report import REPORT, write_report
 from harness.drill import Drill, DrillInterrupted, DrillOptions, Result, Verdict
@@ -39,6 +39,8 @@ INTERRUPT_GRACE = 1.5
 def exit_code(result: Result) -> int:
     if result.passed:
         return PASSED
+    if result.verdict is Verdict.NOT_STEADY and result.site and result.unsteady:
+        return BAD_INPUT  # a probe of the team's site did not hold before any fault: the site or its settings to fix
     if result.verdict in (Verdict.ERROR, Verdict.NOT_STEADY):
         return HARNESS_ERROR
     return VERDICT_FAILED

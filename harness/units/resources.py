@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from harness.causes import Cause, Context, Finding
@@ -106,7 +107,13 @@ def _rate_limited(ctx: Context) -> Finding | None:
     """Requests failing with 4xx/5xx on a path under limit_req or limit_conn, while nginx logs that it rejects."""
     from harness.trace import choose_location, choose_server, innermost
 
-    said = [line for line in ctx.facts.error_log if any(word in line for word in _LIMITING)]
+    # The doctor's own requests come from inside (loopback) and are never paced: nginx refusing those is harness's
+    # footprint, not the site's (the probe and bursts from outside stay within the limits, harness.footprint).
+    said = [
+        line
+        for line in ctx.facts.error_log
+        if any(word in line for word in _LIMITING) and not re.search(r"client: (127\.|::1\b)", line)
+    ]
     if not serving(ctx.facts) or not said:
         return None
     model = ctx.facts.config
