@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.scripts import script
+from harness.server_paths import CONF_ROOT
 
 if TYPE_CHECKING:
     from harness.confmodel import ConfigModel
@@ -259,7 +260,7 @@ def _absolute(value: str, prefix: str) -> str | None:
         return None
     if value.startswith("/"):
         return posixpath.normpath(value)
-    return posixpath.normpath(posixpath.join(prefix or "/etc/nginx", value)) if prefix or value else None
+    return posixpath.normpath(posixpath.join(prefix or CONF_ROOT, value)) if prefix or value else None
 
 
 def _components(path: str) -> list[str]:
@@ -287,7 +288,7 @@ def gather_plan(
 ) -> Gather:
     """Every path nginx reads (outside /etc/nginx, which the first round trip brings), writes or serves; ALSO: the
     paths a record holds, so that one gone since is seen gone (the configuration may no longer name it)."""
-    prefix = prefix or "/etc/nginx"
+    prefix = prefix or CONF_ROOT
     paths: list[str] = []
     folders: list[str] = []
     contents: list[str] = [*LIMIT_FILES]
@@ -313,7 +314,7 @@ def gather_plan(
                 roots.append(root)
         elif name in _FILE_DIRECTIVES and args:
             found = _absolute(args[0], prefix)
-            if found is not None and not found.startswith("/etc/nginx/"):
+            if found is not None and not found.startswith(CONF_ROOT + "/"):
                 add(found)
                 if name not in _SECRET and name in ("ssl_certificate", "ssl_trusted_certificate", "ssl_dhparam"):
                     contents.append(found)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from harness.errors import CommandFailed, RemedyError, TargetError
 from harness.known_good import LIMIT_FILES, Entry, Record, record_of
-from harness.server_paths import BACKUP_DIR
+from harness.server_paths import BACKUP_DIR, CONF_ROOT
 
 if TYPE_CHECKING:
     from harness.doctor import Diagnosis
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from harness.target import ExecResult, Target
 
 # Folders too broad to implicate everything below them when evidence names them.
-_BROAD = {"/", "/etc", "/etc/nginx", "/var", "/var/www", "/run", "/usr", "/var/log", "/var/lib"}
+_BROAD = {"/", "/etc", CONF_ROOT, "/var", "/var/www", "/run", "/usr", "/var/log", "/var/lib"}
 # Which differences a broken step of each kind can be explained by, when the evidence names no path.
 _AREAS = {
     "socket": ("config", "firewall", "service", "process", "limits"),
@@ -249,7 +249,7 @@ def _path_differences(record: Record, facts: Facts, stamp: str, undos: list[Undo
     appeared = [e for p, e in now.items() if p not in was]
     whole: list[str] = []  # folders put back whole (moved back): what they hold comes back with them
     for path, old in sorted(was.items()):
-        if path.startswith("/etc/nginx/") or any(path.startswith(p + "/") for p in whole):
+        if path.startswith(CONF_ROOT + "/") or any(path.startswith(p + "/") for p in whole):
             continue  # the configuration's own record covers it; or its folder brings it back
         new = now.get(path)
         parent = posixpath.dirname(path)

@@ -174,11 +174,19 @@ LISTENS = [
     "listen *:80 default_server;",
     "listen          80;",
     "listen [::]:80 ipv6only=on;",
-    "listen 127.0.0.1:80;",
     "listen 80 default_server;\n    listen [::]:80 default_server;",
     "listen 0.0.0.0:80 backlog=511;",
     "listen 80;\n    listen unix:/run/nginx/status.sock;",  # the socket is no port to move
 ]
+
+
+def test_a_server_only_loopback_reaches_is_nothing_the_listen_scenarios_move(tmp_path: Path) -> None:
+    # No client outside the server reaches `listen 127.0.0.1:80`, so no probe goes there and nothing is moved.
+    on = site(
+        tmp_path, "server { listen 127.0.0.1:80; server_name a.test; location / { proxy_pass http://127.0.0.1:8080; } }"
+    )
+    for name in ("listen-8080", "stale-site-copy"):
+        assert "probes: none" in why_not(name, on), name
 
 
 @pytest.mark.parametrize("listen", LISTENS)

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from harness.errors import RemedyError
-from harness.server_paths import BACKUP_DIR
+from harness.server_paths import BACKUP_DIR, CONF_ROOT
 from harness.target import ExecResult, Target
 
 if TYPE_CHECKING:
@@ -181,7 +181,7 @@ def restore_from_record(target: Target, diagnosis: Diagnosis, paths: list[str], 
     with config_change(target, paths, steps):
         for path in paths:
             before = recorded(diagnosis, path)
-            if before is None and not path.startswith("/etc/nginx/"):
+            if before is None and not path.startswith(CONF_ROOT + "/"):
                 # A link's target outside the configuration (a folder, even /tmp) is not the record's to move.
                 raise RemedyError(f"{path} is outside /etc/nginx, which the record holds; it was left in place")
             if before is None:
