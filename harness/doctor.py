@@ -219,8 +219,10 @@ def diagnose(
         *(Observation("port", f"measured from outside: {m}") for m in measured),
         *observations(facts),
         *(Observation(_area_of(t), f"trace {t.summary()}") for t in traces),
-        *(Observation("config", line) for line in changes.lines()),
+        *(Observation("config", _since(line, baseline)) for line in changes.lines()),
     ]
+    if baseline is not None and baseline.known_good:
+        observed.insert(len(measured), Observation("config", f"known good: {baseline.known_good}; compared with it"))
     findings: list[tuple[Cause, Finding]] = []
     for unit in units.causes:
         found, trouble = _fits(unit, context)
@@ -257,6 +259,13 @@ def diagnose(
         summary += f"; the request breaks here: {where}" if where else f"; every step of {label} holds inside"
         return Diagnosis(UNEXPLAINED, summary, evidence, observed=tuple(observed), **common)  # type: ignore[arg-type]
     return Diagnosis(UNKNOWN, "no rule matched what the checks saw", evidence, observed=tuple(observed), **common)  # type: ignore[arg-type]
+
+
+def _since(line: str, baseline: Facts | None) -> str:
+    """A change's line, naming the team's record when that is what it was compared with."""
+    if baseline is None or not baseline.known_good:
+        return line
+    return line.replace("since the healthy check", f"since {baseline.known_good.split(' (')[0]}")
 
 
 def _moved(item: Trace, baseline: Facts | None) -> Trace:
@@ -442,7 +451,12 @@ def examine(
     """Gather facts in two round trips and diagnose them; MEASURED and REQUESTS: what failed outside meanwhile;
     REPLAY: the requests clients send, sent again from inside exactly so (their answers go into the record)."""
     wanted = tuple(requests) or ((Request(),) if measured else ())
-    return diagnose(gather(target, wanted, baseline, replay).facts, measured, wanted, baseline)
+    facts = gather(target, wanted, baseline, replay).facts
+    if baseline is None:
+        from harness.team_record import team_baseline
+
+        baseline = team_baseline(facts)
+    return diagnose(facts, measured, wanted, baseline)
 
 
 @dataclass(frozen=True)
