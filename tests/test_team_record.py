@@ -4,6 +4,7 @@ last commit, and the general undo puts back exactly the committed bytes; a tree 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import subprocess
 import tarfile
@@ -83,3 +84,24 @@ def test_check_names_a_change_against_the_teams_last_commit_and_the_undo_restore
     assert target.exec(["cat", SITE], check=True).stdout == committed
     assert examine(target).cause == HEALTHY
     assert target.exec(["cat", "/etc/nginx/site.key"], check=True).stdout == "secret\n"  # never touched
+
+
+def test_etckeepers_repository_gives_nginx_as_last_committed_and_names_itself(tmp_path: Path) -> None:
+    facts = parse_facts((DATA / "facts-healthy.txt").read_text())
+    etc = tmp_path / "etc"
+    (etc / "nginx").mkdir(parents=True)
+    (etc / "nginx" / "nginx.conf").write_bytes(facts.config.raw["/etc/nginx/nginx.conf"] + b"# committed\n")
+    (etc / "hostname").write_text("web1\n")
+    _git(etc, "init", "-q")
+    _git(etc, "add", "-A")
+    _git(etc, "commit", "-q", "-m", "daily autocommit")
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w") as archive:
+        archive.add(etc / ".git", "etc/.git")
+    section = ("etcgit", (base64.b64encode(packed.getvalue()).decode(),))
+    baseline = team_baseline(dataclasses.replace(facts, sections=(*facts.sections, section)))
+    assert baseline is not None and baseline.known_good.startswith("etckeeper's last commit (")
+    assert baseline.config.raw["/etc/nginx/nginx.conf"].endswith(b"# committed\n")
+    assert "/etc/nginx/hostname" not in baseline.config.files  # only what is under nginx/ in /etc's repository
+    # Files git never had are ones that appeared since the commit: the site the distribution ships is one here.
+    assert "/etc/nginx/sites-available/default" not in baseline.config.files
