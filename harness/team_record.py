@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING
 
 from harness.confmodel import FileEntry, parse_tree
 from harness.known_good import NO_STATE
+from harness.server_paths import CONF_ROOT
 
 if TYPE_CHECKING:
     from harness.facts import Facts
 
-NGINX = "/etc/nginx"
+NGINX = CONF_ROOT
 # (where the repository is, the folder of /etc/nginx inside it, how the record names it)
 REPOSITORIES = (
     (f"{NGINX}/.git", "", "the last commit of the git checkout of /etc/nginx"),
