@@ -309,3 +309,38 @@ def test_a_locked_tree_behind_try_files_to_index_php_stays_the_broken_step() -> 
     facts = facts_for(body, paths={locked.path: locked}, upstreams={"unix:/run/php/php-fpm.sock": "socket"})
     broken = trace(facts, facts.inside, Request("/")).broken
     assert broken is not None and broken.kind == "unenterable" and broken.subject == "/var/www", broken
+
+
+TLS_PAIR = """server {
+    listen 80;
+    server_name secure.example.net;
+    return 301 https://secure.example.net$request_uri;
+}
+
+server {
+    listen 443 ssl;
+    server_name secure.example.net;
+    root /var/www/html;
+}
+"""
+
+
+def test_two_servers_of_one_file_and_name_on_80_and_443_are_not_a_moved_listen() -> None:
+    from harness.facts import Listener
+
+    # The redirect on 80 and the TLS server on 443 share file and names: neither moved, whichever order they come in.
+    for body in (
+        TLS_PAIR,
+        TLS_PAIR.replace("listen 80;", "@").replace("listen 443 ssl;", "listen 80;").replace("@", "listen 443 ssl;"),
+    ):
+        healthy = facts_for(body)
+        healthy = replace(healthy, listeners=(*healthy.listeners, Listener("0.0.0.0", 443, (("nginx", 30),))))
+        assert diagnose(healthy, baseline=healthy).cause == HEALTHY, diagnose(healthy, baseline=healthy).summary
+    # The TLS server's own listen moved off 443 is still named, as that server's line.
+    moved = replace(healthy, config=parse_tree(site(TLS_PAIR.replace("listen 443 ssl;", "listen 8443 ssl;"))))
+    diagnosis = diagnose(moved, baseline=facts_for(TLS_PAIR))
+    assert diagnosis.cause == "site-listens-elsewhere", diagnosis.summary
+    assert (
+        "listens on 8443, not on 443 as at the healthy check (/etc/nginx/sites-available/default:8)"
+        in diagnosis.summary
+    )
