@@ -144,7 +144,8 @@ def _other_content(ctx: Context) -> Finding | None:
     if baseline is None or not baseline.inside.ran or not serving(ctx.facts):
         return None
     for item in ctx.traces:
-        if item.request.symptom not in _WRONG_PAGE or item.broken is not None:
+        # A replayed answer that changed while every step held (kind "changed") is this very evidence, not a break.
+        if item.request.symptom not in _WRONG_PAGE or (item.broken is not None and item.broken.kind != "changed"):
             continue
         now = _served(item.steps)
         before = _served(trace(baseline, baseline.inside, item.request).steps)
