@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from harness.confmodel import parse_tree
-from harness.doctor import HEALTHY, Request, diagnose
+from harness.doctor import HEALTHY, UNEXPLAINED, Request, diagnose
 from harness.errors import RemedyError
 from harness.facts import Facts, parse_facts
 from harness.inside import Fetch, Inside, PathStat, plan
@@ -344,3 +344,41 @@ def test_two_servers_of_one_file_and_name_on_80_and_443_are_not_a_moved_listen()
         "listens on 8443, not on 443 as at the healthy check (/etc/nginx/sites-available/default:8)"
         in diagnosis.summary
     )
+
+
+WORDPRESS = """server {
+    listen 80 default_server;
+    root /var/www/blog;
+    index index.php;
+    location / { try_files $uri $uri/ /index.php?$args; }
+    location ~ \\.php$ {
+        PARAMS
+        fastcgi_pass unix:/run/php/php-fpm.sock;
+    }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("params", "cause"),
+    [
+        ("fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;", "root-missing"),
+        ("fastcgi_param SCRIPT_FILENAME $realpath_root$fastcgi_script_name;", "root-missing"),
+        # The app does not look under the root: a missing root is not where this 404 comes from.
+        ("fastcgi_param SCRIPT_FILENAME /srv/app/index.php;", UNEXPLAINED),
+    ],
+)
+def test_a_missing_root_php_fpm_runs_its_scripts_from_is_where_the_404_breaks(params: str, cause: str) -> None:
+    gone = PathStat("/var/www/blog", False)
+    facts = facts_for(WORDPRESS.replace("PARAMS", params), paths={"/var/www/blog": gone})
+    diagnosis = diagnose(facts, ("the probe: HTTP 404",), (Request("/", symptom="http-4xx"),))
+    assert diagnosis.cause == cause, diagnosis.summary
+    if cause == "root-missing":
+        assert (
+            "the root /var/www/blog does not exist, and fastcgi_pass unix:/run/php/php-fpm.sock runs its scripts"
+            in diagnosis.summary
+        )
+    # The root there: the trace holds, nothing is blamed on it.
+    there = PathStat("/var/www/blog", True, "directory", "755", "root", True, True)
+    healthy = facts_for(WORDPRESS.replace("PARAMS", params), paths={"/var/www/blog": there})
+    assert all(step.ok for step in trace(healthy, healthy.inside, Request("/")).steps)
