@@ -382,3 +382,22 @@ def test_a_missing_root_php_fpm_runs_its_scripts_from_is_where_the_404_breaks(pa
     there = PathStat("/var/www/blog", True, "directory", "755", "root", True, True)
     healthy = facts_for(WORDPRESS.replace("PARAMS", params), paths={"/var/www/blog": there})
     assert all(step.ok for step in trace(healthy, healthy.inside, Request("/")).steps)
+
+
+def test_a_root_unreadable_through_a_locked_parent_is_repaired_at_the_parent() -> None:
+    """A parent locked while PHP-FPM still answers every request: the examination finds the root unreadable, and
+    the remedy opens the folder above it that blocks the worker, not only the root."""
+    from harness.facts import DocRoot
+    from harness.units.files import WEB_ROOT_UNREADABLE
+
+    php = WORDPRESS.replace("PARAMS", "fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;")
+    locked = PathStat("/var/www", True, "directory", "750", "root", False, False)
+    facts = facts_for(php, paths={"/var/www": locked})
+    facts = replace(facts, docroots=(DocRoot("/var/www/blog", True, False, ("index.php",), "www-data"),))
+    diagnosis = diagnose(facts)
+    assert diagnosis.cause == "web-root-unreadable", diagnosis.summary
+    target = _Site()
+    assert WEB_ROOT_UNREADABLE.remedy is not None
+    WEB_ROOT_UNREADABLE.remedy(target, diagnosis)  # type: ignore[arg-type]
+    assert ["chmod", "a+rx", "--", "/var/www"] in target.ran, target.ran
+    assert ["chmod", "a+rx", "--", "/var"] not in target.ran  # open folders are left as they are
