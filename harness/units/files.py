@@ -150,8 +150,9 @@ def _other_content(ctx: Context) -> Finding | None:
     if baseline is None or not baseline.inside.ran or not serving(ctx.facts):
         return None
     for item in ctx.traces:
-        # A replayed answer that changed while every step held (kind "changed") is this very evidence, not a break.
-        if item.request.symptom not in _WRONG_PAGE or (item.broken is not None and item.broken.kind != "changed"):
+        # A trace broken only at its answer (the replayed request answered otherwise than at the healthy check)
+        # still reached a file: which file, and whether it is the one served before, is this unit's question.
+        if item.request.symptom not in _WRONG_PAGE or (item.broken is not None and item.broken.what != "answer"):
             continue
         now = _served(item.steps)
         before = _served(trace(baseline, baseline.inside, item.request).steps)
