@@ -212,7 +212,9 @@ def test_without_the_plugin_the_same_fault_is_unexplained_not_healthy_and_a_brok
 
 
 @pytest.mark.docker
-def test_without_the_unit_the_doctor_says_unexplained_with_the_trace_and_the_record_undoes_it(harness_session: Session, acl_pack: Path) -> None:
+def test_without_the_unit_the_doctor_says_unexplained_with_the_trace_and_the_record_undoes_it(
+    harness_session: Session, acl_pack: Path
+) -> None:
     import importlib
     import sys
 

@@ -116,6 +116,8 @@ WEB_ROOT_UNREADABLE = Cause(
     area="files",
     measures=("Set web-root permissions in the deploy, and check the page as the worker user.",),
     remedy=_open_path,
+    # A file or folder nginx may not open; not an upstream socket (`connect() to unix:... failed (13: ...)`).
+    log_patterns=((r"\"(?P<path>[^\"]*)\"( is)? (failed|forbidden) \(13: Permission denied\)", "root|alias"),),
 )
 ROOT_MISSING = Cause(
     "root-missing",
@@ -125,6 +127,8 @@ ROOT_MISSING = Cause(
     measures=("Deploy the site's files and its nginx root together, and check the page after each deploy.",),
     remedy=_restore_root,
     advice="create the directory the root names, or point the root at the site's files",
+    # The index module says a folder "is not found" when the root itself is gone.
+    log_patterns=((r"\"(?P<path>[^\"]*)\" is not found \(2: No such file or directory\)", "root|alias"),),
 )
 INDEX_MISSING = Cause(
     "index-missing",
@@ -133,6 +137,7 @@ INDEX_MISSING = Cause(
     area="files",
     measures=("Check that the release artifact contains index.html before switching to it.",),
     remedy=_restore_index,
+    log_patterns=((r"directory index of \"[^\"]*\" is forbidden", "index"),),
 )
 
 
