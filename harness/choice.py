@@ -20,7 +20,7 @@ from harness.confmodel import ConfigModel, resolve
 from harness.inside import Request, effective
 from harness.route import PASSES, Exists, Line, Route, route
 from harness.site import Site, Upstream, probes_for
-from harness.trace import choose_location
+from harness.trace import choose_location, script_from_root
 
 if TYPE_CHECKING:
     from harness.target import Target
@@ -193,6 +193,13 @@ def _reads_root(model: ConfigModel, found: Route, exists: Exists) -> bool:
         return True
     if found.kind != "upstream" or not found.reads:
         return False
+    # PHP-FPM answers 404 "File not found." when the script is gone, though nginx passes every request on.
+    if (
+        found.passes is not None
+        and found.passes.name == "fastcgi_pass"
+        and script_from_root(model, found.server, found.location)
+    ):
+        return True
     base = found.base.rstrip("/")
 
     def without(path: str, folder: bool) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from harness.confmodel import Conditional, ConfigModel, Directive, Location, Server
@@ -315,7 +315,15 @@ def _handler(
     if location is not None:
         upstream = upstream_of(location, model)
         if upstream is not None:
-            return [_upstream(facts, inside, location, upstream)]
+            passed = _upstream(facts, inside, location, upstream)
+            fastcgi = location.get("fastcgi_pass")
+            if passed.ok and fastcgi is not None and script_from_root(model, server, location):
+                # The app runs the script it finds under the root (PHP-FPM: 404 "File not found." without it).
+                script = _file(model, inside, server, location, request)
+                if script.kind == "missing-root":
+                    said = f"{script.detail}, and fastcgi_pass {' '.join(fastcgi.args)} runs its scripts from it"
+                    return [passed, replace(script, detail=said)]
+            return [passed]
         if any(location.get(n) for n in ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "grpc_pass")):
             return [Step("upstream", True, "proxied to an address made of variables (not traced)")]
     found = _file(model, inside, server, location, request)
@@ -452,6 +460,16 @@ def _on_this_server(upstream: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def script_from_root(model: ConfigModel, server: Server, location: Location | None) -> bool:
+    """Whether a FastCGI app finds its script under the root: SCRIPT_FILENAME built from $document_root."""
+    # fastcgi_param is an array directive: the innermost level that sets any replaces the outer ones whole.
+    levels = (location.directives if location is not None else (), server.directives, model.main)
+    params = next(([d for d in level if d.name == "fastcgi_param"] for level in levels
+                   if any(d.name == "fastcgi_param" for d in level)), [])  # fmt: skip
+    roots = ("$document_root", "$realpath_root")
+    return any(d.args[:1] == ("SCRIPT_FILENAME",) and any(r in " ".join(d.args[1:]) for r in roots) for d in params)
 
 
 def _upstream(facts: Facts, inside: Inside, location: Location, upstream: str) -> Step:

@@ -454,3 +454,33 @@ def test_an_enabled_site_no_probe_reaches_is_not_what_the_link_scenarios_remove(
     for name in ("missing-symlink", "dangling-symlink", "listen-8080", "bad-config-deploy"):
         assert "sites-enabled" in why_not(name, on), name
     assert not why_not("root-missing", on)
+
+
+@pytest.mark.parametrize(
+    ("php", "reads_root"),
+    [
+        ("include fastcgi_params;\n fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;", True),
+        ("include fastcgi.conf;", True),
+        ("include fastcgi_params;\n fastcgi_param SCRIPT_FILENAME /srv/app/index.php;", False),
+    ],
+)
+def test_a_fastcgi_script_found_under_the_root_makes_the_root_matter(
+    tmp_path: Path, php: str, reads_root: bool
+) -> None:
+    """PHP-FPM answers 404 "File not found." when SCRIPT_FILENAME ($document_root...) is gone: the root matters there
+    even though nginx passes every request on without testing the script."""
+    config = f"""
+    server {{
+        listen 80; server_name blog.test;
+        root /var/www/wordpress;
+        index index.php;
+        location / {{ try_files $uri $uri/ /index.php?$args; }}
+        location ~ \\.php$ {{
+            {php}
+            fastcgi_pass unix:/run/php/php-fpm.sock;
+        }}
+    }}
+    """
+    on = site(tmp_path, config)
+    assert bool(why_not("root-missing", on)) is not reads_root, why_not("root-missing", on)
+    assert bool(why_not("web-root-permissions", on)) is not reads_root

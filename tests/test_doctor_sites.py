@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from harness.confmodel import parse_tree
-from harness.doctor import HEALTHY, Request, diagnose
+from harness.doctor import HEALTHY, UNEXPLAINED, Request, diagnose
 from harness.errors import RemedyError
 from harness.facts import Facts, parse_facts
 from harness.inside import Fetch, Inside, PathStat, plan
@@ -309,3 +309,95 @@ def test_a_locked_tree_behind_try_files_to_index_php_stays_the_broken_step() -> 
     facts = facts_for(body, paths={locked.path: locked}, upstreams={"unix:/run/php/php-fpm.sock": "socket"})
     broken = trace(facts, facts.inside, Request("/")).broken
     assert broken is not None and broken.kind == "unenterable" and broken.subject == "/var/www", broken
+
+
+TLS_PAIR = """server {
+    listen 80;
+    server_name secure.example.net;
+    return 301 https://secure.example.net$request_uri;
+}
+
+server {
+    listen 443 ssl;
+    server_name secure.example.net;
+    root /var/www/html;
+}
+"""
+
+
+def test_two_servers_of_one_file_and_name_on_80_and_443_are_not_a_moved_listen() -> None:
+    from harness.facts import Listener
+
+    # The redirect on 80 and the TLS server on 443 share file and names: neither moved, whichever order they come in.
+    for body in (
+        TLS_PAIR,
+        TLS_PAIR.replace("listen 80;", "@").replace("listen 443 ssl;", "listen 80;").replace("@", "listen 443 ssl;"),
+    ):
+        healthy = facts_for(body)
+        healthy = replace(healthy, listeners=(*healthy.listeners, Listener("0.0.0.0", 443, (("nginx", 30),))))
+        assert diagnose(healthy, baseline=healthy).cause == HEALTHY, diagnose(healthy, baseline=healthy).summary
+    # The TLS server's own listen moved off 443 is still named, as that server's line.
+    moved = replace(healthy, config=parse_tree(site(TLS_PAIR.replace("listen 443 ssl;", "listen 8443 ssl;"))))
+    diagnosis = diagnose(moved, baseline=facts_for(TLS_PAIR))
+    assert diagnosis.cause == "site-listens-elsewhere", diagnosis.summary
+    assert (
+        "listens on 8443, not on 443 as at the healthy check (/etc/nginx/sites-available/default:8)"
+        in diagnosis.summary
+    )
+
+
+WORDPRESS = """server {
+    listen 80 default_server;
+    root /var/www/blog;
+    index index.php;
+    location / { try_files $uri $uri/ /index.php?$args; }
+    location ~ \\.php$ {
+        PARAMS
+        fastcgi_pass unix:/run/php/php-fpm.sock;
+    }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("params", "cause"),
+    [
+        ("fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;", "root-missing"),
+        ("fastcgi_param SCRIPT_FILENAME $realpath_root$fastcgi_script_name;", "root-missing"),
+        # The app does not look under the root: a missing root is not where this 404 comes from.
+        ("fastcgi_param SCRIPT_FILENAME /srv/app/index.php;", UNEXPLAINED),
+    ],
+)
+def test_a_missing_root_php_fpm_runs_its_scripts_from_is_where_the_404_breaks(params: str, cause: str) -> None:
+    gone = PathStat("/var/www/blog", False)
+    facts = facts_for(WORDPRESS.replace("PARAMS", params), paths={"/var/www/blog": gone})
+    diagnosis = diagnose(facts, ("the probe: HTTP 404",), (Request("/", symptom="http-4xx"),))
+    assert diagnosis.cause == cause, diagnosis.summary
+    if cause == "root-missing":
+        assert (
+            "the root /var/www/blog does not exist, and fastcgi_pass unix:/run/php/php-fpm.sock runs its scripts"
+            in diagnosis.summary
+        )
+    # The root there: the trace holds, nothing is blamed on it.
+    there = PathStat("/var/www/blog", True, "directory", "755", "root", True, True)
+    healthy = facts_for(WORDPRESS.replace("PARAMS", params), paths={"/var/www/blog": there})
+    assert all(step.ok for step in trace(healthy, healthy.inside, Request("/")).steps)
+
+
+def test_a_root_unreadable_through_a_locked_parent_is_repaired_at_the_parent() -> None:
+    """A parent locked while PHP-FPM still answers every request: the examination finds the root unreadable, and
+    the remedy opens the folder above it that blocks the worker, not only the root."""
+    from harness.facts import DocRoot
+    from harness.units.files import WEB_ROOT_UNREADABLE
+
+    php = WORDPRESS.replace("PARAMS", "fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;")
+    locked = PathStat("/var/www", True, "directory", "750", "root", False, False)
+    facts = facts_for(php, paths={"/var/www": locked})
+    facts = replace(facts, docroots=(DocRoot("/var/www/blog", True, False, ("index.php",), "www-data"),))
+    diagnosis = diagnose(facts)
+    assert diagnosis.cause == "web-root-unreadable", diagnosis.summary
+    target = _Site()
+    assert WEB_ROOT_UNREADABLE.remedy is not None
+    WEB_ROOT_UNREADABLE.remedy(target, diagnosis)  # type: ignore[arg-type]
+    assert ["chmod", "a+rx", "--", "/var/www"] in target.ran, target.ran
+    assert ["chmod", "a+rx", "--", "/var"] not in target.ran  # open folders are left as they are

@@ -26,6 +26,8 @@ from harness.units import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from harness.confmodel import Server
     from harness.doctor import Diagnosis
     from harness.facts import Facts
@@ -295,18 +297,35 @@ def _moved_listen(ctx: Context) -> Finding | None:
     facts, baseline = ctx.facts, ctx.baseline
     if baseline is None or not serving(facts):
         return None
-    for before in baseline.config.servers:
-        now = next((s for s in facts.config.servers if (s.where.file, s.names) == (before.where.file, before.names)),
-                   None)  # fmt: skip
-        if now is None:
+    now_by = _by_identity(facts.config.servers)
+    for key, befores in _by_identity(baseline.config.servers).items():
+        nows = now_by.get(key, [])
+        # One file often holds several servers of the same names (a redirect on 80 and the TLS server on 443): a
+        # port is gone only when none of them names it any more, not when one of them never did.
+        gone = sorted(_ports(befores) - _ports(nows) - {-1})
+        if not gone or not nows:
             continue
-        gone = sorted({i.port for i in before.listens} - {i.port for i in now.listens} - {-1})
-        if gone and now.listens:
+        # Name the server in the place of the one that served the port (edits keep the servers of a file in order).
+        index = next(n for n, s in enumerate(befores) if any(i.port in gone for i in s.listens))
+        now = nows[min(index, len(nows) - 1)]
+        if now.listens:
             state = ("; nginx still serves its previous configuration until the next restart"
                      if all(facts.nginx_listens_on(p) for p in gone) else "")  # fmt: skip
             return Finding(f"{now.label()} listens on {ports_of(now)}, not on {', '.join(map(str, gone))} as at the "
                            f"healthy check ({now.listens[0].where}){_cannot_bind(facts, now)}{state}")  # fmt: skip
     return None
+
+
+def _by_identity(servers: Iterable[Server]) -> dict[tuple[str, tuple[str, ...]], list[Server]]:
+    """Servers by file and names, in file order: what stays the same when a listen line is edited."""
+    groups: dict[tuple[str, tuple[str, ...]], list[Server]] = {}
+    for server in servers:
+        groups.setdefault((server.where.file, server.names), []).append(server)
+    return groups
+
+
+def _ports(servers: Iterable[Server]) -> set[int]:
+    return {i.port for s in servers for i in s.listens}
 
 
 # Without a healthy record to put back, what a person does.

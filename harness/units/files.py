@@ -48,8 +48,14 @@ def _open_path(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
                 steps.append(target.exec(["chmod", "a+rx", "--", part], check=True))
             elif stat.kind.startswith("regular") and not stat.readable:
                 steps.append(target.exec(["chmod", "a+r", "--", part], check=True))
-    # A root the worker cannot read at all (the first examination's own check): open it as a whole.
+    # A root the worker cannot read at all (the first examination's own check): the folders above it it cannot
+    # enter (a parent locked by a hardening script, while PHP-FPM still answers), then the root as a whole.
     for root in (r.path for r in facts.docroots if r.exists and not r.worker_can_read):
+        for part in components(root)[:-1]:
+            stat = facts.inside.stat(part)
+            if part not in blocked and stat is not None and stat.kind == "directory" and not stat.enterable:
+                blocked.append(part)
+                steps.append(target.exec(["chmod", "a+rx", "--", part], check=True))
         steps.append(target.exec(["chmod", "-R", "a+rX", "--", root], check=True))
     return steps
 
