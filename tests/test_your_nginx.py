@@ -57,6 +57,17 @@ def test_a_teams_site_is_drilled_recovered_and_diagnosed(site: str, scenarios: l
     assert containers_of_run(run_id) == []
 
 
+def test_a_drill_that_errored_is_reported_by_its_own_message_not_a_schema_error() -> None:
+    error = {
+        "schema": "error/1",
+        "passed": False,
+        "exit_code": 3,
+        "error": {"kind": "harness-error", "type": "TargetNotReady", "message": "nginx never answered", "notes": []},
+    }
+    with pytest.raises(AssertionError, match="TargetNotReady: nginx never answered"):
+        validated(json.dumps(error), "drill")
+
+
 def test_list_says_which_scenarios_apply_to_a_site_and_why_not() -> None:
     listed = validated(run_harness("list", "--site", str(SITES / "proxy"), "--json").stdout, "list")
     by_name = {s["name"]: s for s in listed["scenarios"]}
