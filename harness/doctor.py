@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from harness.causes import Cause, Context, Finding, Registry, registry
@@ -32,6 +32,10 @@ from harness.known_good import Answer, Sent, gather_plan, parse_state
 from harness.scripts import script
 from harness.target import ExecResult
 from harness.trace import Step, Trace, trace
+
+if TYPE_CHECKING:
+    from harness.confmodel import Directive, Location
+    from harness.confmodel import Server as Block
 
 __all__ = [
     "HEALTHY",
@@ -215,8 +219,10 @@ def diagnose(
         *(Observation("port", f"measured from outside: {m}") for m in measured),
         *observations(facts),
         *(Observation(_area_of(t), f"trace {t.summary()}") for t in traces),
-        *(Observation("config", line) for line in changes.lines()),
+        *(Observation("config", _since(line, baseline)) for line in changes.lines()),
     ]
+    if baseline is not None and baseline.known_good:
+        observed.insert(len(measured), Observation("config", f"known good: {baseline.known_good}; compared with it"))
     findings: list[tuple[Cause, Finding]] = []
     for unit in units.causes:
         found, trouble = _fits(unit, context)
@@ -255,6 +261,13 @@ def diagnose(
     return Diagnosis(UNKNOWN, "no rule matched what the checks saw", evidence, observed=tuple(observed), **common)  # type: ignore[arg-type]
 
 
+def _since(line: str, baseline: Facts | None) -> str:
+    """A change's line, naming the team's record when that is what it was compared with."""
+    if baseline is None or not baseline.known_good:
+        return line
+    return line.replace("since the healthy check", f"since {baseline.known_good.split(' (')[0]}")
+
+
 def _moved(item: Trace, baseline: Facts | None) -> Trace:
     """With a healthy record: a request now answered by another server than at the healthy check breaks there."""
     if baseline is None:
@@ -289,19 +302,35 @@ def _from_error_log(units: Registry, facts: Facts, traces: Sequence[Trace]) -> l
         location = choose_location(server, item.request.path) if server is not None else None
         for unit in units.causes:
             for pattern, directive in unit.log_patterns:
-                if not re.search(pattern, line):
+                matched = re.search(pattern, line)
+                if matched is None:
                     continue
-                governs = (location.get(directive) if location is not None else None) or (
-                    server.get(directive) if server is not None else None
-                )
-                governs = governs or next((d for d in facts.config.main if d.name == directive), None)
-                where = f"`{directive} {' '.join(governs.args)}` ({governs.where})" if governs else f"`{directive}`"
+                governs = _governing(facts, server, location, directive.split("|"))
+                # A pattern that captures the path nginx failed on fits only a path under the directive that
+                # governs it: a password file or a temp file refused is not the web root's fault.
+                path = matched.groupdict().get("path")
+                if path and governs and governs.args and "$" not in governs.args[0]:
+                    top = governs.args[0].rstrip("/") + "/"
+                    if not (path + "/").startswith(top):
+                        continue
+                named = governs.name if governs else directive.split("|")[0]
+                where = f"`{named} {' '.join(governs.args)}` ({governs.where})" if governs else f"`{named}`"
                 said = (
                     f"nginx fails {item.label()} only when it arrives: {nginx_message(line)[:200]}; governed by {where}"
                 )
                 found.append((unit, Finding(said, (f"error log, for the doctor's own request: {line[:300]}",))))
                 break
     return found
+
+
+def _governing(facts: Facts, server: Block | None, location: Location | None, names: list[str]) -> Directive | None:
+    """The innermost directive of NAMES that governs the request: its location's, its server's, then the main
+    context's (a directive nginx inherits from http or main)."""
+    for block in (location, server):
+        found = next((d for n in names if block is not None for d in [block.get(n)] if d is not None), None)
+        if found is not None:
+            return found
+    return next((d for d in facts.config.main if d.name in names), None)
 
 
 def _answered(item: Trace, facts: Facts, baseline: Facts | None) -> Trace:
@@ -422,7 +451,12 @@ def examine(
     """Gather facts in two round trips and diagnose them; MEASURED and REQUESTS: what failed outside meanwhile;
     REPLAY: the requests clients send, sent again from inside exactly so (their answers go into the record)."""
     wanted = tuple(requests) or ((Request(),) if measured else ())
-    return diagnose(gather(target, wanted, baseline, replay).facts, measured, wanted, baseline)
+    facts = gather(target, wanted, baseline, replay).facts
+    if baseline is None:
+        from harness.team_record import team_baseline
+
+        baseline = team_baseline(facts)
+    return diagnose(facts, measured, wanted, baseline)
 
 
 @dataclass(frozen=True)

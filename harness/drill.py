@@ -406,36 +406,46 @@ class Drill:
         found.rounds.append(found.diagnosis)
         with rec.phase("repair"):
             repair_started, repaired = self._repair(target, found.diagnosis)
-        for number in range(2, MAX_ROUNDS + 1):
-            self._checkpoint()
-            with rec.phase(f"round-{number}/diagnose"):
-                again = self._another_round(target, monitor, repaired)
-            if again is None:
-                break
-            found.rounds.append(again)
-            rec.record(EventKind.DIAGNOSED, f"round {number}: {again.cause}: {again.summary}")
-            with rec.phase(f"round-{number}/repair"):
-                _, repaired = self._repair(target, again, number)
+        # Verification begins with the first repair: port 80 may answer while the next round is considered, and
+        # a round that is taken (a second fault behind the first) is part of bringing the server back.
         with rec.phase("verify"):
+            for number in range(2, MAX_ROUNDS + 1):
+                self._checkpoint()
+                again = self._another_round(target, monitor, repaired, number)
+                if again is None:
+                    break
+                found.rounds.append(again)
+                rec.record(EventKind.DIAGNOSED, f"round {number}: {again.cause}: {again.summary}")
+                with rec.phase(f"round-{number}/repair"):
+                    _, repaired = self._repair(target, again, number)
             self._verify(target, monitor, repair_started, repaired)
 
-    def _another_round(self, target: Target, monitor: Monitor, repaired: float) -> Diagnosis | None:
+    def _another_round(self, target: Target, monitor: Monitor, repaired: float, number: int) -> Diagnosis | None:
         """After a repair: None once port 80 answers (or nothing new is found); else the next round's diagnosis.
 
         Only the doctor's own repair takes rounds: a user's fix script or a person (verify-fix, game day) is judged
-        on what it did, once."""
+        on what it did, once. Another round needs the outage confirmed by samples sent after the repair: where the
+        site's limits space the samples, or a reload is slow on a loaded machine, failures sent before the repair
+        took effect are no evidence of a second fault, and verification judges instead."""
         if self.repair is not repair_by_remedy:
             return None
-        served = monitor.wait_for_streak(True, 1, since=repaired, timeout=ROUND_LOOK) is not None
+        k = self.options.streak
+        # Long enough for a streak of samples to be sent and answered (one held by a hung upstream takes the
+        # probe's timeout); it ends as soon as a sample is good or a failing streak is confirmed.
+        look = max(ROUND_LOOK, (k + 1) * monitor.interval) + self.session.settings.probe_timeout
+        bad = monitor.wait_for_failure(k, since=repaired, quiet=monitor.interval, timeout=look)
+        served = bad is None and any(s.ok for s in monitor.samples if s.t >= repaired)
+        if bad is None and not served:
+            return None  # neither confirmed (a flapping server): verification judges
         if served and self.state.detected_by is not DetectedBy.DOCTOR:
             return None  # port 80 answers again: verification judges the rest
-        if served:
-            # A fault only the doctor saw: a second one may hide behind it (port 80 still serves).
-            again = examine(target, baseline=self._baseline_facts(), replay=_replay(target))
-        else:
+        # Served: a fault only the doctor saw, and a second one may hide behind it (port 80 still serves).
+        measured: tuple[str, ...] = ()
+        requests: tuple[Request, ...] = ()
+        if bad is not None:
             # Port 80 fails now, even where it served through the fault: a repair (a reload) may reveal another one.
-            failing = [s for s in monitor.samples if s.t >= repaired and not s.ok]
-            measured, requests = _what_failed(failing[-1]) if failing else (self.state.measured, self.state.requests)
+            measured, requests = _what_failed(bad.samples[-1])
+        with self.recorder.phase(f"round-{number}/diagnose"):
             again = examine(target, measured, requests, self._baseline_facts(), replay=_replay(target))
         seen = {(d.cause, d.summary) for d in self.state.rounds}
         if again.healthy or (again.cause, again.summary) in seen:

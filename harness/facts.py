@@ -123,6 +123,8 @@ class Facts:
     state: State = NO_STATE  # the paths nginx uses, as the second round trip saw them (the known-good record's part)
     # Raw sections of the collection script that cause units add for themselves, by name.
     sections: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    prefix: str = ""  # nginx's own prefix (`nginx -V`)
+    known_good: str = ""  # as a baseline: the team's record it came from ("" : a healthy examination)
 
     def section(self, name: str) -> tuple[str, ...]:
         return dict(self.sections).get(name, ())
@@ -404,5 +406,6 @@ def _parse_first(text: str) -> Facts:
         backups=tuple(sections.get("backups", [])),
         services=tuple((r[0], r[1] == "running") for r in _tabbed(sections.get("services", []), 2)),
         config=_config(sections.get("conftar", []), "".join(sections.get("prefix", [])).strip()),
+        prefix="".join(sections.get("prefix", [])).strip(),
         sections=tuple((name, tuple(lines)) for name, lines in sections.items() if name not in _CORE),
     )

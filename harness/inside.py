@@ -39,6 +39,10 @@ printf '%s' "$paths" | xargs -r -d '\n' runuser -u "$user" -- sh -c \
   'for p; do r=n; x=n; [ -r "$p" ] && r=y; [ -x "$p" ] && x=y; printf "%s\t%s%s\n" "$p" "$r" "$x"; done' \
   sh 2>/dev/null || printf '%s' "$paths" | sed 's/$/\tnn/'
 mode=''; logs=''
+# nginx's error log stamps local time to the second, as date does here: only lines from this second on are about
+# the requests below (an older line about the same path is a past failure, perhaps one already repaired).
+s began
+date '+%Y/%m/%d %H:%M:%S'
 while [ $# -gt 0 ]; do
   case $1 in
     -f) mode=f; s fetches; shift; continue ;;
@@ -358,5 +362,7 @@ def parse_inside(text: str, user: str) -> Inside:
         url, _, code = line.partition("\t")
         if code:
             upstreams[url] = code
-    errors = tuple(sorted(sections.get("errors", []), key=lambda line: line[:19]))
+    began = next(iter(sections.get("began", [])), "")  # absent from facts captured before it was written
+    logged = (line for line in sections.get("errors", []) if line[:19] >= began)
+    errors = tuple(sorted(logged, key=lambda line: line[:19]))
     return Inside(user, paths, fetches, upstreams, True, errors)

@@ -213,8 +213,9 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text)
 
 
-def record_of(facts: Facts, source: str = "the healthy examination") -> Record:
-    """The record that FACTS (a healthy examination) make."""
+def record_of(facts: Facts, source: str = "") -> Record:
+    """The record that FACTS (a healthy examination, or the team's own record) make."""
+    source = source or facts.known_good or "the healthy examination"
     model = facts.config
     config = tuple(
         ConfigFile(e.path, e.kind, e.mode, e.owner, e.link, e.sha256, model.raw.get(e.path))

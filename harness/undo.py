@@ -16,6 +16,7 @@ is never written: every byte written back is the server's own, from the record.
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import shlex
 from collections.abc import Mapping
@@ -97,6 +98,11 @@ def differences(record: Record, facts: Facts, stamp: str = "0") -> tuple[list[Un
     _path_differences(record, facts, stamp, undos, advice)
     _firewall_differences(record, facts, undos)
     _running_differences(record, facts, undos)
+    if record.source != "the healthy examination":
+        # The reason names the record the undo puts back: "content changed since etckeeper's last commit (...)".
+        since = f"since {record.source}"
+        undos = [dataclasses.replace(u, reason=u.reason.replace("since the healthy check", since)) for u in undos]
+        advice = [dataclasses.replace(a, reason=a.reason.replace("since the healthy check", since)) for a in advice]
     return undos, advice
 
 

@@ -15,7 +15,7 @@ from harness.causes import registry
 from harness.doctor import HEALTHY, examine
 from harness.drill import DetectedBy, Result, Verdict
 from harness.load import burst
-from harness.probe import Outcome, Probe
+from harness.probe import Outcome, Probe, Sample
 from harness.scenario import Scenario, load_catalogue
 from harness.session import Session
 from harness.symptom import Symptom
@@ -66,12 +66,35 @@ def test_scenario_is_detected_diagnosed_and_repaired(
     recovered = result.timeline.at(EventKind.RECOVERED)
     assert recovered is not None, result.reason
     after = [s for s in result.timeline.samples if s.t >= recovered.t]
-    assert len(after) >= 3 and all(s.outcome is Outcome.OK for s in after)
+    streak = after[:3]
+    assert len(streak) == 3 and all(s.outcome is Outcome.OK for s in streak), _samples(streak)
+    # Samples answered while harness's own burst ran measure harness's load, which the burst judges (below).
+    failed = [s for s in after if s.outcome is not Outcome.OK and not _beside_own_burst(result, s)]
+    assert not failed, f"port 80 failed again after the recovery: {_samples(failed)}"
+    if result.declared_symptom is Symptom.FAILS_UNDER_LOAD:
+        # What a user reads for a fault only load shows: the burst that found it, and the one that proved the repair.
+        found, proved = result.load_reports[0], result.load_reports[-1]
+        assert len(result.load_reports) >= 2 and found.degraded and not proved.degraded, [
+            r.describe() for r in result.load_reports
+        ]
+        detected = result.timeline.at(EventKind.DETECTED)
+        assert detected is not None and detected.detail == f"by load: {found.describe()}"
+        assert result.diagnosis.evidence, "the doctor named the cause without evidence"
     assert result.diagnosis_after is not None and result.diagnosis_after.cause == HEALTHY
     # Both times were recorded.
     assert result.time_to_detect is not None and result.time_to_recover is not None
     assert 0 <= result.time_to_detect < result.time_to_recover < result.duration
     assert result.verdict is Verdict.RECOVERED and result.passed
+
+
+def _beside_own_burst(result: Result, sample: Sample) -> bool:
+    """SAMPLE was in flight while one of harness's own after-repair bursts ran."""
+    load = result.timeline.phase("verify/load")
+    return load is not None and sample.t <= load.end and sample.t + sample.latency >= load.start
+
+
+def _samples(samples: list[Sample]) -> list[str]:
+    return [f"{s.outcome.value} {s.path} {s.detail} (latency {s.latency:.2f} s)" for s in samples]
 
 
 def _await_symptom(target: Target, symptom: Symptom, within: float = 10.0) -> None:

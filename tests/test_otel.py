@@ -77,7 +77,9 @@ def test_a_drill_is_one_trace_with_a_span_per_phase(
     phases = [
         s for s in memory.get_finished_spans() if s.parent is not None and s.parent.span_id == root.context.span_id
     ]
-    assert [s.name for s in sorted(phases, key=lambda s: s.start_time or 0)] == list(PHASES)
+    # On a loaded machine the doctor may look again after the repair (a round) while the reload takes effect.
+    stages = [s.name for s in sorted(phases, key=lambda s: s.start_time or 0) if not s.name.startswith("round-")]
+    assert stages == list(PHASES)
     assert spans["verify/doctor"].parent.span_id == spans["verify"].context.span_id  # type: ignore[union-attr]
     for span in phases:
         assert root.start_time <= span.start_time <= span.end_time <= root.end_time  # type: ignore[operator]

@@ -185,7 +185,7 @@ def test_certbots_layout_preflights_saying_what_was_made() -> None:
     made = ("fullchain.pem and its key", "chain.pem, a copy of the self-signed", "ssl-dhparams.pem (harness's")
     for what in (*made, "options-ssl-nginx.conf (harness's"):
         assert what in said, said
-    assert "probe HTTPS example.com/: 200" in said and "probe GET example.com/: 301" in said
+    assert "probe HTTPS example.com/: HTTP 200" in said and "probe GET example.com/: HTTP 301" in said
 
 
 @pytest.mark.docker
@@ -215,7 +215,7 @@ def test_an_https_upstream_by_name_resolves_to_a_stub_that_speaks_tls(tmp_path: 
         notes = session.preflight()
     said = "\n".join(notes)
     assert "api.example.net resolves to 127.0.0.1 in /etc/hosts" in said, said
-    assert "upstream api.example.net:8443 (https" in said and "probe GET /: 200" in said, said
+    assert "upstream api.example.net:8443 (https" in said and "probe GET /: HTTP 200" in said, said
 
 
 @pytest.mark.docker

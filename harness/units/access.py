@@ -86,6 +86,14 @@ ACCESS_REFUSED = Cause(
     ),
     remedy=_revert,
     advice="allow the clients that must reach it, or remove the rule named above, then `nginx -t` and reload",
+    log_patterns=(
+        (r"access forbidden by rule", "deny"),
+        (
+            r"no user/password was provided for basic authentication|user \".*\" was not found in|"
+            r"user \".*\": password mismatch",
+            "auth_basic",
+        ),
+    ),
 )
 RETURNS_ERROR = Cause(
     "config-returns-error",

@@ -110,6 +110,8 @@ WEB_ROOT_UNREADABLE = Cause(
     area="files",
     measures=("Set web-root permissions in the deploy, and check the page as the worker user.",),
     remedy=_open_path,
+    # A file or folder nginx may not open; not an upstream socket (`connect() to unix:... failed (13: ...)`).
+    log_patterns=((r"\"(?P<path>[^\"]*)\"( is)? (failed|forbidden) \(13: Permission denied\)", "root|alias"),),
 )
 ROOT_MISSING = Cause(
     "root-missing",
@@ -119,6 +121,8 @@ ROOT_MISSING = Cause(
     measures=("Deploy the site's files and its nginx root together, and check the page after each deploy.",),
     remedy=_restore_root,
     advice="create the directory the root names, or point the root at the site's files",
+    # The index module says a folder "is not found" when the root itself is gone.
+    log_patterns=((r"\"(?P<path>[^\"]*)\" is not found \(2: No such file or directory\)", "root|alias"),),
 )
 INDEX_MISSING = Cause(
     "index-missing",
@@ -127,6 +131,7 @@ INDEX_MISSING = Cause(
     area="files",
     measures=("Check that the release artifact contains index.html before switching to it.",),
     remedy=_restore_index,
+    log_patterns=((r"directory index of \"[^\"]*\" is forbidden", "index"),),
 )
 
 
@@ -144,7 +149,9 @@ def _other_content(ctx: Context) -> Finding | None:
     if baseline is None or not baseline.inside.ran or not serving(ctx.facts):
         return None
     for item in ctx.traces:
-        if item.request.symptom not in _WRONG_PAGE or item.broken is not None:
+        # A trace broken only at its answer (the replayed request answered otherwise than at the healthy check)
+        # still reached a file: which file, and whether it is the one served before, is this unit's question.
+        if item.request.symptom not in _WRONG_PAGE or (item.broken is not None and item.broken.what != "answer"):
             continue
         now = _served(item.steps)
         before = _served(trace(baseline, baseline.inside, item.request).steps)

@@ -100,6 +100,7 @@ FD_LIMIT_TOO_LOW = Cause(
     area="resources",
     measures=("Size the open-files limit above worker_connections; load-test after changing limits.",),
     remedy=_lift_fd_limit,
+    log_patterns=((r"\(24: Too many open files\)", "worker_rlimit_nofile"),),
 )
 
 
@@ -141,6 +142,7 @@ WORKER_CONNECTIONS_TOO_LOW = Cause(
     measures=("Load-test after changing nginx's limits; alert on 'worker_connections are not enough' in error.log.",),
     remedy=_restore_worker_connections,
     advice="raise worker_connections in the file and line named above, then `nginx -t` and reload",
+    log_patterns=((r"worker_connections are not enough", "worker_connections"),),
 )
 RATE_LIMITED = Cause(
     "rate-limited",
@@ -152,4 +154,5 @@ RATE_LIMITED = Cause(
         "raise the rate or burst of the limit named above (or exempt monitoring), then `nginx -t` and reload"
     ),
     advice="raise the rate or burst of the limit named above, or exempt monitoring, then `nginx -t` and reload",
+    log_patterns=((r"limiting requests, excess", "limit_req"), (r"limiting connections by zone", "limit_conn")),
 )

@@ -58,4 +58,12 @@ UPSTREAM_UNREACHABLE = Cause(
     measures=("Health-check upstreams and alert on 502s per location, not only on the site's front page.",),
     remedy=_reconnect,
     advice="start what should listen at the upstream named above, or point proxy_pass at where it listens",
+    log_patterns=(
+        (
+            r"connect\(\) (to \S+ )?failed \((111: Connection refused|13: Permission denied|113: No route to host|"
+            r"2: No such file or directory)\) while connecting to upstream|upstream timed out|no live upstreams|"
+            r"upstream prematurely closed|could not be resolved",
+            "proxy_pass|fastcgi_pass|uwsgi_pass|scgi_pass|grpc_pass|memcached_pass",
+        ),
+    ),
 )
