@@ -87,6 +87,11 @@ def stderr_lines(proc: subprocess.Popen[str], timeout: float) -> Iterator[str]:
 def validated(output: str, name: str) -> dict[str, Any]:
     """A `--json` output, checked against the schema the package publishes for it."""
     document = json.loads(output)
+    if name != "error" and document.get("schema") == schemas.schema_id("error"):
+        # The command ended exit 2/3: its own message says why, a schema error on the wrong document would not.
+        jsonschema.validate(document, schemas.load("error"))
+        error = document["error"]
+        raise AssertionError(f"{error['type']}: {error['message']}\n" + "\n".join(error["notes"]))
     jsonschema.validate(document, schemas.load(name))
     assert document["schema"] == schemas.schema_id(name)
     return dict(document)
