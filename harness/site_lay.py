@@ -82,6 +82,14 @@ def fastcgi(conn):
 
 if protocol == "fastcgi":
     sock = listen()
+    # PHP-FPM's pool reads the scripts as the site's user, not as root: a root that user cannot enter fails here
+    # as it fails on the team's server.
+    try:
+        import pwd
+        account = pwd.getpwnam(sys.argv[4])
+        os.setgid(account.pw_gid); os.setuid(account.pw_uid)
+    except (IndexError, KeyError):
+        pass
     while True:
         conn, _ = sock.accept()
         threading.Thread(target=fastcgi, args=(conn,), daemon=True).start()
@@ -241,7 +249,7 @@ def lay(target: Target, site: Site) -> list[str]:
         args += ["-c", "/etc/harness-upstreams/stub.pem", "/etc/harness-upstreams/stub.key", "harness-stub", ""]
     for upstream in upstreams:
         files[f"/etc/init.d/{upstream.service}"] = (INIT.encode(), 0o755)
-        files[f"/etc/harness-upstreams/{upstream.key}"] = (_command(upstream).encode(), 0o644)
+        files[f"/etc/harness-upstreams/{upstream.key}"] = (_command(upstream, site.model.user).encode(), 0o644)
         if upstream.host and upstream.host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):
             args += ["-h", upstream.host]
             notes.append(f"{upstream.host} resolves to 127.0.0.1 in /etc/hosts (the target has no network)")
@@ -280,9 +288,9 @@ def _absolute(path: str) -> str:
     return path if path.startswith("/") else f"/etc/nginx/{path}"
 
 
-def _command(upstream: Upstream) -> str:
+def _command(upstream: Upstream, user: str) -> str:
     where = upstream.socket or str(upstream.port)
-    stub = f"python3 /usr/local/lib/harness/stub.py {upstream.protocol} {where} {_quote(upstream.name)}"
+    stub = f"python3 /usr/local/lib/harness/stub.py {upstream.protocol} {where} {_quote(upstream.name)} {_quote(user)}"
     ready = f"test -S {where}" if upstream.socket else f"ss -ltnH 'sport = :{upstream.port}' | grep -q ."
     return f"COMMAND={_quote(upstream.command or stub)}\nREADY={_quote(ready)}\n"
 
