@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from harness import otel
-from harness.doctor import Diagnosis, Request, examine
+from harness.doctor import UNEXPLAINED, Diagnosis, Request, examine
 from harness.errors import CommandFailed, DeadlineExceeded, HarnessError, InvalidInput, RemedyError
 from harness.facts import Facts
 from harness.known_good import Sent
@@ -30,6 +30,7 @@ from harness.symptom import Symptom
 from harness.target import ExecResult, State, Target
 from harness.targets import FreshTargets, TargetSource
 from harness.timeline import EventKind, Recorder, Timeline
+from harness.undo import explains
 
 Repair = Callable[[Target, Diagnosis], list[ExecResult]]
 # Rounds of examine, diagnose, repair: two faults at once take two; a bound keeps a repair that cannot win from looping.
@@ -224,6 +225,8 @@ class DrillState:
     early: _Background | None = None  # the diagnosis begun on the first failing sample
     before_repair: frozenset[tuple[int, str]] = frozenset()  # processes running before the repair
     rounds: list[Diagnosis] = field(default_factory=list)  # every round's diagnosis
+    # A later round's "unexplained" with nothing broken inside: left to verification, quoted if it fails.
+    unconfirmed: Diagnosis | None = None
     unsteady: tuple[str, ...] = ()  # the probes that did not hold before any fault, one line each
     summary: str = ""  # what the scenario broke on this server, in its own words (Scenario.describe)
 
@@ -450,6 +453,12 @@ class Drill:
         seen = {(d.cause, d.summary) for d in self.state.rounds}
         if again.healthy or (again.cause, again.summary) in seen:
             return None  # the same cause with the same evidence: this round would change nothing
+        if again.cause == UNEXPLAINED and not again.broken_step and not explains(again):
+            # Every step of the failing request holds inside and the record has nothing to put back: the failure
+            # outside was the first repair still taking effect (a reload's old workers answer on a loaded
+            # machine), not a second fault. A round here could only give up; verification judges instead.
+            self.state.unconfirmed = again
+            return None
         return again
 
     def _repair(self, target: Target, diagnosis: Diagnosis, number: int = 1) -> tuple[float, float]:
@@ -495,10 +504,12 @@ class Drill:
             )
             good = monitor.wait_for_streak(True, k, since=since, timeout=max(0.0, deadline - time.monotonic()))
             if good is None:
+                unconfirmed = self.state.unconfirmed
+                said = f"; the doctor, after the repair: {unconfirmed.summary}" if unconfirmed is not None else ""
                 raise _Stop(
                     Verdict.NOT_RECOVERED,
                     f"port 80 did not serve the expected page within {waited:g} s of the repair "
-                    f"({_last_probe(monitor)})",
+                    f"({_last_probe(monitor)}){said}",
                 )
         rec.record(EventKind.RECOVERED, _describe_streak(good), t=good.first.t)
         if doctor is None or doctor.started < good.first.t:
