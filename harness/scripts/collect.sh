@@ -54,14 +54,18 @@ s limits;      m=$(cat /run/nginx.pid 2>/dev/null)
                [ -n "$m" ] && sed -n 's/^Max open files *\([0-9a-z]*\).*/\1/p' "/proc/$m/limits" 2>/dev/null
                # Workers may run under their own limit (worker_rlimit_nofile): they are the ones that open files.
                # and when the newest started, in error.log's own time format: its lines before that are history.
-               e=''
-               [ -n "$m" ] && while read -r w age; do
+               # From the kernel's start time in clock ticks, not ps's whole elapsed seconds: those round the start
+               # up to a second late, and a line written in the second the workers started (a failed reload's bind
+               # error) would be taken for history.
+               e=''; hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+               boot=$(awk '$1 == "btime" { print $2 }' /proc/stat 2>/dev/null)
+               [ -n "$m" ] && for w in $(ps -o pid= --ppid "$m" 2>/dev/null); do
                  sed -n 's/^Max open files *\([0-9a-z]*\).*/worker:\1/p' "/proc/$w/limits" 2>/dev/null
-                 { [ -z "$e" ] || [ "$age" -lt "$e" ]; } && e=$age
-               done <<WORKERS
-$(ps -o pid=,etimes= --ppid "$m" 2>/dev/null)
-WORKERS
-               [ -n "$e" ] && date -d "@$(( $(date +%s) - e ))" '+started:%Y/%m/%d %H:%M:%S'
+                 # Field 22 counted from the end of the command name, which may hold spaces.
+                 t=$(sed 's/.*) //' "/proc/$w/stat" 2>/dev/null | cut -d' ' -f20)
+                 [ -n "$t" ] && [ -n "$boot" ] && { [ -z "$e" ] || [ "$(( boot + t / hz ))" -gt "$e" ]; } && e=$(( boot + t / hz ))
+               done
+               [ -n "$e" ] && date -d "@$e" '+started:%Y/%m/%d %H:%M:%S'
                grep -n '^[[:space:]]*ULIMIT=' /etc/default/nginx 2>/dev/null | sed 's/^/default-nginx:/' || true
 s firewall;    iptables -w 2 -S 2>&1; echo "exit=$?"
 # The default gateway: where requests from outside arrive from behind Docker's published port (its proxy).
