@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from harness.confmodel import ConfigModel, Location, Server
+from harness.server_paths import DEFAULT_ROOT
 
 INSIDE_SECTION = "@@harness-inside "
 MAX_PATHS = 300
@@ -280,7 +281,8 @@ def plan(model: ConfigModel, requests: Iterable[Request] = (), logs: tuple[str, 
         for location in (None, *server.locations):
             root = effective(server, location, "root", model)
             alias = location.get("alias") if location is not None else None
-            base = alias.args[0] if alias is not None and alias.args else root[0] if root else None
+            # The same files the trace will look at: a server that names no root serves nginx's default one.
+            base = alias.args[0] if alias is not None and alias.args else root[0] if root else DEFAULT_ROOT
             if base and "$" not in base:
                 add_path(base)
                 if location is None or location.path.endswith("/"):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from harness.confmodel import ConfigModel, Directive, Location, Server
 from harness.inside import Request, index_names
+from harness.server_paths import DEFAULT_ROOT
 from harness.trace import _base as filesystem_path
 from harness.trace import choose_location, choose_server, configured_return
 
@@ -157,7 +158,7 @@ def _base(model: ConfigModel, server: Server, location: Location | None) -> tupl
         found = next((d for d in level if d.name == "root" and d.args), None)
         if found is not None:
             return found.args[0].rstrip("/") or "/", Line(found.where.file, found.where.line, found.args[0])
-    return "/usr/share/nginx/html", None  # nginx's compiled-in default, as harness.trace reads it
+    return DEFAULT_ROOT, None  # nginx's compiled-in default, as harness.trace reads it
 
 
 def _first_existing(

@@ -12,6 +12,8 @@ SITES_ENABLED = f"{CONF_ROOT}/sites-enabled"
 CONF_D = f"{CONF_ROOT}/conf.d"
 PIDFILE = "/run/nginx.pid"
 ERROR_LOG = "/var/log/nginx/error.log"
+# The root of a server or location that names none: nginx's compiled-in "html" under its prefix (Debian's).
+DEFAULT_ROOT = "/usr/share/nginx/html"
 
 # Where remedies keep what they move aside (a rejected config, stale copies), and where the doctor looks for them.
 BACKUP_DIR = "/var/backups/nginx"

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from harness.confmodel import ConfigModel, Directive, Location, Server
 from harness.inside import effective, index_names
+from harness.server_paths import DEFAULT_ROOT
 
 # Handlers that answer a location without reading its root.
 _HANDLERS = ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass", "memcached_pass", "return")
@@ -189,7 +190,7 @@ def _base(model: ConfigModel, server: Server, location: Location | None, uri: st
         if location.modifier not in ("", "^~", "="):
             return ""
         return _absolute_root(alias.args[0]) + uri[len(location.path) :] if "$" not in alias.args[0] else ""
-    roots = effective(server, location, "root", model) or ("/usr/share/nginx/html",)  # nginx's compiled-in html
+    roots = effective(server, location, "root", model) or (DEFAULT_ROOT,)
     return "" if "$" in roots[0] else _absolute_root(roots[0]).rstrip("/") + uri
 
 

@@ -32,6 +32,7 @@ from harness.inside import (
     upstream_members,
     upstream_of,
 )
+from harness.server_paths import DEFAULT_ROOT
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def _base(model: ConfigModel, server: Server, location: Location | None, path: s
     if alias is not None and alias.args and location is not None and location.modifier in ("", "^~", "="):
         return posixpath.join(alias.args[0], path[len(location.path) :]) if path.startswith(location.path) else None
     root = effective(server, location, "root", model)
-    base = root[0] if root else "/usr/share/nginx/html"  # nginx's compiled-in default (Debian: html under prefix)
+    base = root[0] if root else DEFAULT_ROOT
     if "$" in base:
         return None
     return base.rstrip("/") + path
@@ -538,7 +539,10 @@ def _file(model: ConfigModel, inside: Inside, server: Server, location: Location
         # A link the user can read through counts as the file it points at (`test -r` follows links).
         if stat is not None and stat.exists and (stat.kind.startswith("regular") or (_link(stat) and stat.readable)):
             return Step("file", True, f"{candidate} is readable by {user}", where, subject=candidate)
-    top = (alias.args[0] if alias is not None and alias.args else root[0] if root else "").rstrip("/")
+    top = (alias.args[0] if alias is not None and alias.args else root[0] if root else DEFAULT_ROOT).rstrip("/")
+    if inside.stat(top) is None and all(inside.stat(c) is None for c in candidates):
+        # Files the gathering did not look at are unknown, not missing: never a cause on their account.
+        return Step("file", True, f"would read {candidates[0]} (not checked inside)", where)
     top_stat = inside.stat(top) if top else None
     if top and top_stat is not None and not top_stat.exists:
         said = f"the {'alias' if alias else 'root'} {top} does not exist"

@@ -401,3 +401,31 @@ def test_a_root_unreadable_through_a_locked_parent_is_repaired_at_the_parent() -
     WEB_ROOT_UNREADABLE.remedy(target, diagnosis)  # type: ignore[arg-type]
     assert ["chmod", "a+rx", "--", "/var/www"] in target.ran, target.ran
     assert ["chmod", "a+rx", "--", "/var"] not in target.ran  # open folders are left as they are
+
+
+STATUS = """server {
+    listen 80 default_server;
+    root /var/www/html;
+}
+server {
+    listen 127.0.0.1:80;
+    server_name localhost;
+    location = /nginx_status { stub_status; }
+}
+"""
+
+
+def test_a_server_that_names_no_root_serves_nginxs_default_root_and_the_doctor_looks_there() -> None:
+    """A loopback status server has no root: its "/" is nginx's default page, which the gathering must look at.
+    Under an open-files limit its 500 was read as "none of the files exists" and named index-missing."""
+    from harness.server_paths import DEFAULT_ROOT
+
+    assert f"{DEFAULT_ROOT}/index.html" in plan(parse_tree(site(STATUS))).paths
+    page = PathStat(f"{DEFAULT_ROOT}/index.html", True, "regular file", "644", "root", True, True)
+    facts = facts_for(STATUS, paths={page.path: page}, fetches=(Fetch("localhost", "http://127.0.0.1:80/", "500"),))
+    step = next(s for s in trace(facts, facts.inside, Request("/", "localhost")).steps if s.what == "file")
+    assert step.ok and step.subject == page.path, step
+    # Where the gathering did not look, the files are unknown: never "missing" on that account.
+    unseen = facts_for(STATUS, fetches=(Fetch("localhost", "http://127.0.0.1:80/", "500"),))
+    step = next(s for s in trace(unseen, unseen.inside, Request("/", "localhost")).steps if s.what == "file")
+    assert step.ok and "not checked inside" in step.detail
