@@ -31,6 +31,15 @@ COLLECT_SCRIPT = script("collect.sh")
 END = "s end\n"
 
 
+def _writer(line: str) -> int | None:
+    """The pid of the nginx process that wrote an error.log LINE ("2026/12/05 07:13:28 [emerg] 41#41: ...")."""
+    found = _WRITER.search(line[19:40])
+    return int(found.group(1)) if found else None
+
+
+_WRITER = re.compile(r"\] (\d+)#\d+:")
+
+
 @dataclass(frozen=True)
 class Process:
     pid: int
@@ -190,7 +199,12 @@ class Facts:
         since = self.workers_started
         if since is None:
             return self.error_log
-        return tuple(line for line in self.error_log if line[:19] >= since)
+        # error.log's clock has whole seconds: in the second the workers started, a line is theirs only when a
+        # running nginx wrote it (a failed reload's bind error is the master's; the old workers' are history).
+        running = {p.pid for p in self.processes if p.comm == "nginx"}
+        return tuple(
+            line for line in self.error_log if line[:19] > since or (line[:19] == since and _writer(line) in running)
+        )
 
     def directive(self, name: str) -> tuple[str, ...]:
         return tuple(value for key, value in self.directives if key == name)

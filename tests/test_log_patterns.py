@@ -117,3 +117,18 @@ def test_real_nginx_words_are_named_with_the_directive_and_an_old_line_is_not(ha
     assert found.cause == "upstream-unreachable", found.summary
     assert "111: Connection refused" in found.summary
     assert "governed by `proxy_pass http://127.0.0.1:9/` (/etc/nginx/conf.d/closed.conf:1)" in found.summary
+
+
+def test_in_the_second_the_workers_started_a_line_counts_only_when_a_running_nginx_wrote_it() -> None:
+    """error.log has whole seconds: a restart's old workers and its new master can write in the same one."""
+    facts = parse_facts((DATA / "facts-healthy.txt").read_text())
+    master = next(p for p in facts.processes if p.comm == "nginx")
+    second = "2026/12/05 07:13:28"
+    old_worker = f'{second} [crit] 99999#99999: *4 open() "/srv/index.html" failed (24: Too many open files)'
+    new_master = (
+        f"{second} [emerg] {master.pid}#{master.pid}: bind() to 0.0.0.0:8081 failed (98: Address already in use)"
+    )
+    earlier = f"2026/12/05 07:13:27 [emerg] {master.pid}#{master.pid}: an older line"
+    later = "2026/12/05 07:13:29 [crit] 99999#99999: a later line"
+    lines = dataclasses.replace(facts, error_log=(earlier, old_worker, new_master, later), workers_started=second)
+    assert lines.current_errors() == (new_master, later)
