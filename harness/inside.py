@@ -263,7 +263,7 @@ def tested_path(condition: tuple[str, ...], root: str | None) -> str | None:
 
 def plan(model: ConfigModel, requests: Iterable[Request] = (), logs: tuple[str, ...] = ()) -> Plan:
     """What to look at inside, from the configuration and the failing requests."""
-    from harness.trace import choose_location, choose_server, file_candidates
+    from harness.trace import choose_location, choose_server, file_candidates, try_files_fallback
 
     paths: list[str] = []
     fetches: list[tuple[str, str]] = []
@@ -318,6 +318,11 @@ def plan(model: ConfigModel, requests: Iterable[Request] = (), logs: tuple[str, 
         location = choose_location(chosen, request.path)
         for candidate in file_candidates(model, chosen, location, request.path):
             add_path(candidate)
+        moved = try_files_fallback(chosen, location, request.path)
+        if moved is not None and moved[1] is not None and moved[2].startswith("/"):
+            # try_files hands on to a URI (/index.php): the files the location it lands in looks for are traced too.
+            for candidate in file_candidates(model, chosen, moved[1], moved[2]):
+                add_path(candidate)
         url = local_url(model, request.port, request.path)
         if (request.host or _host_of(chosen), url) not in fetches and len(fetches) < MAX_FETCHES:
             fetches.append((request.host or _host_of(chosen), url))

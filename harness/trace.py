@@ -144,13 +144,26 @@ def _base(model: ConfigModel, server: Server, location: Location | None, path: s
     return base.rstrip("/") + path
 
 
+def _script_name(location: Location | None, path: str) -> str:
+    """$fastcgi_script_name for PATH: the URI, or the first part fastcgi_split_path_info's regex takes from it."""
+    split = location.get("fastcgi_split_path_info") if location is not None else None
+    if split is None or not split.args:
+        return path
+    try:
+        found = re.match(split.args[0], path)
+    except re.error:
+        return path  # a PCRE form Python does not read: the whole URI, as nginx has it without a match
+    return found.group(1) if found is not None and found.groups() else path
+
+
 def file_candidates(model: ConfigModel, server: Server, location: Location | None, path: str) -> list[str]:
     """The files and directories nginx would look at for PATH, in order."""
     found: list[str] = []
     try_files = location.get("try_files") if location is not None else None
     forms = list(try_files.args[:-1]) if try_files is not None and try_files.args else ["$uri"]
+    script = _script_name(location, path)
     for form in forms:
-        uri = form.replace("$uri", path).replace("$request_uri", path)
+        uri = form.replace("$uri", path).replace("$request_uri", path).replace("$fastcgi_script_name", script)
         if "$" in uri:
             continue
         base = _base(model, server, location, uri)
@@ -316,6 +329,14 @@ def _handler(
     if location is not None:
         upstream = upstream_of(location, model)
         if upstream is not None:
+            tried = location.get("try_files")
+            if tried is not None and tried.args and tried.args[-1].startswith("="):
+                # nginx looks for the file before it passes the request on (PHP's `try_files $fastcgi_script_name
+                # =404`): with none there it answers the code itself, and the app is never asked.
+                script = _file(model, inside, server, location, request)
+                if not script.ok:
+                    said = f"{script.detail}, so try_files answers {tried.args[-1]} before the app is asked"
+                    return [replace(script, detail=said)]
             passed = _upstream(facts, inside, location, upstream)
             fastcgi = location.get("fastcgi_pass")
             if passed.ok and fastcgi is not None and script_from_root(model, server, location):
@@ -328,7 +349,7 @@ def _handler(
         if any(location.get(n) for n in ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "grpc_pass")):
             return [Step("upstream", True, "proxied to an address made of variables (not traced)")]
     found = _file(model, inside, server, location, request)
-    fallback = _fallback(server, location, request.path)
+    fallback = try_files_fallback(server, location, request.path)
     if fallback is None or (found.ok and found.subject) or depth > 1:
         return [found]
     # try_files: when none of its files is there, its last argument handles the request (a named location, or
@@ -346,7 +367,9 @@ def _handler(
     return [step, *_handler(model, facts, inside, server, handler, moved, depth + 1)]
 
 
-def _fallback(server: Server, location: Location | None, path: str) -> tuple[Directive, Location | None, str] | None:
+def try_files_fallback(
+    server: Server, location: Location | None, path: str
+) -> tuple[Directive, Location | None, str] | None:
     """try_files's last argument, when it hands the request on: the named location (@app) or the location the URI
     it redirects to lands in. None when there is no try_files, or it ends in `=CODE`."""
     directive = location.get("try_files") if location is not None else None
@@ -540,8 +563,10 @@ def _file(model: ConfigModel, inside: Inside, server: Server, location: Location
         if stat is not None and stat.exists and (stat.kind.startswith("regular") or (_link(stat) and stat.readable)):
             return Step("file", True, f"{candidate} is readable by {user}", where, subject=candidate)
     top = (alias.args[0] if alias is not None and alias.args else root[0] if root else DEFAULT_ROOT).rstrip("/")
-    if inside.stat(top) is None and all(inside.stat(c) is None for c in candidates):
-        # Files the gathering did not look at are unknown, not missing: never a cause on their account.
+    top_seen = inside.stat(top) if top else None
+    if (top_seen is None or top_seen.exists) and all(inside.stat(c) is None for c in candidates):
+        # Files the gathering did not look at are unknown, not missing (it records a missing path as missing):
+        # never a cause on their account.
         return Step("file", True, f"would read {candidates[0]} (not checked inside)", where)
     top_stat = inside.stat(top) if top else None
     if top and top_stat is not None and not top_stat.exists:

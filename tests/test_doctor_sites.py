@@ -241,7 +241,8 @@ def test_a_link_loop_names_the_teams_file_not_an_nginx_conf_it_does_not_have() -
 
 def test_files_missing_under_an_alias_are_said_to_be_under_the_alias() -> None:
     folder = PathStat("/srv/app/static", True, "directory", "755", "root", True, True)
-    facts = facts_for(ALIAS, paths={folder.path: folder})
+    gone = PathStat("/srv/app/static/app.css", False)  # the gathering records a path it looked for and did not find
+    facts = facts_for(ALIAS, paths={folder.path: folder, gone.path: gone})
     broken = trace(facts, facts.inside, Request("/static/app.css")).broken
     assert broken is not None and broken.kind == "absent"
     assert (
@@ -366,6 +367,12 @@ WORDPRESS = """server {
         ("fastcgi_param SCRIPT_FILENAME $realpath_root$fastcgi_script_name;", "root-missing"),
         # The app does not look under the root: a missing root is not where this 404 comes from.
         ("fastcgi_param SCRIPT_FILENAME /srv/app/index.php;", UNEXPLAINED),
+        # Debian's snippets/fastcgi-php.conf: nginx itself looks for the script under the root first.
+        (
+            "fastcgi_split_path_info ^(.+?\\.php)(/.*)$; try_files $fastcgi_script_name =404; "
+            "fastcgi_param SCRIPT_FILENAME /srv/app/index.php;",
+            "root-missing",
+        ),
     ],
 )
 def test_a_missing_root_php_fpm_runs_its_scripts_from_is_where_the_404_breaks(params: str, cause: str) -> None:
@@ -373,7 +380,9 @@ def test_a_missing_root_php_fpm_runs_its_scripts_from_is_where_the_404_breaks(pa
     facts = facts_for(WORDPRESS.replace("PARAMS", params), paths={"/var/www/blog": gone})
     diagnosis = diagnose(facts, ("the probe: HTTP 404",), (Request("/", symptom="http-4xx"),))
     assert diagnosis.cause == cause, diagnosis.summary
-    if cause == "root-missing":
+    if "try_files" in params:
+        assert "the root /var/www/blog does not exist, so try_files answers =404 before the app" in diagnosis.summary
+    elif cause == "root-missing":
         assert (
             "the root /var/www/blog does not exist, and fastcgi_pass unix:/run/php/php-fpm.sock runs its scripts"
             in diagnosis.summary
