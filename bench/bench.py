@@ -27,7 +27,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness.drill import Drill, DrillOptions, Result
+from harness.drill import Drill, DrillOptions
+from harness.outcome import Result
 from harness.session import Session
 from harness.shell import SHELL_MARK
 from harness.target import Target

@@ -18,8 +18,8 @@ import sys
 import time
 
 from harness.doctor import collect_script, examine, second_argv
-from harness.inside import Request, plan
-from harness.known_good import record_of
+from harness.inside import plan
+from harness.semantics import Request
 from harness.session import Session
 
 
@@ -50,7 +50,7 @@ def main(n: int) -> dict[str, object]:
             started = time.monotonic()
             examine(target, ("the probe: HTTP 404",), (Request(),), facts)
             rounds.append(time.monotonic() - started)
-        record = record_of(facts).to_json()
+        record = facts.record().to_json()
         return {
             "runs": n,
             "second_round_trip_ms": {"without_record": median_ms(without), "with_record": median_ms(with_record)},

@@ -15,9 +15,11 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from harness.drill import Drill, DrillInterrupted, DrillOptions, Result, Verdict
+    from harness.catalogue import load_catalogue
+    from harness.drill import Drill, DrillInterrupted, DrillOptions
     from harness.errors import HarnessError
-    from harness.scenario import Scenario, load_catalogue
+    from harness.outcome import Result, Verdict
+    from harness.scenario import Scenario
     from harness.session import Session
     from harness.symptom import Symptom
     from harness.target import Target
@@ -28,11 +30,11 @@ _WHERE = {
     "Drill": "harness.drill",
     "DrillInterrupted": "harness.drill",
     "DrillOptions": "harness.drill",
-    "Result": "harness.drill",
-    "Verdict": "harness.drill",
+    "Result": "harness.outcome",
+    "Verdict": "harness.outcome",
     "HarnessError": "harness.errors",
     "Scenario": "harness.scenario",
-    "load_catalogue": "harness.scenario",
+    "load_catalogue": "harness.catalogue",
     "Session": "harness.session",
     "Symptom": "harness.symptom",
     "Target": "harness.target",

@@ -24,10 +24,10 @@ from harness.plugins import OWN_DISTRIBUTION, distribution, load_group, plugin_e
 
 if TYPE_CHECKING:
     from harness.changes import Changes
+    from harness.command import ExecResult
     from harness.confmodel import Server
-    from harness.doctor import Diagnosis
     from harness.facts import Facts
-    from harness.target import ExecResult, Target
+    from harness.target import Target
     from harness.trace import Step, Trace
 
 GROUP = "harness.causes"
@@ -70,7 +70,7 @@ class Context:
         """
         if self.baseline is None:
             return []
-        from harness.trace import choose_server
+        from harness.semantics import choose_server
 
         found = []
         for item in self.traces:
@@ -94,6 +94,50 @@ def _no_changes() -> Changes:
     from harness.changes import Changes  # here: loading the registry (harness list) costs no config parser
 
     return Changes()
+
+
+HEALTHY = "healthy"
+UNKNOWN = "unknown"
+# The outage was measured (the probe or a load burst failed) and no unit explains it. Never "healthy".
+UNEXPLAINED = "unexplained"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One line of evidence with the area a responder would look in (game-day hints group by it)."""
+
+    area: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    cause: str
+    summary: str
+    evidence: tuple[str, ...]
+    facts: Facts
+    # Alarming things the doctor saw and set aside, with the reason: the misleading paths.
+    ruled_out: tuple[str, ...] = ()
+    # Failures measured from outside that the diagnosis had to account for (the probe's, a load burst's).
+    measured: tuple[str, ...] = ()
+    also: tuple[str, ...] = ()  # other causes that fit too, in the order tried
+    traces: tuple[Trace, ...] = ()
+    changes: Changes = field(default_factory=lambda: _no_changes())
+    observed: tuple[Observation, ...] = ()
+    context: Context | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def healthy(self) -> bool:
+        return self.cause == HEALTHY
+
+    @property
+    def broken_step(self) -> str:
+        """The first broken step of the first failing request's trace, in a few words ("" when none broke)."""
+        for item in self.traces:
+            step = item.broken
+            if step is not None:
+                return f"{step.what}: {step.detail}" + (f" ({step.where})" if step.where else "")
+        return ""
 
 
 Rule = Callable[[Context], Finding | None]

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from harness.command import ExecResult
 from harness.confmodel import ConfigModel, parse_tree
 from harness.doctor import Diagnosis, Request, examine
 from harness.engine import Trouble, boundary
@@ -19,7 +20,7 @@ from harness.errors import EngineUnavailable, InvalidInput
 from harness.ownership import MANAGED
 from harness.probe import DEFAULT_CHECKS, Check, Outcome, Probe, Sample, classify_error
 from harness.site import ProbeSpec, Site, derive_probes, probes_for
-from harness.target import DEFAULT_EXEC_TIMEOUT, HTTP_PORT, ExecResult, exec_in
+from harness.target import DEFAULT_EXEC_TIMEOUT, HTTP_PORT, exec_in
 
 if TYPE_CHECKING:
     import docker

@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.confmodel import ConfigModel, resolve
-from harness.inside import Request, effective
 from harness.route import PASSES, Exists, Line, Route, route
+from harness.semantics import Request, choose_location, effective, script_from_root
 from harness.site import Site, Upstream, probes_for
-from harness.trace import choose_location, script_from_root
 
 if TYPE_CHECKING:
-    from harness.target import Target
+    from harness.command import Server
 
 _LISTEN = re.compile(r"\blisten\s+([^\s;]+)")
 
@@ -380,7 +379,7 @@ def parent_of(root: str) -> str:
     return parent if parent not in ("", "/") else ""
 
 
-def live_model(target: Target) -> ConfigModel:
+def live_model(target: Server) -> ConfigModel:
     """The configuration the server runs now, read from it (the test server has no tree here)."""
     import base64
 
@@ -393,7 +392,7 @@ def live_model(target: Target) -> ConfigModel:
         return parse_tree(b"")
 
 
-def bound_ports(target: Target) -> set[int]:
+def bound_ports(target: Server) -> set[int]:
     """The TCP ports something listens on inside TARGET now."""
     listed = target.exec(["ss", "-ltnH"]).stdout
     ports = set()

@@ -19,18 +19,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from harness.causes import Cause, Context, Finding, Registry, registry
+from harness.causes import (
+    HEALTHY,
+    UNEXPLAINED,
+    UNKNOWN,
+    Cause,
+    Context,
+    Diagnosis,
+    Finding,
+    Observation,
+    Registry,
+    registry,
+)
 from harness.changes import Changes, compare
+from harness.command import Server
 from harness.errors import TargetError
 from harness.facts import COLLECT_SCRIPT, END, Facts, parse_facts, with_inside
-from harness.inside import INSIDE_SCRIPT, Fetch, Request, parse_inside, plan
+from harness.inside import INSIDE_SCRIPT, Fetch, parse_inside, plan
 from harness.known_good import Answer, Sent, gather_plan, parse_state
 from harness.scripts import script
-from harness.target import ExecResult
+from harness.semantics import Request
 from harness.trace import Step, Trace, trace
 
 if TYPE_CHECKING:
@@ -49,49 +61,7 @@ __all__ = [
     "observations",
 ]
 
-HEALTHY = "healthy"
-UNKNOWN = "unknown"
-# The outage was measured (the probe or a load burst failed) and no unit explains it. Never "healthy".
-UNEXPLAINED = "unexplained"
 DOCTOR_TIMEOUT = 20.0
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One line of evidence with the area a responder would look in (game-day hints group by it)."""
-
-    area: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    cause: str
-    summary: str
-    evidence: tuple[str, ...]
-    facts: Facts
-    # Alarming things the doctor saw and set aside, with the reason: the misleading paths.
-    ruled_out: tuple[str, ...] = ()
-    # Failures measured from outside that the diagnosis had to account for (the probe's, a load burst's).
-    measured: tuple[str, ...] = ()
-    also: tuple[str, ...] = ()  # other causes that fit too, in the order tried
-    traces: tuple[Trace, ...] = ()
-    changes: Changes = field(default_factory=Changes)
-    observed: tuple[Observation, ...] = ()
-    context: Context | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def healthy(self) -> bool:
-        return self.cause == HEALTHY
-
-    @property
-    def broken_step(self) -> str:
-        """The first broken step of the first failing request's trace, in a few words ("" when none broke)."""
-        for item in self.traces:
-            step = item.broken
-            if step is not None:
-                return f"{step.what}: {step.detail}" + (f" ({step.where})" if step.where else "")
-        return ""
 
 
 def observations(facts: Facts) -> list[Observation]:
@@ -272,7 +242,7 @@ def _moved(item: Trace, baseline: Facts | None) -> Trace:
     """With a healthy record: a request now answered by another server than at the healthy check breaks there."""
     if baseline is None:
         return item
-    from harness.trace import choose_server
+    from harness.semantics import choose_server
 
     before = choose_server(baseline.config, item.request)
     steps = list(item.steps)
@@ -291,7 +261,7 @@ def _from_error_log(units: Registry, facts: Facts, traces: Sequence[Trace]) -> l
     import re
 
     from harness.facts import nginx_message
-    from harness.trace import choose_location, choose_server
+    from harness.semantics import choose_location, choose_server
 
     found: list[tuple[Cause, Finding]] = []
     for item in traces:
@@ -388,7 +358,7 @@ def _line_text(content: bytes, line: int) -> str:
 def _by_design(facts: Facts, fetched: Fetch) -> bool:
     """An answer inside that the configuration asks for: a `return` of that code where the request lands (a default
     server that drops unknown names with 444, which closes the connection, shows as no answer)."""
-    from harness.trace import choose_location, choose_server, configured_return
+    from harness.semantics import choose_location, choose_server, configured_return
 
     parts = urlsplit(fetched.url)
     server = choose_server(facts.config, Request(parts.path or "/", fetched.host, parts.port or 80))
@@ -425,15 +395,6 @@ def _area_of(item: Trace) -> str:
     if step is None:
         return "config"
     return {"socket": "port", "outside": "port", "file": "files", "upstream": "upstream"}.get(step.what, "config")
-
-
-class Server(Protocol):
-    """What the doctor needs of a server: a name and a way to run a command in it (a Target, or any container)."""
-
-    @property
-    def name(self) -> str: ...
-
-    def exec(self, argv: list[str], *, timeout: float = ...) -> ExecResult: ...
 
 
 def collect_script(units: Registry | None = None) -> str:

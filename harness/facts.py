@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from harness.confmodel import EMPTY, ConfigModel, parse_tree
 from harness.inside import INSIDE_SECTION, NO_INSIDE, Inside, parse_inside
-from harness.known_good import NO_STATE, RECORD_SECTION, State, parse_state
+from harness.known_good import NO_STATE, RECORD_SECTION, ConfigFile, Record, State, parse_state
 from harness.scripts import script
 from harness.server_paths import BACKUP_DIR
 
@@ -134,6 +134,28 @@ class Facts:
     sections: tuple[tuple[str, tuple[str, ...]], ...] = ()
     prefix: str = ""  # nginx's own prefix (`nginx -V`)
     known_good: str = ""  # as a baseline: the team's record it came from ("" : a healthy examination)
+
+    def record(self, source: str = "") -> Record:
+        """The known-good record these facts make (a healthy examination, or the team's own record)."""
+        model = self.config
+        config = tuple(
+            ConfigFile(e.path, e.kind, e.mode, e.owner, e.link, e.sha256, model.raw.get(e.path))
+            for e in sorted(model.files.values(), key=lambda e: e.path)
+        )
+        return Record(
+            source=source or self.known_good or "the healthy examination",
+            config=config,
+            state=self.state,
+            processes=tuple((p.pid, p.stat, p.args) for p in self.processes),
+            listeners=tuple((item.address, item.port, ",".join(item.processes)) for item in self.listeners),
+            firewall_rules=self.firewall_rules,
+            firewall_policies=self.firewall_policies,
+            firewall_readable=self.firewall_readable,
+            services=self.services,
+            open_files_limit=self.open_files_limit,
+            ulimit_settings=self.ulimit_settings,
+            directives=tuple((k, v) for k, v in self.directives if k == "worker_rlimit_nofile"),
+        )
 
     def section(self, name: str) -> tuple[str, ...]:
         return dict(self.sections).get(name, ())

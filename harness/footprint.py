@@ -126,8 +126,7 @@ def _innermost(model: ConfigModel, server: Server, location: Location | None, na
 def _reached(model: ConfigModel, server: Server, path: str) -> list[Location | None]:
     """The location PATH lands in, and those nginx may redirect it to inside (try_files, index): a limit in any
     of them may count the request."""
-    from harness.inside import index_names
-    from harness.trace import choose_location
+    from harness.semantics import choose_location, index_names
 
     seen: list[Location | None] = []
     todo: list[tuple[Location | None, str]] = [(choose_location(server, path), path)]
@@ -156,8 +155,7 @@ def _reached(model: ConfigModel, server: Server, path: str) -> list[Location | N
 
 def limits_for(model: ConfigModel, host: str, path: str, port: int) -> tuple[Limit, ...]:
     """The limits that count a request for PATH with HOST on PORT, as the configuration says."""
-    from harness.inside import Request
-    from harness.trace import choose_server
+    from harness.semantics import Request, choose_server
 
     known = zones(model)
     if not known:

@@ -14,7 +14,21 @@ import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from harness.confmodel import ConfigModel, Location, Server
+from harness.confmodel import ConfigModel
+from harness.semantics import (
+    Request,
+    choose_location,
+    choose_server,
+    effective,
+    file_candidates,
+    host_of,
+    index_names,
+    local_url,
+    tested_path,
+    try_files_fallback,
+    upstream_members,
+    upstream_of,
+)
 from harness.server_paths import DEFAULT_ROOT
 
 INSIDE_SECTION = "@@harness-inside "
@@ -144,17 +158,6 @@ NO_INSIDE = Inside()
 
 
 @dataclass(frozen=True)
-class Request:
-    """A request to trace: what the probe or a load burst sent, as nginx inside the server would see it."""
-
-    path: str = "/"
-    host: str = ""
-    port: int = 80
-    under_load: bool = False  # only a load burst failed: one request inside proves nothing about the way in
-    symptom: str = ""  # what the outside saw (refused, timeout, http-5xx, missing-text, ...)
-
-
-@dataclass(frozen=True)
 class Plan:
     user: str
     paths: tuple[str, ...]
@@ -179,91 +182,8 @@ def components(path: str) -> list[str]:
     return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def effective(server: Server, location: Location | None, name: str, model: ConfigModel) -> tuple[str, ...] | None:
-    """A directive's arguments where a request lands: the location's, else the server's, else http's."""
-    if location is not None:
-        found = location.get(name)
-        if found is not None:
-            return found.args
-    found = server.get(name)
-    if found is not None:
-        return found.args
-    inherited = next((d for d in model.http if d.name == name), None)
-    return inherited.args if inherited is not None else None
-
-
-def index_names(server: Server, location: Location | None, model: ConfigModel) -> tuple[str, ...]:
-    return effective(server, location, "index", model) or ("index.html",)
-
-
-def upstream_of(location: Location, model: ConfigModel | None = None) -> str | None:
-    """The URL (or unix:path) to ask directly for a proxied or FastCGI location; None for other kinds."""
-    for name in ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "grpc_pass"):
-        found = location.get(name)
-        if found is None or not found.args:
-            continue
-        target = found.args[0]
-        if "$" in target:
-            return None  # a variable upstream cannot be asked without the request
-        if target.startswith("unix:"):
-            return target.split(":", 2)[0] + ":" + target.split(":")[1]
-        if "://" not in target:
-            # fastcgi_pass, uwsgi_pass and grpc_pass name a bare address; their protocol is not HTTP.
-            target = f"{name.removesuffix('_pass') if name != 'proxy_pass' else 'http'}://{target}"
-        scheme, _, rest = target.partition("://")
-        host = rest.split("/", 1)[0]
-        group = model.upstreams.get(host) if model is not None else None
-        if group:  # an upstream block: ask its first server
-            first = group[0].args[0] if group[0].args else host
-            if first.startswith("unix:"):
-                return first
-            host = first
-        return f"{scheme}://{host}/"
-    return None
-
-
-def local_url(model: ConfigModel, port: int, path: str) -> str:
-    """The URL of PATH on PORT from inside the server: https where a server listens on the port with ssl."""
-    tls = any(item.port == port and item.ssl for server in model.servers for item in server.listens)
-    return f"{'https' if tls else 'http'}://127.0.0.1:{port}{path}"
-
-
-def upstream_members(location: Location, model: ConfigModel) -> list[str]:
-    """Every server of the upstream group a location proxies to, as upstream_of names one (the first is its answer):
-    nginx fails over among them, so the group is down only when every one of them is."""
-    first = upstream_of(location, model)
-    if first is None:
-        return []
-    directive = next(d for n in ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "grpc_pass") if (d := location.get(n)))
-    scheme = first.split("://", 1)[0] if "://" in first else "http"
-    name = directive.args[0].split("://", 1)[-1].split("/", 1)[0]
-    group = model.upstreams.get(name) or ()
-    members = [d.args[0] for d in group if d.args and d.name == "server"]
-    found = [first]
-    for member in members[1:]:
-        url = member if member.startswith("unix:") else f"{scheme}://{member}/"
-        if url not in found:
-            found.append(url)
-    return found
-
-
-def _host_of(server: Server) -> str:
-    return next((n for n in server.names if n and n != "_" and "*" not in n and not n.startswith("~")), "localhost")
-
-
-def tested_path(condition: tuple[str, ...], root: str | None) -> str | None:
-    """The file an `if (-f …)`-style condition tests, with $document_root made ROOT; None for other conditions."""
-    if len(condition) != 2 or condition[0].lstrip("!") not in ("-f", "-d", "-e", "-x"):
-        return None
-    path = condition[1].strip("\"'")
-    if root is not None and "$" not in root:
-        path = path.replace("$document_root", root.rstrip("/"))
-    return path if path.startswith("/") and "$" not in path else None
-
-
 def plan(model: ConfigModel, requests: Iterable[Request] = (), logs: tuple[str, ...] = ()) -> Plan:
     """What to look at inside, from the configuration and the failing requests."""
-    from harness.trace import choose_location, choose_server, file_candidates, try_files_fallback
 
     paths: list[str] = []
     fetches: list[tuple[str, str]] = []
@@ -277,7 +197,7 @@ def plan(model: ConfigModel, requests: Iterable[Request] = (), logs: tuple[str, 
     for server in model.servers:
         port = next((item.port for item in server.listens if item.port > 0), 80)
         if len(fetches) < MAX_FETCHES:
-            fetches.append((_host_of(server), local_url(model, port, "/")))
+            fetches.append((host_of(server), local_url(model, port, "/")))
         for location in (None, *server.locations):
             root = effective(server, location, "root", model)
             alias = location.get("alias") if location is not None else None
@@ -302,13 +222,13 @@ def plan(model: ConfigModel, requests: Iterable[Request] = (), logs: tuple[str, 
                 and port > 0
             ):
                 # A folder of its own (an alias, a root): asked through nginx, whose error log says why it fails.
-                fetches.append((_host_of(server), local_url(model, port, location.path)))
+                fetches.append((host_of(server), local_url(model, port, location.path)))
             if location is not None:
                 upstream = upstream_of(location, model)
                 if upstream is not None and upstream not in upstreams:
                     upstreams.append(upstream)
                     if location.modifier in ("", "^~", "=") and len(fetches) < MAX_FETCHES and port > 0:
-                        fetches.append((_host_of(server), local_url(model, port, location.path)))
+                        fetches.append((host_of(server), local_url(model, port, location.path)))
                 # The rest of its group: nginx fails over among them, so each is asked too.
                 upstreams += [m for m in upstream_members(location, model)[1:] if m not in upstreams]
     for request in requests:
@@ -324,8 +244,8 @@ def plan(model: ConfigModel, requests: Iterable[Request] = (), logs: tuple[str, 
             for candidate in file_candidates(model, chosen, moved[1], moved[2]):
                 add_path(candidate)
         url = local_url(model, request.port, request.path)
-        if (request.host or _host_of(chosen), url) not in fetches and len(fetches) < MAX_FETCHES:
-            fetches.append((request.host or _host_of(chosen), url))
+        if (request.host or host_of(chosen), url) not in fetches and len(fetches) < MAX_FETCHES:
+            fetches.append((request.host or host_of(chosen), url))
     return Plan(model.user, tuple(paths[:MAX_PATHS]), tuple(fetches), tuple(upstreams), logs)
 
 

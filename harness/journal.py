@@ -27,7 +27,7 @@ from typing import Any
 
 from harness import __version__
 from harness.doctor import Diagnosis
-from harness.drill import Result, Verdict
+from harness.outcome import Result, Verdict
 from harness.probe import DEFAULT_CHECKS, Check
 from harness.timeline import EventKind, Phase, Timeline
 from harness.verify import FixReport

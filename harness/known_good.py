@@ -31,7 +31,6 @@ from harness.server_paths import CONF_ROOT
 
 if TYPE_CHECKING:
     from harness.confmodel import ConfigModel
-    from harness.facts import Facts
 
 RECORD_SECTION = "@@harness-record "
 MAX_RECORDED = 400  # paths stat'ed one by one; folders listed one level down add theirs
@@ -211,30 +210,6 @@ def _plain(value: Any) -> Any:
 
 def _unb64(text: str) -> bytes:
     return base64.b64decode(text)
-
-
-def record_of(facts: Facts, source: str = "") -> Record:
-    """The record that FACTS (a healthy examination, or the team's own record) make."""
-    source = source or facts.known_good or "the healthy examination"
-    model = facts.config
-    config = tuple(
-        ConfigFile(e.path, e.kind, e.mode, e.owner, e.link, e.sha256, model.raw.get(e.path))
-        for e in sorted(model.files.values(), key=lambda e: e.path)
-    )
-    return Record(
-        source=source,
-        config=config,
-        state=facts.state,
-        processes=tuple((p.pid, p.stat, p.args) for p in facts.processes),
-        listeners=tuple((item.address, item.port, ",".join(item.processes)) for item in facts.listeners),
-        firewall_rules=facts.firewall_rules,
-        firewall_policies=facts.firewall_policies,
-        firewall_readable=facts.firewall_readable,
-        services=facts.services,
-        open_files_limit=facts.open_files_limit,
-        ulimit_settings=facts.ulimit_settings,
-        directives=tuple((k, v) for k, v in facts.directives if k == "worker_rlimit_nofile"),
-    )
 
 
 # -- what to gather ------------------------------------------------------------------------------------

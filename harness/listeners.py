@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from harness.timeline import Event
 
 if TYPE_CHECKING:
-    from harness.drill import Verdict
+    from harness.outcome import Verdict
     from harness.target import Target
 
 log = logging.getLogger(__name__)

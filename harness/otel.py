@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Span, Tracer
 
-    from harness.drill import Result
+    from harness.outcome import Result
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()

@@ -40,7 +40,8 @@ from harness.signals import sigterm_as_interrupt
 # The rest of harness is imported by the fixtures that use it: a suite that never asks for a drill must not
 # pay for the Docker SDK and the doctor at collection (measured by bench/bench.py, goal: under 50 ms).
 if TYPE_CHECKING:
-    from harness.drill import Repair, Result
+    from harness.drill import Repair
+    from harness.outcome import Result
     from harness.scenario import Scenario
     from harness.session import Session
     from harness.site import Site
@@ -125,7 +126,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "harness_each_scenario" in metafunc.fixturenames:
-        from harness.scenario import load_catalogue
+        from harness.catalogue import load_catalogue
 
         params = [pytest.param(name, id=name, marks=pytest.mark.scenario(name)) for name in load_catalogue().names()]
         metafunc.parametrize("harness_each_scenario", params, indirect=True)
@@ -143,7 +144,7 @@ def _scenario_of(item: pytest.Item) -> str | None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted = set(config.getoption("harness_scenario"))
     if wanted:
-        from harness.scenario import load_catalogue
+        from harness.catalogue import load_catalogue
 
         known = set(load_catalogue().names())
         unknown = sorted(wanted - known)

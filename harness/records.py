@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from harness.history import Run, detail_json
 
 if TYPE_CHECKING:  # a drill's command need not import verify-fix's machinery to record its result
-    from harness.drill import Result
+    from harness.outcome import Result
     from harness.verify import FixReport
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from harness.causes import registry
+from harness.command import ExecResult
 from harness.doctor import HEALTHY, UNEXPLAINED, UNKNOWN, Diagnosis
 from harness.errors import CommandFailed, RemedyError
-from harness.target import ExecResult, Target
+from harness.target import Target
 from harness.undo import explains, undo_remedy
 
 Remedy = Callable[[Target, Diagnosis], list[ExecResult]]

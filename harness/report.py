@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.doctor import Diagnosis
-from harness.drill import Result, Verdict
+from harness.outcome import Result, Verdict
 from harness.schemas import schema_id
 
 

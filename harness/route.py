@@ -17,10 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.confmodel import ConfigModel, Directive, Location, Server
-from harness.inside import Request, index_names
+from harness.semantics import Request, choose_location, choose_server, configured_return, filesystem_path, index_names
 from harness.server_paths import DEFAULT_ROOT
-from harness.trace import _base as filesystem_path
-from harness.trace import choose_location, choose_server, configured_return
 
 PASSES = ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "grpc_pass")
 _HOPS = 8  # nginx itself stops internal redirects after 10
@@ -67,7 +65,7 @@ def route(model: ConfigModel, request: Request, exists: Exists) -> Route | None:
     reads: list[str] = []
 
     def ends(kind: str, file: str = "", passes: Directive | None = None) -> Route:
-        base, line = _base(model, server, location)
+        base, line = _folder(model, server, location)
         ups = addresses(model, passes) if passes is not None and kind == "upstream" else ()
         return Route(request, server, location, kind, tuple(reads), base, line, file, ups, passes)
 
@@ -149,7 +147,7 @@ def _try_files(server: Server, location: Location | None) -> Directive | None:
     return server.get("try_files")
 
 
-def _base(model: ConfigModel, server: Server, location: Location | None) -> tuple[str, Line | None]:
+def _folder(model: ConfigModel, server: Server, location: Location | None) -> tuple[str, Line | None]:
     """The folder files are read from where the request is, and the line that names it."""
     alias = location.get("alias") if location is not None else None
     if alias is not None and alias.args:

@@ -12,15 +12,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from harness import engine, ownership
+from harness.catalogue import Catalogue, load_catalogue
 from harness.choice import missing
 from harness.config import Settings
 from harness.engine import boundary
 from harness.errors import HarnessError, InvalidInput
 from harness.image import TargetImage, ensure_image, ensure_variant
 from harness.ownership import Removed
-from harness.scenario import Catalogue, Scenario, load_catalogue
+from harness.scenario import Scenario
 from harness.signals import deferred_signals
 from harness.site import Site
+from harness.site_lay import start_up
 from harness.target import Target
 
 if TYPE_CHECKING:
@@ -97,6 +99,7 @@ class Session:
             bind_address=bind,
             host=host,
             site=self.site,
+            startup=(start_up,) if self.site is not None else (),
         )
 
     def scenarios(self, names: list[str] | None = None) -> tuple[list[Scenario], list[tuple[str, str]]]:

@@ -436,7 +436,7 @@ def _proxies(location: Location) -> bool:
 
 
 def _implied(model: ConfigModel, server: Server, path: str, host: str, scheme: str) -> ProbeSpec:
-    from harness.trace import choose_location
+    from harness.semantics import choose_location
 
     location = choose_location(server, path)
     returned = (location.get("return") if location is not None else None) or server.get("return")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from harness.engine import Trouble, boundary
+from harness.engine import Trouble
 from harness.errors import InvalidInput
 from harness.probe import Check, Outcome, product
 from harness.site import PAGE_MARKER, SETTINGS, STANDINS, STUB_MARKER, ProbeSpec, Site, Upstream, probes_for
@@ -218,6 +218,17 @@ def _folder_tar(source: str, into: str) -> bytes:
     return buffer.getvalue()
 
 
+def start_up(target: Target) -> None:
+    """The start-up step of a --site target (Target runs it once the container runs): lay the tree in, then record
+    what each probe's healthy answer is."""
+    site = target.site
+    if site is None:
+        return
+    target.wait_until_serving(target.ready_timeout)  # the test server first: the image works
+    target.site_notes = lay(target, site)
+    target.checks = record(target, site)
+
+
 def lay(target: Target, site: Site) -> list[str]:
     """Put SITE into TARGET and start nginx with it; bad trees are InvalidInput naming nginx's own words.
 
@@ -303,8 +314,9 @@ def _upload(target: Target, path: str, data: bytes) -> None:
     def refused(exc: BaseException, doing: str) -> Exception:  # e.g. a file where the image has a folder
         return InvalidInput(f"could not upload the site into {target.name}: {exc}")
 
-    with boundary(f"uploading the site into {target.name}", {Trouble.REFUSED: refused}):
-        accepted = target._wrapped.put_archive(path, data)
+    accepted = target.upload(
+        path, data, doing=f"uploading the site into {target.name}", instead={Trouble.REFUSED: refused}
+    )
     if not accepted:
         raise InvalidInput(f"the engine refused the site's files in {target.name}")
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from harness.confmodel import ConfigModel, Directive, Location, Server
-from harness.inside import effective, index_names
+from harness.semantics import effective, index_names
 from harness.server_paths import DEFAULT_ROOT
 
 # Handlers that answer a location without reading its root.
@@ -150,7 +150,7 @@ def _title(server: Server) -> str:
 
 
 def _pages(model: ConfigModel, server: Server) -> list[Need]:
-    from harness.trace import choose_location
+    from harness.semantics import choose_location
 
     found = []
     # `/` (every server's probe), and folders of their own (alias): a page for another prefix under the root would
@@ -173,7 +173,7 @@ def _pages(model: ConfigModel, server: Server) -> list[Need]:
         location = choose_location(server, uri)
         if location is not None and any(location.get(n) for n in _HANDLERS):
             continue
-        base = _base(model, server, location, uri)
+        base = filesystem_path(model, server, location, uri)
         if base:
             found.append(Need("page", base, _why(directive), (f"{_title(server)} error page",)))
     return found
@@ -183,7 +183,7 @@ def _locations(model: ConfigModel, server: Server) -> list[tuple[Server, Locatio
     return [(s, loc) for s, loc in model.all_locations() if s is server]
 
 
-def _base(model: ConfigModel, server: Server, location: Location | None, uri: str) -> str:
+def filesystem_path(model: ConfigModel, server: Server, location: Location | None, uri: str) -> str:
     """The file nginx reads for URI in LOCATION ("" when it cannot be known without the request)."""
     alias = location.get("alias") if location is not None else None
     if alias is not None and alias.args and location is not None:
@@ -212,11 +212,11 @@ def _served(model: ConfigModel, server: Server, location: Location | None, path:
             return ""  # an application answers what the files do not: generate nothing that would shadow it
         if not fallback.startswith("="):
             uri = fallback.split("?", 1)[0]
-            return _base(model, server, location, uri) if uri.startswith("/") and "$" not in uri else ""
+            return filesystem_path(model, server, location, uri) if uri.startswith("/") and "$" not in uri else ""
         if not any(t.endswith("/") for t in tries[:-1]):
             return ""  # only files: a directory's index is never served here
     index = next((i for i in index_names(server, location, model) if "$" not in i), "")
     if not index or index.startswith("/"):
         return ""
-    base = _base(model, server, location, path)
+    base = filesystem_path(model, server, location, path)
     return posixpath.join(base, index) if base else ""

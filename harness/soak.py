@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.drill import Drill, DrillOptions, Result
+from harness.drill import Drill, DrillOptions
+from harness.outcome import Result
 from harness.session import Session
 
 FLAT_MB = 10.0  # resident memory may wander this much after warm-up and still be flat

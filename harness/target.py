@@ -12,13 +12,14 @@ import logging
 import secrets
 import tarfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from harness import engine, ownership, server_paths
-from harness.engine import Trouble, boundary
-from harness.errors import CommandFailed, EngineUnavailable, NotOurTarget, TargetError, TargetGone, TargetNotReady
+from harness.command import ExecResult
+from harness.engine import Make, Trouble, boundary
+from harness.errors import EngineUnavailable, NotOurTarget, TargetError, TargetGone, TargetNotReady
 from harness.poll import poll_until
 from harness.probe import DEFAULT_CHECKS, Check, Outcome, Probe, Sample
 from harness.shell import SHELL_MARK, Shell, ShellDied
@@ -36,32 +37,6 @@ if TYPE_CHECKING:
 
 HTTP_PORT = 80
 HTTPS_PORT = 443
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    argv: tuple[str, ...]
-    exit_code: int
-    stdout: str
-    stderr: str
-    duration: float
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0
-
-    @property
-    def timed_out(self) -> bool:
-        return self.exit_code in (124, 137)
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-    def check(self) -> ExecResult:
-        if not self.ok:
-            raise CommandFailed(list(self.argv), self.exit_code, self.output)
-        return self
 
 
 def exec_in(
@@ -159,7 +134,9 @@ class Target:
         ready_timeout: float = 30.0,
         bind_address: str = "127.0.0.1",
         host: str | None = None,  # where probes reach the published port (a remote engine's host)
-        site: Site | None = None,  # a team's configuration to lay in at start (--site); None: the test server
+        site: Site | None = None,  # a team's configuration (--site); None: the test server
+        # Run in order once the container runs, as testcontainers runs a wait strategy: laying a --site tree is one.
+        startup: Sequence[Callable[[Target], None]] = (),
     ) -> None:
         self.image = image
         self.run_id = run_id
@@ -177,6 +154,7 @@ class Target:
         # Publish on loopback only: a deliberately broken server has no business on the LAN.
         self._container.ports[f"{HTTP_PORT}/tcp"] = (bind_address, None)  # type: ignore[assignment]
         self.site = site
+        self._startup = tuple(startup)
         self._choice: Choice | None = None
         self.checks: tuple[Check, ...] = DEFAULT_CHECKS  # what "serving" means here: the site's recorded answers
         self.site_notes: list[str] = []
@@ -218,12 +196,8 @@ class Target:
         if self.persistent_shell:
             # Opened while nginx comes up, so the first command (the doctor's) does not pay for it.
             background(self._new_shell().warm, name="harness-shell").start()
-        if self.site is not None:
-            from harness.site_lay import lay, record
-
-            self.wait_until_serving(self.ready_timeout)  # the test server first: the image works
-            self.site_notes = lay(self, self.site)
-            self.checks = record(self, self.site)
+        for step in self._startup:
+            step(self)
         self.wait_until_serving(self.ready_timeout)
         return self
 
@@ -462,10 +436,15 @@ class Target:
             info.mtime = int(time.time())
             archive.addfile(info, io.BytesIO(data))
         self.round_trips.append((time.monotonic(), f"upload {path}"))
-        with boundary(f"writing {path}"):
-            accepted = self._wrapped.put_archive(folder or "/", buffer.getvalue())
-        if not accepted:
+        if not self.upload(folder or "/", buffer.getvalue(), doing=f"writing {path}"):
             raise TargetError(f"the engine refused to write {path} in {self.name}")
+
+    def upload(
+        self, folder: str, archive: bytes, *, doing: str = "", instead: dict[Trouble, Make] | None = None
+    ) -> bool:
+        """Unpack a tar ARCHIVE into FOLDER in one round trip; False when the engine refuses it."""
+        with boundary(doing or f"uploading into {folder}", instead):
+            return bool(self._wrapped.put_archive(folder, archive))
 
     def logs(self, tail: int = 50) -> str:
         try:

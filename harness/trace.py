@@ -13,22 +13,24 @@ from __future__ import annotations
 
 import ipaddress
 import posixpath
-import re
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from harness.confmodel import Conditional, ConfigModel, Directive, Location, Server
 from harness.facts import Facts, nginx_message
-from harness.inside import (
-    Fetch,
-    Inside,
-    PathStat,
+from harness.inside import Fetch, Inside, PathStat, components
+from harness.semantics import (
     Request,
-    components,
+    choose_location,
+    choose_server,
+    configured_return,
     effective,
-    index_names,
+    file_candidates,
+    innermost,
     local_url,
+    script_from_root,
     tested_path,
+    try_files_fallback,
     upstream_members,
     upstream_of,
 )
@@ -72,109 +74,6 @@ class Trace:
 
 
 # -- nginx's choices ----------------------------------------------------------------------------------
-
-
-def _name_matches(name: str, host: str) -> int:
-    """How well server_name NAME matches HOST, in nginx's order: 4 exact, 3 *.x, 2 x.*, 1 regex, 0 no."""
-    if not host:
-        return 0
-    if name == host:
-        return 4
-    if name.startswith("*.") and host.endswith(name[1:]):
-        return 3
-    if name.startswith(".") and (host == name[1:] or host.endswith(name)):
-        return 3
-    if name.endswith(".*") and host.startswith(name[:-1]):
-        return 2
-    if name.startswith("~"):
-        try:
-            return 1 if re.search(name[1:], host) else 0
-        except re.error:
-            return 0
-    return 0
-
-
-def choose_server(model: ConfigModel, request: Request) -> Server | None:
-    candidates = model.servers_on(request.port)
-    if not candidates:
-        return None
-    host = request.host.split(":")[0].lower()
-    best = max(candidates, key=lambda s: max((_name_matches(n.lower(), host) for n in s.names), default=0))
-    if max((_name_matches(n.lower(), host) for n in best.names), default=0) > 0:
-        return best
-    return next((s for s in candidates if s.default_on(request.port)), candidates[0])
-
-
-def choose_location(server: Server, path: str) -> Location | None:
-    """nginx's order: an exact match; else the longest prefix, unless ^~; else the first regex; else that prefix."""
-    return _choose(server.locations, path)
-
-
-def _choose(locations: tuple[Location, ...], path: str) -> Location | None:
-    exact = next((loc for loc in locations if loc.modifier == "=" and loc.path == path), None)
-    if exact is not None:
-        return exact
-    prefixes = [loc for loc in locations if loc.modifier in ("", "^~") and path.startswith(loc.path)]
-    longest = max(prefixes, key=lambda loc: len(loc.path), default=None)
-    if longest is not None and longest.locations:
-        nested = _choose(longest.locations, path)
-        if nested is not None:
-            return nested
-    if longest is not None and longest.modifier == "^~":
-        return longest
-    for loc in locations:
-        if loc.modifier in ("~", "~*"):
-            try:
-                if re.search(loc.path, path, re.IGNORECASE if loc.modifier == "~*" else 0):
-                    return loc
-            except re.error:
-                continue
-    return longest
-
-
-def _base(model: ConfigModel, server: Server, location: Location | None, path: str) -> str | None:
-    """The filesystem path for PATH: alias replaces the location's prefix; root is prepended."""
-    alias = location.get("alias") if location is not None else None
-    if alias is not None and alias.args and location is not None and location.modifier in ("", "^~", "="):
-        return posixpath.join(alias.args[0], path[len(location.path) :]) if path.startswith(location.path) else None
-    root = effective(server, location, "root", model)
-    base = root[0] if root else DEFAULT_ROOT
-    if "$" in base:
-        return None
-    return base.rstrip("/") + path
-
-
-def _script_name(location: Location | None, path: str) -> str:
-    """$fastcgi_script_name for PATH: the URI, or the first part fastcgi_split_path_info's regex takes from it."""
-    split = location.get("fastcgi_split_path_info") if location is not None else None
-    if split is None or not split.args:
-        return path
-    try:
-        found = re.match(split.args[0], path)
-    except re.error:
-        return path  # a PCRE form Python does not read: the whole URI, as nginx has it without a match
-    return found.group(1) if found is not None and found.groups() else path
-
-
-def file_candidates(model: ConfigModel, server: Server, location: Location | None, path: str) -> list[str]:
-    """The files and directories nginx would look at for PATH, in order."""
-    found: list[str] = []
-    try_files = location.get("try_files") if location is not None else None
-    forms = list(try_files.args[:-1]) if try_files is not None and try_files.args else ["$uri"]
-    script = _script_name(location, path)
-    for form in forms:
-        uri = form.replace("$uri", path).replace("$request_uri", path).replace("$fastcgi_script_name", script)
-        if "$" in uri:
-            continue
-        base = _base(model, server, location, uri)
-        if base is None:
-            continue
-        if uri.endswith("/"):
-            found.append(base.rstrip("/") or "/")
-            found += [posixpath.join(base, name) for name in index_names(server, location, model) if "$" not in name]
-        else:
-            found.append(base)
-    return found
 
 
 # -- the trace ---------------------------------------------------------------------------------------
@@ -302,12 +201,6 @@ def _no_server(model: ConfigModel, request: Request) -> Step:
     return Step("server", False, f"no server block listens on port {request.port}: " + "; ".join(elsewhere[:4]))
 
 
-def configured_return(server: Server, location: Location | None) -> Directive | None:
-    """The `return` nginx's rewrite phase answers with where a request lands: its location's, or, when no location
-    matches, its server's."""
-    return location.get("return") if location is not None else server.get("return")
-
-
 def _handler(
     model: ConfigModel,
     facts: Facts,
@@ -367,35 +260,6 @@ def _handler(
     return [step, *_handler(model, facts, inside, server, handler, moved, depth + 1)]
 
 
-def try_files_fallback(
-    server: Server, location: Location | None, path: str
-) -> tuple[Directive, Location | None, str] | None:
-    """try_files's last argument, when it hands the request on: the named location (@app) or the location the URI
-    it redirects to lands in. None when there is no try_files, or it ends in `=CODE`."""
-    directive = location.get("try_files") if location is not None else None
-    if directive is None or len(directive.args) < 2:
-        return None
-    last = directive.args[-1]
-    if last.startswith("="):
-        return None
-    if last.startswith("@"):
-        named = next((loc for loc in _named(server) if loc.path == last), None)
-        return directive, named, last
-    uri = last.split("?", 1)[0].replace("$uri", path)
-    if "$" in uri or not uri.startswith("/"):
-        return None
-    return directive, choose_location(server, uri), uri
-
-
-def _named(server: Server) -> list[Location]:
-    found, stack = [], list(server.locations)
-    while stack:
-        location = stack.pop(0)
-        found.append(location)
-        stack.extend(location.locations)
-    return [loc for loc in found if loc.modifier == "@"]
-
-
 def _access(model: ConfigModel, server: Server, location: Location | None, client: str | None) -> Step | None:
     """nginx's access phase, after rewrites (`return`) and before content: allow/deny, then auth_basic.
 
@@ -445,16 +309,6 @@ def _first_match(rules: list[Directive], client: str) -> Directive | None:
     return None
 
 
-def innermost(model: ConfigModel, server: Server, location: Location | None, names: tuple[str, ...]) -> list[Directive]:
-    """The directives NAMES where a request lands, as nginx inherits arrays: the innermost level that has any."""
-    levels = ((location.directives if location is not None else ()), server.directives, model.http)
-    for level in levels:
-        found = [d for d in level if d.name in names and d.args]
-        if found:
-            return found
-    return []
-
-
 def dead_upstreams(facts: Facts) -> list[tuple[Location, Step]]:
     """Every proxied location of the configuration whose upstream gave no answer when asked directly, probed or
     not (a regex location no probe reaches, a named one behind try_files): evidence, with the line that proxies."""
@@ -484,16 +338,6 @@ def _on_this_server(upstream: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def script_from_root(model: ConfigModel, server: Server, location: Location | None) -> bool:
-    """Whether a FastCGI app finds its script under the root: SCRIPT_FILENAME built from $document_root."""
-    # fastcgi_param is an array directive: the innermost level that sets any replaces the outer ones whole.
-    levels = (location.directives if location is not None else (), server.directives, model.main)
-    params = next(([d for d in level if d.name == "fastcgi_param"] for level in levels
-                   if any(d.name == "fastcgi_param" for d in level)), [])  # fmt: skip
-    roots = ("$document_root", "$realpath_root")
-    return any(d.args[:1] == ("SCRIPT_FILENAME",) and any(r in " ".join(d.args[1:]) for r in roots) for d in params)
 
 
 def _upstream(facts: Facts, inside: Inside, location: Location, upstream: str) -> Step:

@@ -24,13 +24,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness.errors import CommandFailed, RemedyError, TargetError
-from harness.known_good import LIMIT_FILES, Entry, Record, record_of
+from harness.known_good import LIMIT_FILES, Entry, Record
 from harness.server_paths import BACKUP_DIR, CONF_ROOT
 
 if TYPE_CHECKING:
+    from harness.command import ExecResult
     from harness.doctor import Diagnosis
     from harness.facts import Facts
-    from harness.target import ExecResult, Target
+    from harness.target import Target
 
 # Folders too broad to implicate everything below them when evidence names them.
 _BROAD = {"/", "/etc", CONF_ROOT, "/var", "/var/www", "/run", "/usr", "/var/log", "/var/lib"}
@@ -451,7 +452,7 @@ def plan_undo(diagnosis: Diagnosis, record: Record | None = None) -> tuple[list[
     if record is None:
         if context is None or context.baseline is None:
             return [], []
-        record = record_of(context.baseline)
+        record = context.baseline.record()
     from harness.units import stamp
 
     undos, advice = differences(record, diagnosis.facts, stamp())

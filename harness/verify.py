@@ -18,8 +18,9 @@ from enum import StrEnum
 from functools import partial
 from typing import TypeVar
 
+from harness.command import ExecResult
 from harness.doctor import Diagnosis
-from harness.drill import Drill, DrillOptions, Result, Verdict
+from harness.drill import Drill, DrillOptions
 from harness.errors import HarnessError, InvalidInput, RemedyError
 from harness.fix import FIX_DIR, Fix, FixKind, FixRun
 from harness.fix_checks import (
@@ -41,10 +42,11 @@ from harness.fix_checks import (
     skipped,
 )
 from harness.listeners import DrillListener
+from harness.outcome import Result, Verdict
 from harness.scenario import Scenario
 from harness.session import Session
 from harness.signals import quiet
-from harness.target import ExecResult, Target
+from harness.target import Target
 from harness.timeline import Event, EventKind
 
 __all__ = [

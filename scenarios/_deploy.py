@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from harness.target import ExecResult, Target
+from harness.command import ExecResult
+from harness.target import Target
 
 STAGED = "/tmp/site.new"
 # The newest backup the deploy tool kept of the file named by $1 (an argument, never shell text).

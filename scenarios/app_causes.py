@@ -13,8 +13,9 @@ import re
 from typing import TYPE_CHECKING
 
 from harness.causes import Cause, Context, Finding
+from harness.command import ExecResult
 from harness.errors import RemedyError
-from harness.target import ExecResult, Target
+from harness.target import Target
 from harness.units import required, serving, wait
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def _seen(ctx: Context) -> str:
 
 def proxied(facts: Facts) -> bool:
     """Whether this server's configuration sends requests to the app at all (someone else's site may not)."""
-    from harness.inside import upstream_of  # here: loading the unit costs no config parser
+    from harness.semantics import upstream_of
 
     return any(upstream_of(location, facts.config) == APP_URL for _, location in facts.config.all_locations())
 

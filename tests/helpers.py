@@ -21,7 +21,8 @@ import jsonschema
 
 import docker
 from harness import ownership, schemas
-from harness.scenario import Catalogue, Scenario
+from harness.catalogue import Catalogue
+from harness.scenario import Scenario
 from harness.session import Session
 from harness.symptom import Symptom
 from harness.target import Target

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from harness.catalogue import load_catalogue
 from harness.causes import registry
 from harness.doctor import HEALTHY, examine
-from harness.drill import DetectedBy, Result, Verdict
 from harness.load import burst
+from harness.outcome import DetectedBy, Result, Verdict
 from harness.probe import Outcome, Probe, Sample
-from harness.scenario import Scenario, load_catalogue
+from harness.scenario import Scenario
 from harness.session import Session
 from harness.symptom import Symptom
 from harness.target import Target

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.catalogue import load_catalogue
 from harness.choice import choose, free_port, missing
 from harness.route import Line
-from harness.scenario import load_catalogue
 from harness.site import Site, load_site
 from scenarios._edit import swap, with_port
 

@@ -12,12 +12,12 @@ from rich.console import Console
 
 import docker
 from harness import __version__, ownership
+from harness.catalogue import load_catalogue
 from harness.cli import BAD_INPUT, HARNESS_ERROR, PASSED, progress
 from harness.doctor import diagnose
-from harness.drill import Result, Verdict
 from harness.facts import parse_facts
+from harness.outcome import Result, Verdict
 from harness.report import Accuracy, render_result
-from harness.scenario import load_catalogue
 from harness.symptom import Symptom
 from tests.helpers import containers_of_run, fresh_run_id, run_harness, single_drill, validated
 

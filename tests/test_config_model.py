@@ -15,7 +15,8 @@ from harness.confmodel import parse_tree
 from harness.doctor import HEALTHY, UNEXPLAINED, Request, diagnose
 from harness.facts import Listener, parse_facts
 from harness.inside import Inside, PathStat, plan
-from harness.trace import choose_location, choose_server, trace
+from harness.semantics import choose_location, choose_server
+from harness.trace import trace
 
 DATA = Path(__file__).parent / "data"
 
@@ -316,7 +317,7 @@ def test_harness_list_causes_shows_the_order_the_doctor_tries_them_in() -> None:
 
 
 def test_every_built_in_cause_is_a_registered_unit_and_every_scenario_cause_has_one() -> None:
-    from harness.scenario import load_catalogue
+    from harness.catalogue import load_catalogue
 
     registry = load_registry()
     assert registry.broken == ()

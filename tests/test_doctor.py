@@ -14,11 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import docker
+from harness.catalogue import load_catalogue
 from harness.causes import registry
 from harness.cli import PASSED, VERDICT_FAILED
 from harness.doctor import HEALTHY, UNEXPLAINED, UNKNOWN, Request, diagnose, examine
 from harness.facts import COLLECT_SCRIPT, EnabledSite, parse_facts
-from harness.scenario import load_catalogue
 from harness.session import Session
 from harness.symptom import Symptom
 from harness.target import Target

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from harness.command import ExecResult
 from harness.confmodel import parse_tree
 from harness.doctor import HEALTHY, UNEXPLAINED, Request, diagnose
 from harness.errors import RemedyError
 from harness.facts import Facts, parse_facts
 from harness.inside import Fetch, Inside, PathStat, plan
-from harness.target import ExecResult
 from harness.trace import trace
 from tests.test_config_model import site
 

@@ -9,7 +9,8 @@ import pytest
 from rich.console import Console
 
 from harness.doctor import HEALTHY, examine
-from harness.drill import Drill, DrillOptions, Result, Verdict
+from harness.drill import Drill, DrillOptions
+from harness.outcome import Result, Verdict
 from harness.probe import Outcome, Probe
 from harness.report import Accuracy, render_results, results_to_dict
 from harness.scenario import Scenario

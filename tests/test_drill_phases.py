@@ -15,15 +15,17 @@ from typing import Any
 
 import pytest
 
+from harness.command import ExecResult
 from harness.doctor import Diagnosis
-from harness.drill import Drill, DrillInterrupted, DrillOptions, Verdict
+from harness.drill import Drill, DrillInterrupted, DrillOptions
 from harness.footprint import Pacer
 from harness.journal import journal
 from harness.listeners import DrillListener
+from harness.outcome import Verdict
 from harness.probe import DEFAULT_CHECKS, Monitor, Outcome, Sample
 from harness.scenario import Scenario
 from harness.symptom import Symptom
-from harness.target import ExecResult, State
+from harness.target import State
 from harness.timeline import PHASES, Event, EventKind
 
 DATA = Path(__file__).parent / "data"

@@ -14,8 +14,9 @@ from harness.choice import rate_limited_page
 from harness.cli import BAD_INPUT, HARNESS_ERROR
 from harness.cli.drill import exit_code
 from harness.confmodel import parse_tree
-from harness.drill import Result, Verdict, unsteady_probes
+from harness.drill import unsteady_probes
 from harness.footprint import Pacer, limits_for
+from harness.outcome import Result, Verdict
 from harness.probe import Check, Monitor, Outcome, Probe, Sample
 from harness.session import Session
 from harness.site import derive_probes, load_site, probe_plan

@@ -16,7 +16,7 @@ import pytest
 from harness.cli import PASSED, VERDICT_FAILED
 from harness.doctor import HEALTHY, Diagnosis, diagnose, examine
 from harness.facts import parse_facts
-from harness.known_good import Entry, Record, State, parse_state, record_of
+from harness.known_good import Entry, Record, State, parse_state
 from harness.target import Target
 from harness.undo import differences, implicated, plan_undo
 from tests.helpers import run_harness, single_drill
@@ -288,7 +288,7 @@ def test_the_healthy_examination_records_what_nginx_reads_writes_and_serves(harn
     assert state.content("/var/www/html/index.html") == harness_target.read_file("/var/www/html/index.html").encode()
     assert state.content("/etc/default/nginx") is not None
     assert any(line.startswith("www-data:") for line in state.users)
-    record = record_of(diagnosis.facts)
+    record = diagnosis.facts.record()
     assert Record.from_json(record.to_json()) == record
     assert record.config_file("/etc/nginx/nginx.conf") is not None
     # A repair never runs on a healthy server: nothing to undo there.
@@ -308,7 +308,7 @@ def test_a_path_gone_and_one_appeared_with_its_inode_is_a_move_back() -> None:
     base = _captured()
     before = State((_entry("/srv/a", "d", 7), _entry("/srv/a/i.html", sha="1" * 64)), (), (), True)
     after = State((_entry("/srv/b", "d", 7),), (), (), True)
-    record = dataclasses.replace(record_of(base.facts), state=before)
+    record = dataclasses.replace(base.facts.record(), state=before)
     undos, _ = differences(record, dataclasses.replace(base.facts, state=after))
     assert [u.acts[-1].argv for u in undos] == [("mv", "-T", "--", "/srv/b", "/srv/a")]
 
@@ -317,7 +317,7 @@ def test_a_changed_page_is_advice_and_a_changed_mode_is_undone() -> None:
     base = _captured()
     before = State((_entry("/srv/i.html", sha="1" * 64), _entry("/srv/d", "d", 3, mode="755")), (), (), True)
     after = State((_entry("/srv/i.html", sha="2" * 64), _entry("/srv/d", "d", 3, mode="700")), (), (), True)
-    record = dataclasses.replace(record_of(base.facts), state=before)
+    record = dataclasses.replace(base.facts.record(), state=before)
     undos, advice = differences(record, dataclasses.replace(base.facts, state=after))
     assert [u.acts[0].argv for u in undos] == [("chmod", "755", "--", "/srv/d")]
     assert [a.subject for a in advice] == ["/srv/i.html"]
@@ -327,7 +327,7 @@ def test_only_the_firewall_rules_that_were_added_are_deleted() -> None:
     base = _captured()
     kept = "-A INPUT -p tcp --dport 22 -j ACCEPT"
     added = '-A INPUT -p tcp -m tcp --dport 80 -m comment --comment "ops maintenance" -j DROP'
-    record = dataclasses.replace(record_of(base.facts), firewall_rules=(kept,), firewall_readable=True)
+    record = dataclasses.replace(base.facts.record(), firewall_rules=(kept,), firewall_readable=True)
     now = dataclasses.replace(base.facts, firewall_rules=(kept, added), firewall_readable=True)
     undos, _ = differences(record, now)
     assert [u.acts[0].argv for u in undos] == [
@@ -340,7 +340,7 @@ def test_the_evidence_picks_the_difference_it_names_and_leaves_the_rest() -> Non
     base = _captured()
     before = State((_entry("/srv/a", "d", 7, mode="755"), _entry("/opt/x", "d", 8, mode="755")), (), (), True)
     after = State((_entry("/srv/a", "d", 7, mode="700"), _entry("/opt/x", "d", 8, mode="700")), (), (), True)
-    record = dataclasses.replace(record_of(base.facts), state=before)
+    record = dataclasses.replace(base.facts.record(), state=before)
     facts = dataclasses.replace(base.facts, state=after, config_file=("/srv/a/x.conf", "/srv/a/x.conf"))
     undos, _ = differences(record, facts)
     chosen = implicated(undos, dataclasses.replace(base, facts=facts))
@@ -361,7 +361,7 @@ def test_record_sections_parse_into_entries_digests_and_contents() -> None:
 
 def test_a_failure_only_a_request_shows_is_named_by_the_unit_whose_log_pattern_matches_with_its_directive() -> None:
     from harness.causes import Cause, Registry
-    from harness.inside import Request
+    from harness.semantics import Request
 
     facts = parse_facts((DATA / "facts-healthy.txt").read_text())
     line = (

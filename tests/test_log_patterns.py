@@ -12,7 +12,8 @@ import pytest
 from harness.causes import Registry, registry
 from harness.doctor import HEALTHY, UNEXPLAINED, diagnose, gather
 from harness.facts import Facts, parse_facts
-from harness.inside import Request, parse_inside
+from harness.inside import parse_inside
+from harness.semantics import Request
 from harness.target import Target
 
 DATA = Path(__file__).parent / "data"

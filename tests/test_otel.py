@@ -15,9 +15,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from harness import otel
-from harness.drill import Result
 from harness.gameday.postmortem import build
 from harness.gameday.state import ProbeFigures, Rehearsal, RehearsalState, Status, now
+from harness.outcome import Result
 from harness.timeline import PHASES
 from tests.helpers import otlp_collector, run_harness
 

@@ -14,13 +14,15 @@ from pathlib import Path
 import pytest
 
 import docker
+from harness.catalogue import load_catalogue
 from harness.cli import BAD_INPUT, HARNESS_ERROR, INTERRUPTED, PASSED
+from harness.command import ExecResult
 from harness.doctor import Diagnosis
-from harness.drill import Result, Verdict, repair_by_remedy
+from harness.drill import repair_by_remedy
 from harness.history import ResultStore
-from harness.scenario import load_catalogue
+from harness.outcome import Result, Verdict
 from harness.session import Session
-from harness.target import ExecResult, Target
+from harness.target import Target
 from tests.engines import mounts_under, processes_of, second_engine
 from tests.helpers import (
     containers_of_run,

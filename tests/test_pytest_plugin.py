@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from harness.scenario import load_catalogue
+from harness.catalogue import load_catalogue
 from tests.helpers import containers_of_run, fresh_run_id, harness_env
 
 SUITE = """

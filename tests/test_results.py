@@ -16,10 +16,10 @@ from chaoslib.run import EventHandlerRegistry
 
 from harness.cli import BAD_INPUT, HARNESS_ERROR, PASSED, VERDICT_FAILED
 from harness.doctor import diagnose
-from harness.drill import DetectedBy, Result, Verdict
 from harness.facts import parse_facts
 from harness.gameday.postmortem import build, to_markdown
 from harness.gameday.state import Rehearsal, RehearsalState, Status, now
+from harness.outcome import DetectedBy, Result, Verdict
 from harness.pytest_plugin import record_properties
 from harness.report import Accuracy, results_to_dict
 from harness.session import Session

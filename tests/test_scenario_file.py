@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from harness import schemas
+from harness.catalogue import load_catalogue
 from harness.choice import NEEDS
 from harness.cli import BAD_INPUT, PASSED
 from harness.errors import InvalidInput
-from harness.scenario import load_catalogue
 from harness.scenario_file import load_file
 from harness.symptom import Symptom
 from tests.helpers import otlp_collector, run_harness, validated

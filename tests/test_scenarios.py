@@ -9,8 +9,9 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
+from harness.catalogue import load_catalogue
 from harness.errors import PluginError, UnknownScenario
-from harness.scenario import GROUP, Scenario, load_catalogue
+from harness.scenario import GROUP, Scenario
 from harness.symptom import Symptom
 
 KEBAB = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")

@@ -16,9 +16,10 @@ import pytest
 from harness import drill as drill_module
 from harness.cli import PASSED, VERDICT_FAILED
 from harness.cli.drill import exit_code
-from harness.drill import Drill, DrillOptions, Verdict
+from harness.drill import Drill, DrillOptions
 from harness.journal import journal
 from harness.load import LoadReport
+from harness.outcome import Verdict
 from harness.probe import Outcome, Sample
 from harness.report import Accuracy, results_to_dict
 from harness.symptom import Symptom

@@ -15,9 +15,10 @@ from rich.status import Status
 from harness.cli import BAD_INPUT, HARNESS_ERROR, JOURNAL, PASSED, SITE, VERDICT_FAILED, cli, progress, stderr, stdout
 from harness.cli.history import FAIL_IF_SLOWER, open_store, record
 from harness.cli.report import REPORT, write_report
-from harness.drill import Drill, DrillInterrupted, DrillOptions, Result, Verdict
+from harness.drill import Drill, DrillInterrupted, DrillOptions
 from harness.history import ResultStore
 from harness.listeners import observing
+from harness.outcome import Result, Verdict
 from harness.records import run_of_drill
 from harness.report import render_result, render_results, results_to_dict
 from harness.scenario import Scenario

@@ -102,7 +102,7 @@ def init_command(folder: Path, container: str | None) -> int:
 
 
 def _roots(site: object) -> set[str]:
-    from harness.inside import effective
+    from harness.semantics import effective
     from harness.site import Site
 
     assert isinstance(site, Site)

@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from harness.catalogue import Catalogue, load_catalogue
 from harness.causes import registry
 from harness.cli import PASSED, SITE, cli, stdout
-from harness.scenario import Catalogue, load_catalogue
 from harness.schemas import schema_id
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from harness.history import ResultStore
 from harness.site import Site
 
 if TYPE_CHECKING:
-    from harness.drill import Result
+    from harness.outcome import Result
 
 OUT_HELP = "Folder for index.html, report.md and report.json."
 

@@ -9,7 +9,8 @@ import click
 from rich.table import Table
 
 from harness.cli import PASSED, VERDICT_FAILED, cli, progress, stdout
-from harness.drill import DrillOptions, Result
+from harness.drill import DrillOptions
+from harness.outcome import Result
 from harness.schemas import schema_id
 from harness.session import Session
 from harness.soak import FLAT_MB, Sample, SoakReport, soak

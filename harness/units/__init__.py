@@ -23,9 +23,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from harness.command import ExecResult
 from harness.errors import RemedyError
 from harness.server_paths import BACKUP_DIR, CONF_ROOT
-from harness.target import ExecResult, Target
+from harness.target import Target
 
 if TYPE_CHECKING:
     from harness.confmodel import Server
@@ -45,7 +46,7 @@ def serving(facts: Facts) -> bool:
 def answered(facts: Facts, item: Trace, otherwise: str) -> str:
     """ "nginx answers CODE" as the doctor's own request for ITEM's path was answered inside the server; OTHERWISE
     when no such request was made or none was answered (a summary says only what was seen)."""
-    from harness.inside import local_url
+    from harness.semantics import local_url
 
     url = local_url(facts.config, item.request.port, item.request.path)
     seen = [f for f in facts.inside.fetches if f.url == url]

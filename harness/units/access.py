@@ -17,8 +17,9 @@ from harness.server_paths import BACKUP_DIR
 from harness.units import changed_config_files, reverting, serving, stamp
 
 if TYPE_CHECKING:
+    from harness.command import ExecResult
     from harness.doctor import Diagnosis
-    from harness.target import ExecResult, Target
+    from harness.target import Target
 
 
 def _refused(ctx: Context) -> Finding | None:

@@ -7,9 +7,10 @@ import re
 from typing import TYPE_CHECKING
 
 from harness.causes import Cause, Context, Finding
+from harness.command import ExecResult
 from harness.errors import RemedyError
 from harness.server_paths import BACKUP_DIR
-from harness.target import ExecResult, Target
+from harness.target import Target
 from harness.units import (
     another_answers,
     blamed,

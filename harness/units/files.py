@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from harness.causes import Cause, Context, Finding
+from harness.command import ExecResult
 from harness.errors import RemedyError
-from harness.target import ExecResult, Target
+from harness.target import Target
 from harness.units import answered, changed_config_files, required, restore_from_record, reverting, serving
 
 if TYPE_CHECKING:

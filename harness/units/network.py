@@ -7,7 +7,8 @@ import shlex
 from typing import TYPE_CHECKING
 
 from harness.causes import Cause, Context, Finding
-from harness.target import ExecResult, Target
+from harness.command import ExecResult
+from harness.target import Target
 
 if TYPE_CHECKING:
     from harness.doctor import Diagnosis

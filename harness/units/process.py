@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from harness.causes import Cause, Context, Finding
+from harness.command import ExecResult
 from harness.errors import RemedyError
-from harness.target import ExecResult, Target
+from harness.target import Target
 from harness.units import changed_config_files, required, restore_from_record
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ def _proxied_ports(facts: Facts) -> set[int]:
     """The ports the configuration proxies to on this server: a process there is the site's own upstream."""
     from urllib.parse import urlsplit
 
-    from harness.inside import upstream_of
+    from harness.semantics import upstream_of
 
     found = set()
     for _, location in facts.config.all_locations():

@@ -6,8 +6,9 @@ import re
 from typing import TYPE_CHECKING
 
 from harness.causes import Cause, Context, Finding
+from harness.command import ExecResult
 from harness.errors import RemedyError
-from harness.target import ExecResult, Target
+from harness.target import Target
 from harness.units import bring_up, changed_config_files, restore_from_record, reverting, serving
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ FD_LIMIT_TOO_LOW = Cause(
 
 def _rate_limited(ctx: Context) -> Finding | None:
     """Requests failing with 4xx/5xx on a path under limit_req or limit_conn, while nginx logs that it rejects."""
-    from harness.trace import choose_location, choose_server, innermost
+    from harness.semantics import choose_location, choose_server, innermost
 
     # The doctor's own requests come from inside (loopback) and are never paced: nginx refusing those is harness's
     # footprint, not the site's (the probe and bursts from outside stay within the limits, harness.footprint).

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from harness.doctor import gather, script_digest
 from harness.drill import _replay
-from harness.inside import Request
 from harness.probe import Probe
+from harness.semantics import Request
 from harness.session import Session
 
 HERE = Path(__file__).parent
