@@ -193,9 +193,11 @@ def test_cleaning_up_takes_gone_as_done_and_keeps_going_past_a_refusal(caplog: p
 
 def test_a_site_upload_the_engine_cannot_take_is_engine_trouble_not_bad_input() -> None:
     from harness.site_lay import _upload
+    from harness.target import Target as Real
 
     class Target:
         name = "harness-x"
+        upload = Real.upload  # the real boundary, over an SDK container that raises
 
         def __init__(self, error: BaseException) -> None:
             self._wrapped = _Raises(error)
