@@ -112,19 +112,34 @@ class Observation:
 
 @dataclass(frozen=True)
 class Diagnosis:
+    """The doctor's answer: a cause, in words, with the evidence, and the context every rule and remedy read."""
+
     cause: str
     summary: str
     evidence: tuple[str, ...]
-    facts: Facts
+    # What the rules read: the facts, the traces, what changed, what was measured, the healthy baseline.
+    context: Context = field(compare=False, repr=False)
     # Alarming things the doctor saw and set aside, with the reason: the misleading paths.
     ruled_out: tuple[str, ...] = ()
-    # Failures measured from outside that the diagnosis had to account for (the probe's, a load burst's).
-    measured: tuple[str, ...] = ()
     also: tuple[str, ...] = ()  # other causes that fit too, in the order tried
-    traces: tuple[Trace, ...] = ()
-    changes: Changes = field(default_factory=lambda: _no_changes())
     observed: tuple[Observation, ...] = ()
-    context: Context | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def facts(self) -> Facts:
+        return self.context.facts
+
+    @property
+    def traces(self) -> tuple[Trace, ...]:
+        return self.context.traces
+
+    @property
+    def changes(self) -> Changes:
+        return self.context.changes
+
+    @property
+    def measured(self) -> tuple[str, ...]:
+        """Failures measured from outside that the diagnosis had to account for (the probe's, a load burst's)."""
+        return self.context.measured
 
     @property
     def healthy(self) -> bool:

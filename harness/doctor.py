@@ -18,7 +18,7 @@ yet the server is not healthy and no unit says why.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -66,75 +66,103 @@ DOCTOR_TIMEOUT = 20.0
 
 def observations(facts: Facts) -> list[Observation]:
     """One line per check, in the order a responder would look."""
-    found: list[Observation] = []
+    return [line for check in _CHECKS for line in check(facts)]
 
-    def add(area: str, text: str) -> None:
-        found.append(Observation(area, text))
 
+def _process(facts: Facts) -> Iterator[Observation]:
     master = facts.nginx_master
     if master is None:
         stale = f", pid file names dead pid {facts.pidfile}" if facts.stale_pidfile else ""
-        add("process", f"nginx master process: not running{stale}")
+        yield Observation("process", f"nginx master process: not running{stale}")
     else:
         state = "stopped (SIGSTOP), not scheduled" if master.stopped else "running"
-        add("process", f"nginx master process: {state} (pid {master.pid})")
-    add("process", f"service nginx status: {'running' if facts.service_running else 'not running'}")
+        yield Observation("process", f"nginx master process: {state} (pid {master.pid})")
+    yield Observation("process", f"service nginx status: {'running' if facts.service_running else 'not running'}")
     config = facts.config_output.splitlines()
-    add("config", "nginx -t: passes" if facts.config_ok else f"nginx -t: fails: {config[0] if config else '?'}")
-    model = facts.config
-    ports = sorted(model.ports() - {-1}) or [80]
+    passes = "nginx -t: passes" if facts.config_ok else f"nginx -t: fails: {config[0] if config else '?'}"
+    yield Observation("config", passes)
+
+
+def _ports(facts: Facts) -> Iterator[Observation]:
+    ports = sorted(facts.config.ports() - {-1}) or [80]
     for port in ports:
         on_port = facts.listeners_on(port)
         if on_port:
             owners = sorted({p for item in on_port for p in item.processes}) or ["unknown process"]
-            add("port", f"port {port}: listened on by {', '.join(owners)}")
+            yield Observation("port", f"port {port}: listened on by {', '.join(owners)}")
         else:
-            add("port", f"port {port}: nothing listens")
+            yield Observation("port", f"port {port}: nothing listens")
     if 80 not in ports and not facts.listeners_on(80):
-        add("port", "port 80: nothing listens")
-    add("config", f"sites-available: {', '.join(facts.available) or 'empty'}")
+        yield Observation("port", "port 80: nothing listens")
+
+
+def _sites(facts: Facts) -> Iterator[Observation]:
+    model = facts.config
+    yield Observation("config", f"sites-available: {', '.join(facts.available) or 'empty'}")
     enabled = [
         f"{e.name} -> {e.link_target}{'' if e.target_exists else ' (dangling)'}"
         if e.kind == "link"
         else f"{e.name} ({e.kind})"
         for e in facts.enabled
     ]
-    add("config", f"sites-enabled: {', '.join(enabled) or 'empty'}")
+    yield Observation("config", f"sites-enabled: {', '.join(enabled) or 'empty'}")
     for server in model.servers[:8]:
         listens = ", ".join(f"{i.address + ':' if i.address else ''}{i.port}{' default' if i.default_server else ''}"
                             for i in server.listens)  # fmt: skip
-        add("config", f"{server.label()}: listen {listens}; server_name {' '.join(server.names) or '-'}")
+        yield Observation("config", f"{server.label()}: listen {listens}; server_name {' '.join(server.names) or '-'}")
     for include in model.includes:
         # An empty conf.d is normal; an include whose folder does not exist is a typo worth showing.
         folder = include.resolved.rsplit("/", 1)[0]
         if include.collected and not include.matched and folder not in model.files:
-            add("config", f"include {include.pattern} matches no file: {folder} does not exist ({include.where})")
+            said = f"include {include.pattern} matches no file: {folder} does not exist ({include.where})"
+            yield Observation("config", said)
     for error in model.errors[:3]:
-        add("config", f"configuration: {error}")
+        yield Observation("config", f"configuration: {error}")
+
+
+def _files_and_limits(facts: Facts) -> Iterator[Observation]:
     for root in facts.docroots:
         state = "missing" if not root.exists else "readable" if root.worker_can_read else "not readable"
         index = ", ".join(root.index_files) or "no index file"
-        add("files", f"document root {root.path}: {state} by {root.worker_user}; {index}")
+        yield Observation("files", f"document root {root.path}: {state} by {root.worker_user}; {index}")
     limit = "unlimited or unknown" if facts.open_files_limit is None else str(facts.open_files_limit)
-    add("resources", f"open files limit of nginx: {limit} (worker_connections {facts.worker_connections or '?'})")
+    connections = facts.worker_connections or "?"
+    yield Observation("resources", f"open files limit of nginx: {limit} (worker_connections {connections})")
+
+
+def _firewall(facts: Facts) -> Iterator[Observation]:
     if facts.firewall_readable:
         dropping = [p for p in facts.firewall_policies if p.split()[-1] in ("DROP", "REJECT")]
-        add("port", f"firewall rules: {'; '.join((*dropping, *facts.firewall_rules)) or 'none'}")
+        yield Observation("port", f"firewall rules: {'; '.join((*dropping, *facts.firewall_rules)) or 'none'}")
     else:
-        add("port", "firewall rules: not readable here")
+        yield Observation("port", "firewall rules: not readable here")
+
+
+def _inside(facts: Facts) -> Iterator[Observation]:
     if facts.local_status:
-        add("upstream", "inside the server: " + ", ".join(f"{url} {code}" for url, code in facts.local_status))
+        answered = ", ".join(f"{url} {code}" for url, code in facts.local_status)
+        yield Observation("upstream", f"inside the server: {answered}")
     for url, code in facts.inside.upstreams.items():
-        add("upstream", f"upstream {url}: {'no answer' if code == '000' else code}")
+        yield Observation("upstream", f"upstream {url}: {'no answer' if code == '000' else code}")
     if facts.error_log:
-        add("config", f"error.log, last line: {facts.error_log[-1]}")
-    return found
+        yield Observation("config", f"error.log, last line: {facts.error_log[-1]}")
+
+
+# In the order a responder looks: the process, its ports, the configuration, files and limits, the way in, answers.
+_CHECKS: tuple[Callable[[Facts], Iterator[Observation]], ...] = (
+    _process,
+    _ports,
+    _sites,
+    _files_and_limits,
+    _firewall,
+    _inside,
+)
 
 
 def _healthy(facts: Facts) -> bool:
     master = facts.nginx_master
     ports = sorted(facts.config.ports() - {-1}) or [80]
-    fetched = facts.inside.fetches or tuple(Fetch("", url, code) for url, code in facts.local_status)
+    fetched = facts.inside.fetches
     front = [f.code for f in fetched if f.url.rstrip("/").count("/") == 2 and not _by_design(facts, f)]
     return bool(
         master
@@ -203,7 +231,6 @@ def diagnose(
     if not findings and measured:
         findings = _from_error_log(units, facts, traces)
     evidence = tuple(o.text for o in observed)
-    common = {"facts": facts, "measured": measured, "traces": traces, "changes": changes, "context": context}
     if findings:
         unit, found = findings[0]
         notes = [line for u in units.causes if u.set_aside for line in _notes(u, context, unit.id)]
@@ -211,24 +238,18 @@ def diagnose(
         extra = (*found.evidence, *(f"also fits: {u.id}: {f.summary}" for u, f in findings[1:]))
         observed += [Observation(unit.area, line) for line in (*extra, *notes)]
         return Diagnosis(
-            unit.id,
-            found.summary,
-            (*evidence, *extra, *notes),
-            ruled_out=tuple(notes),
-            also=also,
-            observed=tuple(observed),
-            **common,  # type: ignore[arg-type]
+            unit.id, found.summary, (*evidence, *extra, *notes), context, tuple(notes), also, tuple(observed)
         )
     if _healthy(facts) and not measured:
         summary = "nginx runs under its service, its config passes, and it serves its site on port 80"
-        return Diagnosis(HEALTHY, summary, evidence, observed=tuple(observed), **common)  # type: ignore[arg-type]
+        return Diagnosis(HEALTHY, summary, evidence, context, observed=tuple(observed))
     if measured:
         where = next((t.summary() for t in traces if t.broken is not None), "")
         summary = f"the checks do not explain what was measured ({measured[0]})"
         label = traces[0].label() if traces else "the request"
         summary += f"; the request breaks here: {where}" if where else f"; every step of {label} holds inside"
-        return Diagnosis(UNEXPLAINED, summary, evidence, observed=tuple(observed), **common)  # type: ignore[arg-type]
-    return Diagnosis(UNKNOWN, "no rule matched what the checks saw", evidence, observed=tuple(observed), **common)  # type: ignore[arg-type]
+        return Diagnosis(UNEXPLAINED, summary, evidence, context, observed=tuple(observed))
+    return Diagnosis(UNKNOWN, "no rule matched what the checks saw", evidence, context, observed=tuple(observed))
 
 
 def _since(line: str, baseline: Facts | None) -> str:

@@ -124,7 +124,6 @@ class Facts:
     firewall_rules: tuple[str, ...] = ()  # iptables -S (every chain of the filter table), "-A ..." lines
     firewall_policies: tuple[str, ...] = ()  # its "-P CHAIN POLICY" lines
     firewall_readable: bool = False
-    local_status: tuple[tuple[str, str], ...] = ()  # (url, HTTP code) fetched inside the target
     backups: tuple[str, ...] = ()  # under /var/backups/nginx, oldest first
     services: tuple[tuple[str, bool], ...] = ()  # init scripts under /etc/init.d and whether each runs
     config: ConfigModel = EMPTY  # /etc/nginx as nginx reads it
@@ -156,6 +155,11 @@ class Facts:
             ulimit_settings=self.ulimit_settings,
             directives=tuple((k, v) for k, v in self.directives if k == "worker_rlimit_nofile"),
         )
+
+    @property
+    def local_status(self) -> tuple[tuple[str, str], ...]:
+        """(url, HTTP code) of every request nginx answered inside the server in the second round trip."""
+        return tuple((f.url, f.code) for f in self.inside.fetches if f.code != "skipped")
 
     def section(self, name: str) -> tuple[str, ...]:
         return dict(self.sections).get(name, ())
@@ -389,9 +393,8 @@ def _config(lines: list[str], prefix: str = "") -> ConfigModel:
 
 
 def with_inside(facts: Facts, inside: Inside, state: State = NO_STATE) -> Facts:
-    """FACTS completed by the second round trip; what nginx answered inside becomes the local status."""
-    local = tuple((f.url, f.code) for f in inside.fetches if f.code != "skipped")
-    return dataclasses.replace(facts, inside=inside, local_status=local or facts.local_status, state=state)
+    """FACTS completed by the second round trip (planned from them): the one step that adds to facts."""
+    return dataclasses.replace(facts, inside=inside, state=state)
 
 
 def parse_facts(text: str) -> Facts:
@@ -438,7 +441,6 @@ def _parse_first(text: str) -> Facts:
         firewall_rules=tuple(line for line in firewall if line.startswith("-A ")),
         firewall_policies=tuple(line for line in firewall if line.startswith("-P ")),
         firewall_readable=_exit_code(firewall) == 0,
-        local_status=tuple((r[0], r[1]) for r in _tabbed(sections.get("local", []), 2)),
         backups=tuple(sections.get("backups", [])),
         services=tuple((r[0], r[1] == "running") for r in _tabbed(sections.get("services", []), 2)),
         config=_config(sections.get("conftar", []), "".join(sections.get("prefix", [])).strip()),

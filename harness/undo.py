@@ -450,7 +450,7 @@ def plan_undo(diagnosis: Diagnosis, record: Record | None = None) -> tuple[list[
         return [], []
     context = diagnosis.context
     if record is None:
-        if context is None or context.baseline is None:
+        if context.baseline is None:
             return [], []
         record = context.baseline.record()
     from harness.units import stamp

@@ -239,7 +239,7 @@ def test_app_down_summary_states_the_code_that_was_seen() -> None:
     assert "127.0.0.1:9000/ does not answer" in traced.summary and "502" not in traced.summary
     # Without a trace to go on, it says what the fetch inside got: here a 404, never a 502 nobody saw.
     fetched = tuple(replace(f, code="404") if f.url.endswith("/app/") else f for f in crashing.inside.fetches)
-    quiet = replace(crashing, inside=replace(crashing.inside, upstreams={}, fetches=fetched), local_status=())
+    quiet = replace(crashing, inside=replace(crashing.inside, upstreams={}, fetches=fetched))
     from harness.facts import with_inside
 
     diagnosis = diagnose(with_inside(quiet, quiet.inside))

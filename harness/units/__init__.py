@@ -149,17 +149,14 @@ def _decode(text: str) -> bytes:
 def recorded(diagnosis: Diagnosis, path: str) -> bytes | None:
     """PATH's bytes as the healthy examination saw them (its record of /etc/nginx), if it did."""
     context = diagnosis.context
-    if context is None or context.baseline is None:
+    if context.baseline is None:
         return None
     return context.baseline.config.raw.get(path)
 
 
 def changed_config_files(diagnosis: Diagnosis) -> list[str]:
     """Files under /etc/nginx whose content changed since the healthy check, or that are new."""
-    context = diagnosis.context
-    if context is None:
-        return []
-    return [c.subject for c in context.changes.of("file-changed", "file-added") if c.after]
+    return [c.subject for c in diagnosis.changes.of("file-changed", "file-added") if c.after]
 
 
 def reverting(otherwise: str) -> Callable[[Target, Diagnosis], list[ExecResult]]:

@@ -60,7 +60,7 @@ def _undo_what_made_it_answer(target: Target, diagnosis: Diagnosis) -> list[Exec
     """A configuration change since the healthy check goes back. Else, a file whose appearance since then makes an
     `if (-f …)` return the error (a maintenance page switched on) is moved aside, never deleted."""
     context = diagnosis.context
-    if changed_config_files(diagnosis) or context is None:
+    if changed_config_files(diagnosis):
         return _revert(target, diagnosis)
     added = {c.subject for c in context.changes.of("path-added")}
     appeared = sorted(

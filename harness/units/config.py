@@ -398,7 +398,7 @@ def _roll_back(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
         except RemedyError:
             continue
     if recorded(diagnosis, real) is not None or (
-        diagnosis.context is not None and diagnosis.context.baseline is not None and not real.startswith(SITES_DIRS)
+        diagnosis.context.baseline is not None and not real.startswith(SITES_DIRS)
     ):
         return steps + restore_from_record(target, diagnosis, [real], load=False)
     if not real.startswith(SITES_DIRS) and real != "/etc/nginx/nginx.conf":

@@ -36,7 +36,7 @@ def _open_path(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
     """Give the worker back read (files) and entry (directories) along every path that failed, and no more."""
     facts = diagnosis.facts
     context = diagnosis.context
-    blocked = [step.subject for _, step in context.broken("file")] if context is not None else []
+    blocked = [step.subject for _, step in context.broken("file")]
     from harness.inside import components
 
     steps: list[ExecResult] = []
@@ -97,7 +97,7 @@ def _index_missing(ctx: Context) -> Finding | None:
 def _restore_index(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
     facts = diagnosis.facts
     context = diagnosis.context
-    roots = {step.subject for _, step in context.broken("file") if step.subject} if context is not None else set()
+    roots = {step.subject for _, step in context.broken("file") if step.subject}
     roots |= {r.path for r in facts.docroots if r.exists and not r.index_files}
     if target.exec(["test", "-e", SITE_MARKER]).ok:
         # A team's site: its pages are its own. Copying harness's test pages in would hide the fault, not fix it.

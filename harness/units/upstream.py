@@ -45,7 +45,7 @@ def _reconnect(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
     if changed:
         return restore_from_record(target, diagnosis, changed)
     context = diagnosis.context
-    stopped = [c.subject for c in context.changes.of("service-stopped")] if context is not None else []
+    stopped = [c.subject for c in context.changes.of("service-stopped")]
     if not stopped:
         raise RemedyError(f"{diagnosis.summary}: start the service that should answer there, or point the proxy at it")
     return [required(target.exec(["service", name, "start"]), f"service {name} did not start") for name in stopped]
