@@ -143,7 +143,8 @@ class Drill:
         self.scenario = scenario
         self.options = options or DrillOptions(interval=session.settings.probe_interval)
         self.repair = repair
-        self.listeners = Listeners(listeners)
+        # Tracing listens to every drill: it sends the result on when the environment asks for traces.
+        self.listeners = Listeners((*listeners, otel.Tracing()))
         self.recorder = Recorder(self.listeners.event if self.listeners else None)
         self.state = DrillState()
         self.monitors = monitor
@@ -674,7 +675,7 @@ class Drill:
             rounds=tuple(self.state.rounds),
             unsteady=self.state.unsteady,
         )
-        otel.trace_drill(result)  # nothing unless the environment asks for traces
+        self.listeners.result(result)
         return result
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from harness.timeline import Event
 
 if TYPE_CHECKING:
-    from harness.outcome import Verdict
+    from harness.outcome import Result, Verdict
     from harness.target import Target
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,9 @@ class DrillListener:
     def on_verdict(self, target: Target, verdict: Verdict) -> None:
         """The drill has its verdict and the target still lives. The monitor has stopped, so a listener may
         restart the container (which moves its published port)."""
+
+    def on_result(self, result: Result) -> None:
+        """The drill is over and its target gone: RESULT is everything it measured (tracing sends it on)."""
 
 
 class _Observer(DrillListener):
@@ -64,6 +67,10 @@ class Listeners:
     def verdict(self, target: Target, verdict: Verdict) -> None:
         for listener in self._listeners:
             self._isolated(listener, "on_verdict", target, verdict)
+
+    def result(self, result: Result) -> None:
+        for listener in self._listeners:
+            self._isolated(listener, "on_result", result)
 
     def _isolated(self, listener: DrillListener, what: str, *args: object) -> None:
         try:

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from harness import __version__
+from harness.listeners import DrillListener
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -114,6 +115,13 @@ def _ns(moment: datetime) -> int:
 def _attributes(values: Mapping[str, object]) -> dict[str, Any]:
     """OpenTelemetry takes str, bool, int and float; a missing figure is left out rather than sent as null."""
     return {f"harness.{k}": v for k, v in values.items() if v is not None and isinstance(v, str | bool | int | float)}
+
+
+class Tracing(DrillListener):
+    """The drill listener that traces each drill once it is over (nothing unless the environment asks)."""
+
+    def on_result(self, result: Result) -> None:
+        trace_drill(result)
 
 
 def trace_drill(result: Result, tracer_provider: TracerProvider | None = None) -> None:
