@@ -343,7 +343,7 @@ def test_the_evidence_picks_the_difference_it_names_and_leaves_the_rest() -> Non
     record = dataclasses.replace(base.facts.record(), state=before)
     facts = dataclasses.replace(base.facts, state=after, config_file=("/srv/a/x.conf", "/srv/a/x.conf"))
     undos, _ = differences(record, facts)
-    chosen = implicated(undos, dataclasses.replace(base, facts=facts))
+    chosen = implicated(undos, dataclasses.replace(base, context=dataclasses.replace(base.context, facts=facts)))
     assert [u.subject for u in chosen] == ["/srv/a"]
 
 
