@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -209,7 +209,8 @@ def diagnose(
     # Requests nginx failed inside the server are traced too: a dead upstream shows before any probe hits it.
     wanted += tuple(r for r in _failing_inside(facts) if r not in wanted)
     traces = tuple(
-        _answered(_moved(trace(facts, facts.inside, request), baseline), facts, baseline) for request in wanted
+        _answered(_moved(_held_before(trace(facts, facts.inside, request), baseline), baseline), facts, baseline)
+        for request in wanted
     )
     changes = compare(baseline, facts) if baseline is not None else Changes()
     context = Context(facts, traces, changes, measured, baseline)
@@ -257,6 +258,31 @@ def _since(line: str, baseline: Facts | None) -> str:
     if baseline is None or not baseline.known_good:
         return line
     return line.replace("since the healthy check", f"since {baseline.known_good.split(' (')[0]}")
+
+
+def _held_before(item: Trace, baseline: Facts | None) -> Trace:
+    """A step that broke just so at the healthy check, while nginx answered the request, is no cause of this outage:
+    the model of nginx misread it (a rewrite it does not follow, say), so it is set aside and the trace goes on."""
+    step = item.broken
+    if baseline is None or step is None or step.what in ("socket", "outside", "answer"):
+        return item
+    then = trace(baseline, baseline.inside, item.request)
+    same = then.broken
+    if same is None or (same.what, same.detail, same.where) != (step.what, step.detail, step.where):
+        return item
+    fetched = next((f for f in baseline.inside.fetches if _fetch_is(f, item.request)), None)
+    if fetched is None and not item.request.symptom:
+        return item  # the doctor's own request, not asked at the healthy check: nothing says it was answered then
+    if fetched is not None and not (fetched.code.isdigit() and int(fetched.code) < 400):
+        return item  # it failed at the healthy check too
+    said = f"{step.detail} (so at the healthy check too, when nginx answered this request: not this outage's cause)"
+    index = item.steps.index(step)
+    return Trace(item.request, (*item.steps[:index], replace(step, ok=True, detail=said), *item.steps[index + 1 :]))
+
+
+def _fetch_is(fetched: Fetch, request: Request) -> bool:
+    parts = urlsplit(fetched.url)
+    return (parts.path or "/") == request.path and (parts.port or 80) == request.port and fetched.host == request.host
 
 
 def _moved(item: Trace, baseline: Facts | None) -> Trace:

@@ -344,16 +344,25 @@ def _in_folder(said: str, root: Path) -> str:
     return re.sub(r"/etc/nginx/([^\s:\"]+)", lambda m: f"/etc/nginx/{m.group(1)} ({root / m.group(1)})", said, count=1)
 
 
+# What a checkout or an editor leaves beside a configuration, never part of it. Other dot files are the team's
+# (/etc/nginx/.htpasswd is where auth_basic_user_file often points).
+_JUNK = {".git", ".svn", ".hg", ".DS_Store", ".gitignore", ".gitattributes", ".idea", ".vscode"}
+
+
+def _junk(name: str) -> bool:
+    return name in _JUNK or name.endswith((".swp", ".swo", "~")) or name.startswith(".#")
+
+
 def _tar(root: Path, skip: set[Path]) -> tuple[bytes, list[str], bool]:
     buffer = io.BytesIO()
     names: list[str] = []
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         for directory, folders, files in os.walk(root):
             here = Path(directory)
-            folders[:] = sorted(f for f in folders if (here / f).resolve() not in skip and not f.startswith("."))
+            folders[:] = sorted(f for f in folders if (here / f).resolve() not in skip and not _junk(f))
             for name in sorted([*folders, *files]):
                 local = here / name
-                if (name == SETTINGS and here == root) or name.startswith("."):
+                if (name == SETTINGS and here == root) or _junk(name):
                     continue
                 relative = local.relative_to(root).as_posix()
                 arcname = f"etc/nginx/{relative}"
@@ -420,7 +429,7 @@ def derive_probes(model: ConfigModel) -> list[ProbeSpec]:
                     *(
                         loc.path
                         for loc in server.locations
-                        if loc.modifier in ("", "^~") and _proxies(loc) and loc.path != "/"
+                        if loc.modifier in ("", "^~", "=") and _proxies(loc) and loc.path != "/"
                     ),
                 ]
                 for path in paths:

@@ -298,3 +298,27 @@ def test_the_fast_reader_reads_as_crossplane_does(tmp_path: Path) -> None:
         mine, errors = parse_text(path.read_text())
         assert [s.payload() for s in mine] == theirs["config"][0]["parsed"], path
         assert not errors and not theirs["errors"]
+
+
+def test_a_teams_dot_files_go_in_with_the_tree_and_a_checkouts_do_not(tmp_path: Path) -> None:
+    """/etc/nginx/.htpasswd is where auth_basic_user_file often points; .git and editor files are not the site's."""
+    import io
+    import tarfile
+
+    site = """
+    server {
+        listen 80 default_server;
+        location /admin/ { auth_basic "Restricted"; auth_basic_user_file /etc/nginx/.htpasswd; }
+        location = /login { proxy_pass http://127.0.0.1:3000; }
+    }
+    """
+    files = {"conf.d/s.conf": site, ".htpasswd": "ops:$apr1$x$y\n", ".git/HEAD": "ref\n", "conf.d/s.conf.swp": "x"}
+    loaded = load_site(_tree(tmp_path, files))
+    with tarfile.open(fileobj=io.BytesIO(loaded.tree)) as archive:
+        names = archive.getnames()
+    assert "etc/nginx/.htpasswd" in names
+    assert not [n for n in names if ".git" in n or n.endswith(".swp")]
+    # An exact location that proxies is a page clients ask for, probed like a prefix one.
+    from harness.site import derive_probes
+
+    assert "/login" in [p.path for p in derive_probes(loaded.model)]
