@@ -438,3 +438,44 @@ def test_a_server_that_names_no_root_serves_nginxs_default_root_and_the_doctor_l
     unseen = facts_for(STATUS, fetches=(Fetch("localhost", "http://127.0.0.1:80/", "500"),))
     step = next(s for s in trace(unseen, unseen.inside, Request("/", "localhost")).steps if s.what == "file")
     assert step.ok and "not checked inside" in step.detail
+
+
+REWRITTEN = """server {
+    listen 80 default_server;
+    location / { proxy_pass http://127.0.0.1:3000; }
+    location /files/ {
+        root /var/lib/app;
+        if (!-f $request_filename) { rewrite (.*) /app$1 last; }
+    }
+}
+"""
+
+
+def test_a_step_that_broke_just_so_at_the_healthy_check_is_not_this_outages_cause() -> None:
+    """A rewrite the trace does not follow makes a missing root look broken; nginx answered it at the healthy check,
+    so when the app goes down the dead upstream is named, not the root."""
+    gone = {"/var/lib/app": PathStat("/var/lib/app", False)}
+    healthy = facts_for(
+        REWRITTEN,
+        paths=gone,
+        fetches=(
+            Fetch("localhost", "http://127.0.0.1:80/", "200"),
+            Fetch("localhost", "http://127.0.0.1:80/files/", "200"),
+        ),
+        upstreams={"http://127.0.0.1:3000/": "200"},
+    )
+    down = facts_for(
+        REWRITTEN,
+        paths=gone,
+        fetches=(
+            Fetch("localhost", "http://127.0.0.1:80/", "502"),
+            Fetch("localhost", "http://127.0.0.1:80/files/", "502"),
+        ),
+        upstreams={"http://127.0.0.1:3000/": "000"},
+        errors=(REFUSED,),
+    )
+    probe = (Request("/", "localhost", symptom="http-5xx"),)
+    diagnosis = diagnose(down, ("the probe: HTTP 502",), probe, baseline=healthy)
+    assert diagnosis.cause == "upstream-unreachable", diagnosis.summary
+    held = [s for t in diagnosis.traces for s in t.steps if "at the healthy check too" in s.detail]
+    assert held and all(s.ok for s in held)
