@@ -182,7 +182,10 @@ def _logged_failures(facts: Facts) -> list[Request]:
     for fetched in facts.inside.fetches:
         parts = urlsplit(fetched.url)
         request = Request(parts.path or "/", fetched.host, parts.port or 80)
-        if fetched.code.isdigit() and int(fetched.code) >= 400 and facts.inside.logged_failure(request):
+        if not fetched.code.isdigit() or int(fetched.code) < 400:
+            continue
+        # A 5xx nginx wrote a line about (a rewrite cycle, say) is a failure whatever its level.
+        if facts.inside.logged_failure(request) or (int(fetched.code) >= 500 and facts.inside.said_about(request)):
             found.append(request)
     return found
 
@@ -250,7 +253,11 @@ def diagnose(
         label = traces[0].label() if traces else "the request"
         summary += f"; the request breaks here: {where}" if where else f"; every step of {label} holds inside"
         return Diagnosis(UNEXPLAINED, summary, evidence, context, observed=tuple(observed))
-    return Diagnosis(UNKNOWN, "no rule matched what the checks saw", evidence, context, observed=tuple(observed))
+    broken = next((t for t in traces if t.broken is not None), None)
+    summary = "no rule matched what the checks saw"
+    if broken is not None:
+        summary += f"; the request breaks here: {broken.summary()}"
+    return Diagnosis(UNKNOWN, summary, evidence, context, observed=tuple(observed))
 
 
 def _since(line: str, baseline: Facts | None) -> str:

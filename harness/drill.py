@@ -263,7 +263,11 @@ class Drill:
                 raise _Stop(
                     Verdict.NOT_STEADY,
                     f"before any fault, the doctor finds {found.baseline.cause}: {found.baseline.summary} "
-                    "(a false alarm)",
+                    + (
+                        "(a false alarm)"
+                        if self.session.site is None
+                        else "(a defect of the site's own where no probe looks, or a false alarm)"
+                    ),
                 )
             paced = (
                 f" (one every {monitor.interval:.2g} s, within the site's own limits)"

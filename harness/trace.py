@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import posixpath
+import re
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
@@ -26,6 +27,7 @@ from harness.semantics import (
     configured_return,
     effective,
     file_candidates,
+    filesystem_path,
     innermost,
     local_url,
     script_from_root,
@@ -216,6 +218,12 @@ def _handler(
         # A redirect is fine, unless it is what the failing request got instead of the page.
         ok = code.isdigit() and (int(code) < 300 or (int(code) < 400 and request.symptom != "not-our-server"))
         return [Step("return", ok, f"the configuration returns {' '.join(returned.args)}", str(returned.where))]
+    rewritten = _conditional_rewrite(model, inside, server, location, request, depth)
+    if rewritten is not None:
+        step, moved, handler = rewritten
+        if not step.ok or moved is None:
+            return [step]
+        return [step, *_handler(model, facts, inside, server, handler, moved, depth + 1)]
     access = _access(model, server, location, facts.outside_client if request.symptom else None)
     if access is not None:
         return [access]
@@ -258,6 +266,82 @@ def _handler(
     label = f"location {handler.modifier} {handler.path}".replace("  ", " ").replace("@ @", "@")
     step = Step("location", True, f"try_files falls back to {said} ({label}): {found.detail}", str(directive.where))
     return [step, *_handler(model, facts, inside, server, handler, moved, depth + 1)]
+
+
+_FILE_TESTS = {"-f": "regular", "-d": "directory", "-e": ""}
+
+
+def _exists(inside: Inside, path: str, kind: str) -> bool | None:
+    """Whether PATH is there (as KIND: "regular", "directory", or "" for anything), from what the gathering saw;
+    None when it did not look. A folder above it seen missing means it is missing too."""
+    stat = inside.stat(path)
+    if stat is not None:
+        return stat.exists and (not kind or stat.kind.startswith(kind))
+    parts = path.rstrip("/").split("/")
+    for end in range(len(parts) - 1, 1, -1):
+        above = inside.stat("/".join(parts[:end]))
+        if above is not None:
+            return False if not above.exists else None
+    return None
+
+
+def _conditional_rewrite(
+    model: ConfigModel, inside: Inside, server: Server, location: Location | None, request: Request, depth: int
+) -> tuple[Step, Request | None, Location | None] | None:
+    """A location's `if (!-f $request_filename) { rewrite … last; }`, as nginx's rewrite phase runs it: the test on
+    what the gathering saw, then the rewrite followed to the location its URI lands in. None when no such block
+    applies (or what it tests was not looked at)."""
+    for block in location.conditionals if location is not None else ():
+        test = block.condition
+        rewrite = block.get("rewrite")
+        if len(test) != 2 or test[0].lstrip("!") not in _FILE_TESTS or rewrite is None or len(rewrite.args) < 2:
+            continue
+        if test[1] != "$request_filename":
+            continue
+        path = filesystem_path(model, server, location, request.path)
+        there = _exists(inside, path, _FILE_TESTS[test[0].lstrip("!")]) if path is not None else None
+        if there is None or there == test[0].startswith("!"):
+            continue  # not looked at, or the condition does not hold: the rewrite does not run
+        pattern, replacement, *flag = rewrite.args
+        where = str(rewrite.where)
+        if flag and flag[0] in ("redirect", "permanent"):
+            return Step("rewrite", True, f"{block.label()} redirects ({flag[0]})", where), None, None
+        try:
+            found = re.search(pattern, request.path)
+        except re.error:
+            found = None
+        if found is None:
+            continue
+        uri = _substituted(replacement, found)
+        uri = uri.split("?", 1)[0]
+        if "$" in uri or "://" in uri:
+            return Step("rewrite", True, f"{block.label()} rewrites to {replacement} (not traced)", where), None, None
+        if flag and flag[0] == "break":
+            said = f"{block.label()} rewrites {request.path} to {uri} and serves it here (break; not traced further)"
+            return Step("rewrite", True, said, where), None, None
+        landed = choose_location(server, uri)
+        if (uri == request.path and landed is location) or depth > 8:
+            said = (f"{block.label()} rewrites {request.path} to {uri or '(nothing)'}, which lands here again: nginx "
+                    "stops after 10 rounds (rewrite or internal redirection cycle) and answers 500")  # fmt: skip
+            return Step("rewrite", False, said, where, kind="cycle"), None, None
+        moved = Request(uri, request.host, request.port, request.under_load, request.symptom)
+        label = "(no location)" if landed is None else f"location {landed.modifier} {landed.path}".replace("  ", " ")
+        return (
+            Step("rewrite", True, f"{block.label()} rewrites {request.path} to {uri} ({label})", where),
+            moved,
+            landed,
+        )
+    return None
+
+
+def _substituted(replacement: str, found: re.Match[str]) -> str:
+    """A rewrite's replacement with $1..$9 made the regex's captures, as nginx makes them."""
+
+    def capture(named: re.Match[str]) -> str:
+        number = int(named.group(1))
+        return (found.group(number) or "") if number <= found.re.groups else ""
+
+    return re.sub(r"\$(\d)", capture, replacement)
 
 
 def _access(model: ConfigModel, server: Server, location: Location | None, client: str | None) -> Step | None:

@@ -445,7 +445,7 @@ REWRITTEN = """server {
     location / { proxy_pass http://127.0.0.1:3000; }
     location /files/ {
         root /var/lib/app;
-        if (!-f $request_filename) { rewrite (.*) /app$1 last; }
+        if ($request_method = GET) { rewrite (.*) /app$1 last; }
     }
 }
 """
@@ -479,3 +479,57 @@ def test_a_step_that_broke_just_so_at_the_healthy_check_is_not_this_outages_caus
     assert diagnosis.cause == "upstream-unreachable", diagnosis.summary
     held = [s for t in diagnosis.traces for s in t.steps if "at the healthy check too" in s.detail]
     assert held and all(s.ok for s in held)
+
+
+CYCLE = """server {
+    listen 80 default_server;
+    location / { proxy_pass http://127.0.0.1:8080; }
+    location /userContent {
+        root /var/lib/jenkins;
+        if (!-f $request_filename) { rewrite (.*) REPLACEMENT last; }
+    }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("replacement", "broken_at"),
+    [
+        ("$1", "rewrite"),  # lands in the same location again: nginx's rewrite cycle, a 500
+        ("/$1", "upstream"),  # "//userContent" lands in `location /`: the app behind it answers (or not)
+    ],
+)
+def test_a_rewrite_for_missing_files_is_followed_where_it_lands(replacement: str, broken_at: str) -> None:
+    gone = {"/var/lib/jenkins": PathStat("/var/lib/jenkins", False)}
+    facts = facts_for(
+        CYCLE.replace("REPLACEMENT", replacement), paths=gone, upstreams={"http://127.0.0.1:8080/": "000"}
+    )
+    result = trace(facts, facts.inside, Request("/userContent"))
+    assert result.broken is not None and result.broken.what == broken_at, result.summary()
+    if broken_at == "rewrite":
+        assert "rewrite or internal redirection cycle" in result.broken.detail
+    # A file that is there: the condition does not hold, and nothing is rewritten.
+    there = PathStat("/var/lib/jenkins/userContent", True, "regular file", "644", "root", True, True)
+    present = facts_for(CYCLE.replace("REPLACEMENT", replacement), paths={there.path: there})
+    assert not [s for s in trace(present, present.inside, Request("/userContent")).steps if s.what == "rewrite"]
+
+
+def test_a_5xx_nginx_logged_for_the_doctors_own_request_is_never_healthy_and_says_where_it_breaks() -> None:
+    cycle = (
+        "2026/12/05 08:00:00 [error] 7#7: *3 rewrite or internal redirection cycle while processing "
+        '"/userContent", client: 127.0.0.1, server: , request: "GET /userContent HTTP/1.1", host: "localhost"'
+    )
+    gone = {"/var/lib/jenkins": PathStat("/var/lib/jenkins", False)}
+    facts = facts_for(
+        CYCLE.replace("REPLACEMENT", "$1"),
+        paths=gone,
+        fetches=(
+            Fetch("localhost", "http://127.0.0.1:80/", "200"),
+            Fetch("localhost", "http://127.0.0.1:80/userContent", "500"),
+        ),
+        upstreams={"http://127.0.0.1:8080/": "200"},
+        errors=(cycle,),
+    )
+    diagnosis = diagnose(facts)
+    assert not diagnosis.healthy
+    assert "breaks at the rewrite" in diagnosis.summary and "redirection cycle" in diagnosis.summary, diagnosis.summary
