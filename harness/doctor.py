@@ -122,7 +122,10 @@ def _sites(facts: Facts) -> Iterator[Observation]:
 
 def _files_and_limits(facts: Facts) -> Iterator[Observation]:
     for root in facts.docroots:
-        state = "missing" if not root.exists else "readable" if root.worker_can_read else "not readable"
+        if not root.exists:
+            yield Observation("files", f"document root {root.path}: missing")
+            continue
+        state = "readable" if root.worker_can_read else "not readable"
         index = ", ".join(root.index_files) or "no index file"
         yield Observation("files", f"document root {root.path}: {state} by {root.worker_user}; {index}")
     limit = "unlimited or unknown" if facts.open_files_limit is None else str(facts.open_files_limit)
@@ -139,13 +142,22 @@ def _firewall(facts: Facts) -> Iterator[Observation]:
 
 
 def _inside(facts: Facts) -> Iterator[Observation]:
-    if facts.local_status:
-        answered = ", ".join(f"{url} {code}" for url, code in facts.local_status)
+    # Each with the Host it was asked for: on a server of several names, the URL alone says not which site answered.
+    fetched = [f for f in facts.inside.fetches if f.code != "skipped"]
+    if fetched:
+        answered = ", ".join(f"{_as_asked(f)} {f.code}" for f in fetched)
         yield Observation("upstream", f"inside the server: {answered}")
     for url, code in facts.inside.upstreams.items():
         yield Observation("upstream", f"upstream {url}: {'no answer' if code == '000' else code}")
     if facts.error_log:
         yield Observation("config", f"error.log, last line: {facts.error_log[-1]}")
+
+
+def _as_asked(fetched: Fetch) -> str:
+    """A fetch as a person would read it: the URL with the Host it was asked for in place of 127.0.0.1."""
+    if not fetched.host or fetched.host == "localhost":
+        return fetched.url
+    return fetched.url.replace("127.0.0.1", fetched.host.split(":")[0], 1)
 
 
 # In the order a responder looks: the process, its ports, the configuration, files and limits, the way in, answers.
@@ -220,7 +232,8 @@ def diagnose(
     observed = [
         *(Observation("port", f"measured from outside: {m}") for m in measured),
         *observations(facts),
-        *(Observation(_area_of(t), f"trace {t.summary()}") for t in traces),
+        # Several requests may break at the same step in the same words: said once.
+        *dict.fromkeys(Observation(_area_of(t), f"trace {t.summary()}") for t in traces),
         *(Observation("config", _since(line, baseline)) for line in changes.lines()),
     ]
     if baseline is not None and baseline.known_good:

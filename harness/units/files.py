@@ -40,11 +40,13 @@ def _open_path(target: Target, diagnosis: Diagnosis) -> list[ExecResult]:
     from harness.inside import components
 
     steps: list[ExecResult] = []
+    opened: set[str] = set()  # several failing requests share folders: each is opened once
     for path in blocked:
         for part in components(path):
             stat = facts.inside.stat(part)
-            if stat is None or not stat.exists:
+            if stat is None or not stat.exists or part in opened:
                 continue
+            opened.add(part)
             if stat.kind == "directory" and not (stat.enterable and stat.readable):
                 steps.append(target.exec(["chmod", "a+rx", "--", part], check=True))
             elif stat.kind.startswith("regular") and not stat.readable:
