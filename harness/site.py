@@ -429,7 +429,7 @@ def derive_probes(model: ConfigModel) -> list[ProbeSpec]:
                     *(
                         loc.path
                         for loc in server.locations
-                        if loc.modifier in ("", "^~", "=") and _proxies(loc) and loc.path != "/"
+                        if loc.modifier in ("", "^~") and _proxies(loc) and loc.path != "/"
                     ),
                 ]
                 for path in paths:
