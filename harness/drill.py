@@ -145,7 +145,7 @@ class Drill:
         self.repair = repair
         # Tracing listens to every drill: it sends the result on when the environment asks for traces.
         self.listeners = Listeners((*listeners, otel.Tracing()))
-        self.recorder = Recorder(self.listeners.event if self.listeners else None)
+        self.recorder = Recorder(self.listeners.event)
         self.state = DrillState()
         self.monitors = monitor
         self.monitor: Monitor | None = None

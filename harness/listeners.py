@@ -57,9 +57,6 @@ class Listeners:
         self._listeners = tuple(listeners)
         self.failures: list[str] = []  # one line per listener call that raised
 
-    def __bool__(self) -> bool:
-        return bool(self._listeners)
-
     def event(self, event: Event, offset: float) -> None:
         for listener in self._listeners:
             self._isolated(listener, "on_event", event, offset)

@@ -496,8 +496,7 @@ def _file(model: ConfigModel, inside: Inside, server: Server, location: Location
         # Files the gathering did not look at are unknown, not missing (it records a missing path as missing):
         # never a cause on their account.
         return Step("file", True, f"would read {candidates[0]} (not checked inside)", where)
-    top_stat = inside.stat(top) if top else None
-    if top and top_stat is not None and not top_stat.exists:
+    if top and top_seen is not None and not top_seen.exists:
         said = f"the {'alias' if alias else 'root'} {top} does not exist"
         return Step("file", False, said, where, subject=top, kind="missing-root")
     # The files it would read, each once: not the folder that `$uri/` names.
